@@ -1,0 +1,193 @@
+"""Articles: one file's bytes in, one validated ``Article`` out (pure: no clock, no disk)."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime, timezone, tzinfo
+from email.utils import parsedate_to_datetime
+from pathlib import PurePosixPath
+from typing import Any
+
+from markdown_it import MarkdownIt
+
+from . import frontmatter
+from .config import Config
+from .errors import ArticleError
+from .rewrite import ImageRewriter, plain_text, rewrite_html, truncate, xml_safe
+
+_MARKDOWN = MarkdownIt("commonmark", {"html": True})
+_HTML_START = re.compile(r"^\s*<(?:!--|[A-Za-z][\w-]*[\s/>])")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_MAX_NAMES = 200  # categories/tags: bounds Hexo's nested lists and YAML alias tricks
+
+
+@dataclass(frozen=True)
+class Article:
+    id: str
+    relpath: str
+    title: str
+    published: datetime
+    updated: datetime
+    author: str
+    categories: tuple[str, ...]
+    tags: tuple[str, ...]
+    image: str
+    summary: str
+    content: str
+    link: str
+    draft: bool
+    warnings: tuple[str, ...] = ()
+    dated: bool = True  # False: ``published`` is the file's mtime, the front matter has no date
+
+
+def path_id(relpath: str) -> str:
+    """Stable id of a file with no id of its own: SHA-1 of its NFC, POSIX relative path."""
+    normal = unicodedata.normalize("NFC", PurePosixPath(relpath).as_posix())
+    return hashlib.sha1(normal.encode("utf-8")).hexdigest()[:16]
+
+
+def decode(raw: bytes) -> tuple[str, list[str]]:
+    """Text of a file: UTF-8 (BOM or not), UTF-16 with a BOM; bad bytes replaced and reported."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16", errors="replace"), []
+    try:
+        text = raw.decode("utf-8-sig")
+        warnings = []
+    except UnicodeDecodeError as e:
+        text = raw.decode("utf-8-sig", errors="replace")
+        warnings = [f"not valid UTF-8 (first bad byte at offset {e.start}); undecodable bytes replaced"]
+    return text.replace("\r\n", "\n").replace("\r", "\n"), warnings
+
+
+def parse_date(value: Any, tz: tzinfo) -> datetime | None:
+    """RFC 2822, ISO 8601 or ``YYYY-MM-DD HH:MM[:SS]``; naive times are in ``tz``."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str) and value.strip():
+        parsed = _parse_date_text(value.strip())
+        if parsed is None:
+            return None
+    else:
+        return None
+    return parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed
+
+
+def _parse_date_text(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        pass
+    try:
+        parsed = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed
+
+
+def _text(value: Any) -> str:
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    return xml_safe(html.unescape(str(value))).strip()
+
+
+def names(value: Any) -> tuple[str, ...]:
+    """A list, one string, or Hexo's nested lists of names: each name once, in order."""
+    found: list[str] = []
+    stack = [value]
+    visited = 0
+    while stack and visited < _MAX_NAMES * 4:
+        item = stack.pop()
+        visited += 1
+        if isinstance(item, (list, tuple)):
+            stack.extend(reversed(item))
+        elif (name := " ".join(_text(item).split())) and name not in found:
+            found.append(name)
+    return tuple(found[:_MAX_NAMES])
+
+
+def _first(meta: dict[str, Any], *keys: str) -> str:
+    for key in keys:
+        if text := _text(meta.get(key)):
+            return text
+    return ""
+
+
+def _article_id(meta: dict[str, Any], relpath: str, warnings: list[str]) -> str:
+    given = _first(meta, "id", "guid", "abbrlink")
+    if not given:
+        return path_id(relpath)
+    if _SAFE_ID.match(given):
+        return given
+    warnings.append(f"id {given!r} is not URL-safe; using a hash of it")
+    return hashlib.sha1(given.encode("utf-8")).hexdigest()[:16]
+
+
+def _dates(meta: dict[str, Any], mtime: datetime, tz: tzinfo, warnings: list[str]) -> tuple[datetime, datetime, bool]:
+    published = parse_date(meta.get("date"), tz)
+    dated = published is not None
+    if published is None:
+        if meta.get("date") not in (None, ""):
+            warnings.append(f"date {str(meta.get('date'))!r} is not a date I can read; using the file's time")
+        published = mtime
+    updated = parse_date(meta.get("updated"), tz) or published
+    return published.astimezone(timezone.utc), updated.astimezone(timezone.utc), dated
+
+
+def body_html(body: str, relpath: str) -> str:
+    """HTML bodies (``.html`` files, or a body that opens with a tag) are kept; others are Markdown."""
+    if relpath.lower().endswith((".html", ".htm")) or _HTML_START.match(body):
+        return body
+    return _MARKDOWN.render(body)
+
+
+def _link(meta: dict[str, Any], rewrite: ImageRewriter, warnings: list[str]) -> str:
+    link = _first(meta, "link", "source")
+    if link and not re.match(r"^https?://\S+$", link):
+        warnings.append(f"link {link!r} is not an http(s) URL; ignored")
+        return ""
+    return rewrite.link(link)
+
+
+def _title(meta: dict[str, Any] | None, relpath: str, summary: str) -> str:
+    if meta is None:
+        return PurePosixPath(relpath).stem.strip() or summary[:80] or "(untitled)"
+    if "title" not in meta or meta["title"] is None:
+        raise ArticleError(relpath, "front matter has no title")
+    title = " ".join(_text(meta["title"]).split())
+    return title or truncate(summary, 80) or "(untitled)"
+
+
+def parse_article(raw: bytes, relpath: str, mtime: datetime, config: Config) -> Article:
+    """Parse one file; raises ``ArticleError`` when it cannot be published at all."""
+    text, warnings = decode(raw)
+    parts = frontmatter.split(text)
+    warnings += parts.warnings
+    meta = parts.meta or {}
+    rewrite = ImageRewriter(config.images)
+    body = rewrite_html(body_html(parts.body, relpath), rewrite)
+    summary = truncate(plain_text(_first(meta, "description", "excerpt")) or body.text, config.feeds.summary_chars)
+    published, updated, dated = _dates(meta, mtime, config.site.tz, warnings)
+    image = _first(meta, "headimg", "thumbnail", "cover")
+    return Article(
+        id=_article_id(meta, relpath, warnings),
+        relpath=relpath,
+        title=_title(parts.meta, relpath, body.text),
+        published=published,
+        updated=max(updated, published),
+        author=" ".join(_text(meta.get("author")).split()),
+        categories=names(meta.get("categories")),
+        tags=names(meta.get("tags")),
+        image=rewrite(image) if image else "",
+        summary=summary,
+        content=body.html,
+        link=_link(meta, rewrite, warnings),
+        draft=meta.get("draft") is True or meta.get("published") is False,
+        warnings=tuple(warnings),
+        dated=dated,
+    )

@@ -1,0 +1,92 @@
+"""The ``feedsvc`` command: a thin layer that turns domain errors into messages and exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from .config import Config, load_config
+from .errors import ConfigError
+from .export import export, outputs_count
+from .index import Index, Problem
+from .scan import parse_all, scan, walk
+
+config_option = click.option("--config", "config_file", metavar="FILE",
+                             help="Config file (default: $FEEDSVC_CONFIG or config/feedsvc.yaml).")
+
+
+def _load(config_file: str | None) -> Config:
+    try:
+        return load_config(config_file)
+    except ConfigError as e:
+        click.echo(str(e), err=True)
+        sys.exit(2)
+
+
+def _shown(path: str) -> str:
+    """Paths below the working directory are shown relative to it."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def _report(problems: list[Problem]) -> None:
+    for p in problems:
+        click.echo(f"{_shown(p.path)}: {'' if p.fatal else 'warning: '}{p.message}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="feedsvc")
+def main() -> None:
+    """Republish a directory of Hexo-style articles as RSS, Atom and JSON feeds."""
+
+
+@main.command()
+@config_option
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory to write the static site to.")
+@click.option("--strict", is_flag=True, help="Exit 1 when any article is in error.")
+def build(config_file: str | None, out_dir: Path, strict: bool) -> None:
+    """Scan once and write every feed, page and the OPML to OUT."""
+    config = _load(config_file)
+    index = Index.open(config.state_dir)
+    try:
+        with tqdm(desc="scan", unit=" files", disable=None, leave=False) as bar:
+            # A one-off build has no next scan to wait for: it reads files however fresh.
+            report = scan(index, config, settle=0, progress=bar.update)
+        with tqdm(desc="export", unit=" files", total=outputs_count(index, config), disable=None, leave=False) as bar:
+            exported = export(index, config, out_dir, tick=bar.update)
+        problems = index.problems()
+    finally:
+        index.close()
+    _report(problems)
+    errors = sum(p.fatal for p in problems)
+    click.echo(f"{report.seen} files, {report.read} read, {report.errors} in error; {exported.written} written,"
+               f" {exported.unchanged} unchanged, {exported.removed} removed in {out_dir}", err=True)
+    if strict and errors:
+        sys.exit(1)
+
+
+@main.command()
+@config_option
+def check(config_file: str | None) -> None:
+    """Validate the config and every article; print each problem as PATH: MESSAGE."""
+    config = _load(config_file)
+    files = [f for source in config.sources for f in walk(source)]
+    problems, owners = [], defaultdict(list)
+    for parsed in parse_all([(f, None) for f in files], config):
+        if parsed.error:
+            problems.append(Problem(parsed.file.path, parsed.error, True))
+        elif parsed.article:
+            problems += [Problem(parsed.file.path, w, False) for w in parsed.article.warnings]
+            owners[parsed.article.id].append(parsed.file.path)
+    for article_id, paths in owners.items():
+        problems += [Problem(p, f"duplicate id {article_id!r}, also used by {_shown(paths[0])}", True) for p in paths[1:]]
+    _report(problems)
+    errors = sum(p.fatal for p in problems)
+    click.echo(f"{len(files)} files checked: {errors} errors, {len(problems) - errors} warnings", err=True)
+    sys.exit(1 if errors else 0)

@@ -1,0 +1,154 @@
+"""Export: every URL of the service written as a file, for nginx or a CDN.
+
+Each output has a signature (what it was rendered from); an output whose signature matches the
+last export and whose file is still there is not rendered again, so a rebuild costs a stat per
+file. Writes are atomic (temporary file, then rename) and a file whose bytes would not change
+is left untouched, so its mtime, and the ETag nginx derives from it, stay put.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import __version__
+from .config import Config
+from .feeds import FeedSpec, Selection, feed_specs, items, select
+from .index import Index
+from .pages import FeedListing, render_article, render_index
+from .render import render_feed, render_opml
+
+LATEST_ON_INDEX = 30
+ARTICLE_BATCH = 200  # whole articles held in memory at once
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    written: int
+    unchanged: int
+    removed: int
+
+
+def render_fingerprint(config: Config) -> str:
+    """Everything besides the articles that output bytes depend on."""
+    parts = [__version__, config.site.model_dump_json(), config.feeds.model_dump_json(),
+             repr(config.channels), repr(sorted(config.category_slugs.items()))]
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
+
+
+def _sig(*parts: str) -> str:
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
+
+
+def write_atomic(target: Path, data: bytes) -> bool:
+    """Write ``data`` unless the file already holds exactly it; True when written."""
+    try:
+        if target.stat().st_size == len(data) and target.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return True
+
+
+class _Writer:
+    def __init__(self, out: Path, old: dict[str, str], tick: Callable[[int], None]) -> None:
+        self.out, self.old, self.tick = out, old, tick
+        self.new: dict[str, str] = {}
+        self.written = self.unchanged = 0
+
+    def fresh(self, relpath: str, signature: str) -> bool:
+        """Already exported from the same inputs: nothing to do."""
+        if self.old.get(relpath) == signature and (self.out / relpath).is_file():
+            self.new[relpath] = signature
+            self.unchanged += 1
+            self.tick(1)
+            return True
+        return False
+
+    def put(self, relpath: str, signature: str, data: bytes) -> None:
+        target = self.out / relpath
+        if not target.resolve().is_relative_to(self.out.resolve()):
+            raise ValueError(f"refusing to write outside the export: {relpath}")
+        if write_atomic(target, data):
+            self.written += 1
+        else:
+            self.unchanged += 1
+        self.new[relpath] = signature
+        self.tick(1)
+
+
+def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str) -> dict[str, Selection]:
+    selections = {}
+    for spec in specs:
+        sel = selections[spec.path("")] = select(index, spec)
+        signature = _sig(base, repr(spec), sel.signature)
+        todo = [f for f in config.feeds.formats if not w.fresh(spec.path(f)[1:], signature)]
+        articles = items(index, sel) if todo else []
+        for fmt in todo:
+            w.put(spec.path(fmt)[1:], signature, render_feed(config, spec, articles, fmt))
+    return selections
+
+
+def _index_page(w: _Writer, index: Index, config: Config, specs: list[FeedSpec],
+                selections: dict[str, Selection], base: str) -> None:
+    latest = select(index, FeedSpec("all", "all", "", "", LATEST_ON_INDEX))
+    listing_sig = [f"{s.title}|{s.path('')}|{len(selections[s.path('')].paths)}" for s in specs]
+    signature = _sig(base, latest.signature, *listing_sig)
+    if not w.fresh("index.html", signature):
+        listings = [FeedListing(s, len(selections[s.path("")].paths)) for s in specs]
+        w.put("index.html", signature, render_index(config, listings, items(index, latest)))
+    opml_sig = _sig(base, *listing_sig)
+    if not w.fresh("opml.xml", opml_sig):
+        w.put("opml.xml", opml_sig, render_opml(config, specs))
+
+
+def _article_pages(w: _Writer, index: Index, config: Config, base: str) -> None:
+    stale: list[tuple[str, str]] = []
+    for path, article_id, digest in index.live_signatures():
+        signature = _sig(base, digest)
+        if not w.fresh(f"articles/{article_id}.html", signature):
+            stale.append((path, signature))
+    for start in range(0, len(stale), ARTICLE_BATCH):
+        batch = dict(stale[start : start + ARTICLE_BATCH])
+        for path, article in index.articles_by_path(list(batch)).items():
+            w.put(f"articles/{article.id}.html", batch[path], render_article(config, article))
+
+
+def outputs_count(index: Index, config: Config) -> int:
+    """How many files an export writes, for a progress bar."""
+    specs = feed_specs(index, config)
+    return len(specs) * len(config.feeds.formats) + 2 + index.count_live()
+
+
+def export(index: Index, config: Config, out: Path, tick: Callable[[int], None] = lambda n: None) -> ExportReport:
+    """Write (or refresh) the whole static site in ``out``; removes what is no longer published."""
+    out.mkdir(parents=True, exist_ok=True)
+    key = str(out.resolve())
+    w = _Writer(out, index.export_manifest(key), tick)
+    base = render_fingerprint(config)
+    specs = feed_specs(index, config)
+    selections = _feeds(w, index, config, specs, base)
+    _index_page(w, index, config, specs, selections, base)
+    _article_pages(w, index, config, base)
+    removed = 0
+    for relpath in set(w.old) - set(w.new):
+        try:
+            (out / relpath).unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+    index.save_export_manifest(key, w.new)
+    return ExportReport(w.written, w.unchanged, removed)

@@ -1,0 +1,110 @@
+"""Front matter: split a file into its YAML header and body, strictly or leniently.
+
+Mirror jobs write headers that are nearly YAML: unescaped quotes inside a double-quoted
+title, stray blank lines. Strict YAML (safe loader only: no tags that run code) comes first;
+when it fails, a line reader that knows ``key: value`` and ``- item`` takes over.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+try:
+    _Loader: type = yaml.CSafeLoader
+except AttributeError:  # PyYAML built without libyaml
+    _Loader = yaml.SafeLoader
+
+_KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*)\s*:(?:\s+(.*))?$")
+_ITEM_LINE = re.compile(r"^\s*-\s*(.*)$")
+_DELIMITER = re.compile(r"^---[ \t]*$")
+_END = re.compile(r"^(---|\.\.\.)[ \t]*$")
+
+
+@dataclass
+class Parts:
+    meta: dict[str, Any] | None  # None: the file has no front matter at all
+    body: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def split(text: str) -> Parts:
+    """Front matter and body of normalised text (no BOM, LF line ends)."""
+    lines = text.split("\n")
+    start = 0
+    while start < len(lines) and not lines[start].strip():
+        start += 1
+    if start == len(lines) or not _DELIMITER.match(lines[start]):
+        return Parts(None, text)
+    for end in range(start + 1, len(lines)):
+        if _END.match(lines[end]):
+            header = "\n".join(lines[start + 1 : end])
+            meta, warnings = parse_header(header)
+            return Parts(meta, "\n".join(lines[end + 1 :]), warnings)
+    return Parts(None, text, ["front matter has no closing '---'; the whole file is read as the body"])
+
+
+def parse_header(header: str) -> tuple[dict[str, Any], list[str]]:
+    try:
+        data = yaml.load(header, Loader=_Loader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as e:
+        problem = str(getattr(e, "problem", None) or e).splitlines()[0]
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 2})" if mark else ""
+        return lenient(header), [f"front matter is not valid YAML{where}: {problem}; read leniently"]
+    if data is None:
+        return {}, []
+    if not isinstance(data, dict):
+        return lenient(header), ["front matter is not a YAML mapping; read leniently"]
+    return {str(k): v for k, v in data.items()}, []
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == "'":
+        return value[1:-1].replace("''", "'")
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]  # inner quotes were never escaped: keep them as they are
+    return value
+
+
+def _inline_list(value: str) -> list[str] | None:
+    if value.startswith("[") and value.endswith("]"):
+        return [_unquote(v) for v in value[1:-1].split(",") if v.strip()]
+    return None
+
+
+def _open_quote(value: str) -> str | None:
+    """The quote a value opens and does not close on its own line, if any."""
+    if value[:1] in ("'", '"') and (len(value) == 1 or value[-1] != value[0]):
+        return value[0]
+    return None
+
+
+def lenient(header: str) -> dict[str, Any]:
+    """Read ``key: value`` and ``- item`` lines; quoted values may run over several lines."""
+    meta: dict[str, Any] = {}
+    key: str | None = None
+    lines = iter(header.split("\n"))
+    for line in lines:
+        if item := (_ITEM_LINE.match(line) if key and line[:1] in (" ", "\t", "-") else None):
+            if not isinstance(meta.get(key), list):
+                meta[key] = []
+            meta[key].append(_unquote(item.group(1)))
+            continue
+        match = _KEY_LINE.match(line)
+        if not match:
+            continue
+        key, value = match.group(1), (match.group(2) or "").strip()
+        quote = _open_quote(value)
+        while quote:
+            nxt = next(lines, None)
+            if nxt is None:
+                break
+            value += "\n" + nxt
+            quote = None if nxt.rstrip().endswith(quote) else quote
+        meta[key] = _inline_list(value) if _inline_list(value) is not None else _unquote(value)
+    return meta

@@ -1,0 +1,36 @@
+"""Pages: the HTML index page (every feed, the latest articles, autodiscovery) and article pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from .articles import Article
+from .config import Config
+from .feeds import FORMAT_TYPES, FeedSpec
+from .render import article_url, item_link
+
+_ENV = Environment(loader=PackageLoader("feedsvc"), autoescape=select_autoescape(default=True),
+                   trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+FORMAT_LABELS = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
+
+
+@dataclass(frozen=True)
+class FeedListing:
+    spec: FeedSpec
+    count: int  # items the feed holds now
+
+
+def render_index(config: Config, feeds: list[FeedListing], latest: list[Article]) -> bytes:
+    html = _ENV.get_template("index.html").render(
+        site=config.site, feeds=feeds, latest=latest, formats=config.feeds.formats,
+        labels=FORMAT_LABELS, types=FORMAT_TYPES, link=lambda a: item_link(config, a),
+        page=lambda a: article_url(config, a.id),
+    )
+    return html.encode("utf-8")
+
+
+def render_article(config: Config, article: Article) -> bytes:
+    html = _ENV.get_template("article.html").render(site=config.site, article=article)
+    return html.encode("utf-8")

@@ -1,0 +1,148 @@
+"""Render: a feed's articles as RSS 2.0, Atom 1.0 or JSON Feed 1.1 bytes, and OPML 2.0.
+
+feedgen is kept behind this module because of its traps: it stamps "now" on feeds that are not
+given a date, drops RSS authors without an e-mail (so ``dc:creator`` carries the name), turns
+an Atom entry's enclosure into a second alternate link (so the image is a media:thumbnail
+there and an enclosure only in RSS), and raises on control characters (the rewrite stage
+removes them). Output depends only on the inputs: the same index gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from datetime import datetime, timezone
+from urllib.parse import quote, urlsplit
+from xml.sax.saxutils import escape, quoteattr
+
+from feedgen.feed import FeedGenerator
+
+from . import __version__
+from .articles import Article
+from .config import Config
+from .feeds import FORMAT_TYPES, FeedSpec
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # an empty feed's "updated": never "now"
+GENERATOR = "feedsvc"
+
+
+def article_url(config: Config, article_id: str) -> str:
+    """The article's page here: also its GUID / Atom id, so editing never changes it."""
+    return f"{config.site.url}/articles/{quote(article_id, safe='')}"
+
+
+def item_link(config: Config, article: Article) -> str:
+    return article.link or article_url(config, article.id)
+
+
+def feed_updated(articles: list[Article]) -> datetime:
+    return max((a.updated for a in articles), default=EPOCH)
+
+
+def _image_type(url: str) -> str:
+    guessed, _ = mimetypes.guess_type(urlsplit(url).path)
+    return guessed if guessed and guessed.startswith("image/") else "image/jpeg"
+
+
+def _generator(config: Config, spec: FeedSpec, articles: list[Article], fmt: str) -> FeedGenerator:
+    site = config.site
+    fg = FeedGenerator()
+    fg.load_extension("dc")
+    fg.load_extension("media")
+    self_url = site.url + spec.path(fmt)
+    fg.id(self_url)
+    fg.title(spec.title)
+    fg.description(spec.description or spec.title)
+    fg.author({"name": site.title})
+    fg.link(href=site.url + "/", rel="alternate")
+    fg.link(href=self_url, rel="self", type=FORMAT_TYPES[fmt])
+    fg.language(site.language)
+    fg.generator(GENERATOR, version=__version__)
+    fg.updated(feed_updated(articles))
+    fg.lastBuildDate(feed_updated(articles))
+    fg.ttl(max(config.feeds.cache_seconds // 60, 1))
+    for article in articles:
+        _entry(fg, config, article, fmt)
+    return fg
+
+
+def _entry(fg: FeedGenerator, config: Config, article: Article, fmt: str) -> None:
+    fe = fg.add_entry(order="append")
+    guid = article_url(config, article.id)
+    fe.id(guid)
+    fe.guid(guid, permalink=True)
+    fe.title(article.title)
+    fe.link(href=item_link(config, article), rel="alternate")
+    fe.published(article.published)
+    fe.updated(article.updated)
+    if article.author:
+        fe.author({"name": article.author}) if fmt == "atom" else fe.dc.dc_creator(article.author)
+    for name in article.categories:
+        fe.category(term=name)
+    if article.summary:
+        fe.summary(article.summary) if fmt == "atom" else fe.description(article.summary)
+    if config.feeds.content == "full" and article.content:
+        fe.content(article.content, type="html")
+    if article.image:
+        fe.media.thumbnail(url=article.image)
+        if fmt == "rss":
+            fe.enclosure(article.image, "0", _image_type(article.image))
+
+
+def render_xml(config: Config, spec: FeedSpec, articles: list[Article], fmt: str) -> bytes:
+    fg = _generator(config, spec, articles, fmt)
+    return fg.rss_str(pretty=True) if fmt == "rss" else fg.atom_str(pretty=True)
+
+
+def _json_item(config: Config, article: Article) -> dict:
+    item: dict = {"id": article_url(config, article.id), "url": item_link(config, article), "title": article.title}
+    if config.feeds.content == "full" and article.content:
+        item["content_html"] = article.content
+    else:
+        item["content_text"] = article.summary
+    if article.summary:
+        item["summary"] = article.summary
+    if article.image:
+        item["image"] = article.image
+    item["date_published"] = article.published.isoformat()
+    item["date_modified"] = article.updated.isoformat()
+    if article.author:
+        item["authors"] = [{"name": article.author}]
+    if article.categories or article.tags:
+        item["tags"] = list(dict.fromkeys(article.categories + article.tags))
+    return item
+
+
+def render_json(config: Config, spec: FeedSpec, articles: list[Article]) -> bytes:
+    site = config.site
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": spec.title,
+        "home_page_url": site.url + "/",
+        "feed_url": site.url + spec.path("json"),
+        "description": spec.description,
+        "language": site.language,
+        "authors": [{"name": site.title}],
+        "items": [_json_item(config, a) for a in articles],
+    }
+    return json.dumps(feed, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
+
+
+def render_feed(config: Config, spec: FeedSpec, articles: list[Article], fmt: str) -> bytes:
+    if fmt == "json":
+        return render_json(config, spec, articles)
+    return render_xml(config, spec, articles, fmt)
+
+
+def render_opml(config: Config, specs: list[FeedSpec]) -> bytes:
+    """OPML 2.0: one outline per feed; its RSS (else Atom) URL, the index page as htmlUrl."""
+    site = config.site
+    xml_formats = [f for f in ("rss", "atom") if f in config.feeds.formats]
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<opml version="2.0">', "  <head>",
+             f"    <title>{escape(site.title)}</title>", "  </head>", "  <body>"]
+    for spec in specs if xml_formats else []:
+        title = quoteattr(spec.title)
+        lines.append(f'    <outline type="rss" text={title} title={title}'
+                     f" xmlUrl={quoteattr(site.url + spec.path(xml_formats[0]))} htmlUrl={quoteattr(site.url + '/')}/>")
+    lines += ["  </body>", "</opml>", ""]
+    return "\n".join(lines).encode("utf-8")
