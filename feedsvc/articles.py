@@ -51,15 +51,22 @@ def path_id(relpath: str) -> str:
 
 
 def decode(raw: bytes) -> tuple[str, list[str]]:
-    """Text of a file: UTF-8 (BOM or not), UTF-16 with a BOM; bad bytes replaced and reported."""
+    """Text of a file: UTF-8 (BOM or not), UTF-16 with a BOM, else GB18030 (a superset of GBK,
+    what a Chinese mirror writes when it is not UTF-8); otherwise bad bytes are replaced."""
+    warnings = []
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16", errors="replace"), []
-    try:
-        text = raw.decode("utf-8-sig")
-        warnings = []
-    except UnicodeDecodeError as e:
-        text = raw.decode("utf-8-sig", errors="replace")
-        warnings = [f"not valid UTF-8 (first bad byte at offset {e.start}); undecodable bytes replaced"]
+        text = raw.decode("utf-16", errors="replace")
+    else:
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            where = f"first bad byte at offset {e.start}"
+            try:
+                text = raw.decode("gb18030")
+                warnings.append(f"not valid UTF-8 ({where}); read as GB18030")
+            except UnicodeDecodeError:
+                text = raw.decode("utf-8-sig", errors="replace")
+                warnings.append(f"not valid UTF-8 ({where}); undecodable bytes replaced")
     return text.replace("\r\n", "\n").replace("\r", "\n"), warnings
 
 

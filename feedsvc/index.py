@@ -151,8 +151,8 @@ class Index:
         """For each id, only its newest non-draft file is live."""
         for article_id in ids:
             self.db.execute(
-                "UPDATE articles SET live = (path = (SELECT path FROM articles WHERE id = ?1 AND draft = 0"
-                " ORDER BY mtime_ns DESC, path LIMIT 1)) WHERE id = ?1", (article_id,))
+                "UPDATE articles SET live = IFNULL(path = (SELECT path FROM articles WHERE id = ?1 AND draft = 0"
+                " ORDER BY mtime_ns DESC, path LIMIT 1), 0) WHERE id = ?1", (article_id,))
 
     def live_articles(self, where: str = "", params: Sequence = (), limit: int | None = None) -> Iterator[Article]:
         """Live articles, newest first; ``where`` is an extra SQL condition on ``a``."""

@@ -2,7 +2,8 @@
 
 Pure functions: HTML in, HTML out. lxml does the structural edits (it is the parser
 beautifulsoup4 would drive, at a fifteenth of the cost per article), nh3 (ammonia) does the
-sanitizing, so no regex ever decides what is safe.
+sanitizing, so no regex ever decides what is safe. The sanitizer keeps no ``class`` or
+``style`` attribute, so placeholder classes (``lazy``, ``opacity_0``) go with them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from lxml import etree
 from .config import Images
 
 LAZY_ATTRS = ("data-original", "data-src", "data-lazy-src", "data-actualsrc")
-PLACEHOLDER_CLASSES = {"lazy", "opacity_0"}
 URL_ATTRS = ("href", "src", "poster")
 _ILLEGAL_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _SPACES = re.compile(r"\s+")
@@ -111,10 +111,6 @@ def _fix_img(img: etree._Element, rewrite: ImageRewriter) -> None:
         img.set("src", rewrite(img.get("src", "")))
     if img.get("srcset"):
         img.set("srcset", rewrite.srcset(img.get("srcset", "")))
-    classes = [c for c in img.get("class", "").split() if c not in PLACEHOLDER_CLASSES]
-    img.attrib.pop("class", None)
-    if classes:
-        img.set("class", " ".join(classes))
 
 
 def _rewrite_tree(root: etree._Element, rewrite: ImageRewriter) -> None:

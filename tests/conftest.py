@@ -1,0 +1,71 @@
+"""Shared fixtures: real article files copied into a temporary tree, configs, builds."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from feedsvc.config import Config, parse_config
+from feedsvc.export import export
+from feedsvc.index import Index
+from feedsvc.scan import scan
+
+DATA = Path(__file__).parent / "data"
+REAL = DATA / "real"
+SEED = DATA / "seed" / "000_79e926f4911b19ff.txt"
+HOSTILE = DATA / "hostile"
+
+
+def real_posts() -> list[Path]:
+    return sorted(p for p in REAL.rglob("*.md"))
+
+
+def make_config(articles: Path, state: Path, **sections: Any) -> Config:
+    data = {"site": {"title": "Test mirror", "url": "https://feeds.example.com", "timezone": "Asia/Shanghai"},
+            "sources": [{"path": str(articles)}], "state_dir": str(state)}
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    return parse_config(data)
+
+
+@pytest.fixture
+def articles(tmp_path: Path) -> Path:
+    """An empty article directory."""
+    path = tmp_path / "articles"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """The seed and the 24 real posts, byte for byte, in a fresh directory."""
+    path = tmp_path / "corpus"
+    shutil.copytree(REAL, path)
+    shutil.copy(SEED, path / SEED.name)
+    return path
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> Callable[..., Path]:
+    """build(articles_dir, **config sections) -> export directory, with its own state."""
+    counter = iter(range(1000))
+
+    def build(source: Path, **sections: Any) -> Path:
+        n = next(counter)
+        config = make_config(source, tmp_path / f"state{n}", **sections)
+        out = tmp_path / f"out{n}"
+        index = Index.open(config.state_dir)
+        try:
+            scan(index, config, settle=0)
+            export(index, config, out)
+        finally:
+            index.close()
+        return out
+
+    return build

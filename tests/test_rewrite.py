@@ -1,0 +1,84 @@
+"""Rewrite: images load in feed readers, nothing executable survives, output is XML-safe."""
+
+from __future__ import annotations
+
+import pytest
+
+from feedsvc.config import Images
+from feedsvc.rewrite import ImageRewriter, rewrite_html, unwrap, xml_safe
+
+PROXY = ("https://cors.zfour.workers.dev/?",)
+
+
+def clean(html: str, **images: object) -> str:
+    return rewrite_html(html, ImageRewriter(Images(**images))).html  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("url", [
+    "https://cors.zfour.workers.dev/?http://zkres1.myzaker.com/a.jpg",
+    "https://cors.zfour.workers.dev/?http%3A%2F%2Fzkres1.myzaker.com%2Fa.jpg",
+    "https://cors.zfour.workers.dev/?https://cors.zfour.workers.dev/?http://zkres1.myzaker.com/a.jpg",
+])
+def test_unwrap_raw_encoded_and_stacked(url: str) -> None:
+    assert unwrap(url, PROXY).replace("https://", "http://") == "http://zkres1.myzaker.com/a.jpg"
+
+
+def test_unwrap_leaves_other_urls_alone() -> None:
+    assert unwrap("https://img.example/a%2Fb.jpg", PROXY) == "https://img.example/a%2Fb.jpg"
+
+
+def test_lazy_image_gets_its_real_src_without_placeholder_classes() -> None:
+    html = ('<img class="lazy opacity_0 wide" data-original="http://zkres1.myzaker.com/real.jpg" '
+            'src="https://cors.zfour.workers.dev/?http://zkres1.myzaker.com/thumb.jpg" onclick>')
+    out = clean(html)
+    assert out == '<img src="http://zkres1.myzaker.com/real.jpg" referrerpolicy="no-referrer">'
+
+
+@pytest.mark.parametrize("attr", ["data-src", "data-lazy-src", "data-actualsrc"])
+def test_every_lazy_attribute(attr: str) -> None:
+    assert 'src="https://img.example/x.png"' in clean(f'<img {attr}="https://img.example/x.png" src="blank.gif">')
+
+
+def test_srcset_and_https_upgrade() -> None:
+    out = clean('<img srcset="https://cors.zfour.workers.dev/?http://a.example/1.jpg 1x, http://b.example/2.jpg 2x">',
+                https_hosts=("a.example",))
+    assert 'srcset="https://a.example/1.jpg 1x, http://b.example/2.jpg 2x"' in out
+
+
+def test_template_mode_fills_every_placeholder() -> None:
+    out = clean('<img src="https://cors.zfour.workers.dev/?http://a.example/x.jpg?s=1&t=2">',
+                mode="template", template="https://wsrv.nl/?url={url}&raw={raw}&n={url_noscheme}")
+    assert ('src="https://wsrv.nl/?url=http%3A%2F%2Fa.example%2Fx.jpg%3Fs%3D1%26t%3D2'
+            '&amp;raw=http://a.example/x.jpg?s=1&amp;t=2&amp;n=a.example/x.jpg?s=1&amp;t=2"') in out
+
+
+def test_keep_mode_leaves_urls_alone() -> None:
+    assert "cors.zfour.workers.dev" in clean('<img src="https://cors.zfour.workers.dev/?http://a.example/x.jpg">',
+                                             mode="keep")
+
+
+def test_scripts_handlers_and_javascript_urls_never_survive() -> None:
+    out = clean('<div onclick="x()"><script>alert(1)</script><p onmouseover="y()">Hi</p>'
+                '<a href="javascript:alert(2)">a</a><a href=" JaVaScRiPt:alert(3)">b</a>'
+                '<img src=x onerror="alert(4)"><iframe src="javascript:alert(5)"></iframe>'
+                '<svg onload="z()"></svg><style>p{}</style><form action="/"><input></form></div>')
+    lowered = out.lower()
+    for bad in ("<script", "onclick", "onmouseover", "onerror", "onload", "javascript:", "<style", "<form", "alert"):
+        assert bad not in lowered
+    assert "<p>Hi</p>" in out
+
+
+def test_links_through_the_proxy_are_unwrapped_too() -> None:
+    assert clean('<a href="https://cors.zfour.workers.dev/?https://origin.example/">x</a>').startswith(
+        '<a href="https://origin.example/"')
+
+
+def test_cdata_terminator_and_control_characters_are_neutralised() -> None:
+    out = clean('<p title="a]]>b">x ]]> y\x00\x07\x1b</p>')
+    assert "]]>" not in out and "\x00" not in out and "\x07" not in out
+    assert xml_safe("ok\ufffe\uffff\x08") == "ok"
+
+
+def test_text_of_the_body_for_summaries() -> None:
+    result = rewrite_html("<p>One</p>\n<p>two <b>three</b></p><script>secret()</script>", ImageRewriter(Images()))
+    assert result.text == "One two three"
