@@ -1,0 +1,211 @@
+"""The static export: valid feeds for every category and channel, clean content, stable bytes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Callable
+
+import feedparser
+import pytest
+from lxml import etree
+
+from feedsvc.feeds import assign_slugs, auto_slug
+
+from .conftest import HOSTILE
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+CHANNELS = [{"slug": "tech", "title": "Tech", "categories": ["编程", "ZAKER"], "exclude_categories": ["图片"]},
+            {"slug": "live", "title": "Live commerce", "match": "直播|电商"}]
+Build = Callable[..., Path]
+
+
+@pytest.fixture
+def out(built: Build, corpus: Path) -> Path:
+    return built(corpus, channels=CHANNELS, category_slugs={"新媒体": "xinmeiti"})
+
+
+def files(out: Path, *suffixes: str) -> list[Path]:
+    return sorted(p for p in out.rglob("*") if p.is_file() and p.suffix in suffixes)
+
+
+def test_every_url_of_the_design_is_written(out: Path) -> None:
+    for path in ("index.html", "opml.xml", "feeds/all.rss", "feeds/all.atom", "feeds/all.json",
+                 "feeds/tech.atom", "feeds/live.json", "categories/xinmeiti.rss", "categories/zaker.atom",
+                 "categories/er-ci-yuan.json", "categories/fan-ju.rss"):
+        assert (out / path).is_file(), path
+    assert len(files(out, ".html")) == 1 + 25  # the index page and one page per article
+
+
+def test_every_xml_feed_parses_without_bozo(out: Path) -> None:
+    feeds = files(out, ".rss", ".atom")
+    assert len(feeds) > 40
+    for path in feeds:
+        parsed = feedparser.parse(path.read_bytes())
+        assert parsed.bozo == 0, (path, parsed.get("bozo_exception"))
+        assert parsed.entries, path
+
+
+def test_atom_follows_rfc_4287(out: Path) -> None:
+    for path in files(out, ".atom"):
+        feed = etree.parse(str(path)).getroot()
+        assert feed.find(f"{ATOM}id") is not None and feed.find(f"{ATOM}updated") is not None
+        assert feed.find(f"{ATOM}author/{ATOM}name") is not None
+        self_links = feed.findall(f"{ATOM}link[@rel='self']")
+        assert [link.get("href") for link in self_links] == ["https://feeds.example.com/" + path.relative_to(out).as_posix()]
+        for entry in feed.iter(f"{ATOM}entry"):
+            for child in ("id", "title", "updated", "published"):
+                assert entry.findtext(f"{ATOM}{child}"), (path, child)
+            alternates = entry.findall(f"{ATOM}link[@rel='alternate']") + entry.findall(f"{ATOM}link[@rel]") 
+            assert len([a for a in entry.findall(f"{ATOM}link") if a.get("rel", "alternate") == "alternate"]) == 1
+            assert alternates is not None
+            content = entry.find(f"{ATOM}content")
+            assert content is None or content.get("type") == "html"
+
+
+def test_rss_items_have_guid_and_rfc822_dates(out: Path) -> None:
+    for path in files(out, ".rss"):
+        channel = etree.parse(str(path)).getroot().find("channel")
+        assert channel.find("{http://www.w3.org/2005/Atom}link[@rel='self']") is not None
+        assert channel.findtext("ttl") == "5"
+        for item in channel.iter("item"):
+            assert item.findtext("guid").startswith("https://feeds.example.com/articles/")
+            assert parsedate_to_datetime(item.findtext("pubDate")).tzinfo is not None
+            assert item.findtext("title") and item.findtext("{http://purl.org/dc/elements/1.1/}creator")
+
+
+def test_feed_dates_come_from_the_articles_not_the_clock(out: Path) -> None:
+    parsed = feedparser.parse((out / "feeds/all.atom").read_bytes())
+    newest = max(e.updated_parsed for e in parsed.entries)
+    assert parsed.feed.updated_parsed == newest
+    dates = [e.published_parsed for e in parsed.entries]
+    assert dates == sorted(dates, reverse=True)  # newest first
+    rss = feedparser.parse((out / "feeds/all.rss").read_bytes())
+    assert rss.feed.updated_parsed == newest  # lastBuildDate
+
+
+def test_categories_carry_their_names_and_channels_select_by_rule(out: Path) -> None:
+    zaker = feedparser.parse((out / "categories/zaker.atom").read_bytes())
+    assert zaker.feed.title == "ZAKER" and len(zaker.entries) == 5
+    assert all({"新媒体", "ZAKER"} <= {t.term for t in e.tags} for e in zaker.entries)
+    tech = feedparser.parse((out / "feeds/tech.rss").read_bytes())
+    assert {t.term for e in tech.entries for t in e.tags} & {"编程", "ZAKER"}
+    assert all("图片" not in {t.term for t in e.tags} for e in tech.entries)
+    assert len(tech.entries) == 9
+    live = json.loads((out / "feeds/live.json").read_text(encoding="utf-8"))
+    assert [i["title"] for i in live["items"]] == ["离开大城市，我去三线城市做直播带货"]
+
+
+def test_no_output_carries_proxies_lazy_images_or_scripts(out: Path) -> None:
+    for path in files(out, ".rss", ".atom", ".json", ".html"):
+        text = path.read_text(encoding="utf-8")
+        for bad in ("cors.zfour.workers.dev", "data-original", "<script", "&lt;script", "javascript:"):
+            assert bad not in text, (path, bad)
+        assert not re.search(r"\son[a-z]+\s*=", text.replace("&quot;", '"')), path
+
+
+def test_seed_images_point_at_their_original_urls(out: Path) -> None:
+    item = next(i for i in json.loads((out / "categories/xinmeiti.json").read_text(encoding="utf-8"))["items"]
+                if i["title"] == "离开大城市，我去三线城市做直播带货")
+    assert item["image"] == "http://zkres1.myzaker.com/202109/61400d5bb15ec02dd6614cfd_1024.jpg"
+    srcs = re.findall(r'<img [^>]*src="([^"]+)"', item["content_html"])
+    assert srcs and all(re.match(r"http://zkres\d\.myzaker\.com/", s) for s in srcs)
+    assert all('referrerpolicy="no-referrer"' in tag for tag in re.findall(r"<img [^>]*>", item["content_html"]))
+    rss = (out / "categories/xinmeiti.rss").read_text(encoding="utf-8")
+    assert '<enclosure url="http://zkres1.myzaker.com/202109/61400d5bb15ec02dd6614cfd_1024.jpg" length="0" type="image/jpeg"/>' in rss
+
+
+def test_json_feed_1_1(out: Path) -> None:
+    feed = json.loads((out / "feeds/all.json").read_text(encoding="utf-8"))
+    assert feed["version"] == "https://jsonfeed.org/version/1.1"
+    assert feed["feed_url"] == "https://feeds.example.com/feeds/all.json"
+    assert len(feed["items"]) == 20
+    for item in feed["items"]:
+        assert item["id"].startswith("https://feeds.example.com/articles/") and item["url"] and item["title"]
+        assert item["date_published"].endswith("+00:00")
+        assert "content_html" in item or "content_text" in item
+
+
+def test_opml_lists_every_feed(out: Path) -> None:
+    opml = etree.parse(str(out / "opml.xml")).getroot()
+    outlines = opml.findall("body/outline")
+    assert opml.get("version") == "2.0"
+    feeds = len(files(out, ".rss"))
+    assert len(outlines) == feeds
+    by_title = {o.get("text"): o for o in outlines}
+    assert by_title["新媒体"].get("xmlUrl") == "https://feeds.example.com/categories/xinmeiti.rss"
+    assert by_title["Test mirror"].get("xmlUrl") == "https://feeds.example.com/feeds/all.rss"
+    assert all(o.get("type") == "rss" and o.get("htmlUrl") == "https://feeds.example.com/" for o in outlines)
+
+
+def test_index_page_lists_feeds_with_autodiscovery(out: Path) -> None:
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert '<link rel="alternate" type="application/atom+xml" title="Test mirror (Atom)" href="https://feeds.example.com/feeds/all.atom">' in html
+    assert 'href="https://feeds.example.com/categories/zaker.rss"' in html
+    assert "离开大城市，我去三线城市做直播带货" in html
+
+
+def test_two_builds_of_the_same_input_are_byte_identical(built: Build, corpus: Path, out: Path) -> None:
+    again = built(corpus, channels=CHANNELS, category_slugs={"新媒体": "xinmeiti"})
+    first = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    second = {p.relative_to(again): p.read_bytes() for p in again.rglob("*") if p.is_file()}
+    assert first == second
+
+
+def test_rebuild_leaves_unchanged_files_untouched_and_removes_what_is_gone(tmp_path: Path, corpus: Path) -> None:
+    from feedsvc.export import export
+    from feedsvc.index import Index
+    from feedsvc.scan import scan
+
+    from .conftest import make_config
+
+    config = make_config(corpus, tmp_path / "state", scan={"delete_after": 0})
+    out = tmp_path / "site"
+    index = Index.open(config.state_dir)
+    scan(index, config, settle=0)
+    export(index, config, out)
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    report = export(index, config, out)
+    assert report.written == 0 and {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    shutil.rmtree(corpus / "音视频")
+    scan(index, config, settle=0)
+    scan(index, config, settle=0)  # second scan: the grace period (0 s) is over
+    report = export(index, config, out)
+    assert not (out / "categories/yin-shi-pin.rss").exists()
+    # 音视频 and 低端影视 had only this article (首页 has others): two feeds in 3 formats, one page
+    assert report.removed == 2 * 3 + 1
+    assert "Vivy" not in (out / "categories/shou-ye.atom").read_text(encoding="utf-8")
+    assert (out / "categories/zaker.atom").stat().st_mtime_ns == stamps[out / "categories/zaker.atom"]
+    index.close()
+
+
+def test_hostile_articles_still_give_valid_feeds(built: Build, articles: Path) -> None:
+    shutil.copytree(HOSTILE, articles, dirs_exist_ok=True)
+    (articles / "huge.md").write_text("---\ntitle: Huge\n---\n" + "<p>" + "很长的正文 ]]> " * 200_000 + "</p>",
+                                      encoding="utf-8")
+    out = built(articles)
+    for path in files(out, ".rss", ".atom"):
+        assert feedparser.parse(path.read_bytes()).bozo == 0, path
+    for path in files(out, ".rss", ".atom", ".json", ".html"):
+        text = path.read_text(encoding="utf-8")
+        assert "alert(" not in text
+        if path.suffix in (".rss", ".atom"):  # the only ']]>' left ends a CDATA section
+            assert text.count("]]>") == text.count("<![CDATA[")
+    assert sorted(p.name for p in (out / "articles").iterdir()) == sorted(os.listdir(out / "articles"))
+
+
+def test_slugs_from_the_map_pinyin_or_ascii_without_collisions() -> None:
+    assert auto_slug("新媒体") == "xin-mei-ti"
+    assert auto_slug("Animen 动漫平台") == "animen-dong-man-ping-tai"
+    assert auto_slug("Work type") == "work-type"
+    assert re.fullmatch(r"c-[0-9a-f]{8}", auto_slug("😢"))
+    assert auto_slug("../../etc") == "etc"
+    assigned = assign_slugs(["番剧", "— 番剧", "ZAKER", "zaker", "Mine"], {"Mine": "zaker"}, {})
+    assert sorted(assigned.values()) == ["fan-ju", "fan-ju-2", "zaker-2", "zaker-3"]
+    # a slug once given stays with its name when a colliding name arrives later
+    later = assign_slugs(["— 番剧"], {}, {"番剧": "fan-ju"})
+    assert later == {"— 番剧": "fan-ju-2"}

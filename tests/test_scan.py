@@ -1,0 +1,202 @@
+"""Scanning: incremental, keeps the last good version, survives a directory being rewritten."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from feedsvc.config import Config
+from feedsvc.index import Index
+from feedsvc.scan import glob_regex, scan
+
+from .conftest import HOSTILE, make_config
+
+NOW = 1_700_000_000.0
+
+
+def post(directory: Path, name: str, title: str, date: str = "2022-01-01 10:00", mtime: float = NOW - 100,
+         extra: str = "") -> Path:
+    path = directory / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"---\ntitle: '{title}'\ncategories: [News]\n{extra}date: {date}\n---\n<p>{title} body</p>\n",
+                    encoding="utf-8")
+    os.utime(path, (mtime, mtime))
+    return path
+
+
+@pytest.fixture
+def setup(articles: Path, tmp_path: Path) -> tuple[Config, Index]:
+    config = make_config(articles, tmp_path / "state", scan={"interval": 60, "settle": 2, "delete_after": 120})
+    index = Index.open(config.state_dir)
+    yield config, index
+    index.close()
+
+
+def titles(index: Index) -> list[str]:
+    return [a.title for a in index.live_articles()]
+
+
+def test_unchanged_files_are_not_read_again(setup, articles: Path) -> None:
+    config, index = setup
+    for i in range(5):
+        post(articles, f"p{i}.md", f"Post {i}", date=f"2022-01-0{i + 1} 10:00")
+    first = scan(index, config, now=NOW)
+    assert (first.seen, first.read, first.changed) == (5, 5, 5)
+    again = scan(index, config, now=NOW + 60)
+    assert (again.read, again.changed, again.generation) == (0, 0, first.generation)
+    post(articles, "p2.md", "Post 2 edited", date="2022-01-03 10:00", mtime=NOW)
+    edited = scan(index, config, now=NOW + 120)
+    assert (edited.read, edited.changed, edited.generation) == (1, 1, first.generation + 1)
+    assert titles(index) == ["Post 4", "Post 3", "Post 2 edited", "Post 1", "Post 0"]
+
+
+def test_rewrite_with_the_same_bytes_changes_nothing(setup, articles: Path) -> None:
+    config, index = setup
+    path = post(articles, "undated.md", "No date", date="")
+    scan(index, config, now=NOW)
+    before = next(index.live_articles())
+    generation = index.generation
+    content = path.read_bytes()
+    path.unlink()
+    path.write_bytes(content)
+    os.utime(path, (NOW + 500, NOW + 500))
+    report = scan(index, config, now=NOW + 1000)
+    assert report.read == 1 and report.changed == 0 and index.generation == generation
+    assert next(index.live_articles()) == before  # not even the mtime-derived date moved
+
+
+def test_an_edited_undated_article_keeps_its_first_date(setup, articles: Path) -> None:
+    config, index = setup
+    path = post(articles, "undated.md", "No date", date="")
+    scan(index, config, now=NOW)
+    first = next(index.live_articles()).published
+    post(articles, "undated.md", "No date, edited", date="", mtime=NOW + 500)
+    scan(index, config, now=NOW + 1000)
+    article = next(index.live_articles())
+    assert article.title == "No date, edited" and article.published == first and article.updated > first
+    assert path.exists()
+
+
+def test_a_file_that_starts_failing_keeps_its_last_good_version(setup, articles: Path) -> None:
+    config, index = setup
+    path = post(articles, "a.md", "Good")
+    scan(index, config, now=NOW)
+    path.write_text("---\ncategories: [News]\n---\nno title any more\n", encoding="utf-8")
+    os.utime(path, (NOW, NOW))
+    report = scan(index, config, now=NOW + 60)
+    assert report.errors == 1
+    assert titles(index) == ["Good"]
+    assert [(p.path, p.message, p.fatal) for p in index.problems()] == [
+        (str(path), "front matter has no title", True)]
+    post(articles, "a.md", "Fixed", mtime=NOW + 30)
+    scan(index, config, now=NOW + 120)
+    assert titles(index) == ["Fixed"] and index.problems() == []
+
+
+def test_a_fresh_file_waits_for_settle(setup, articles: Path) -> None:
+    config, index = setup
+    post(articles, "fresh.md", "Fresh", mtime=NOW - 1)
+    report = scan(index, config, now=NOW)
+    assert (report.read, report.waiting) == (0, 1) and titles(index) == []
+    assert titles(index) == [] and scan(index, config, now=NOW + 60).read == 1
+    assert titles(index) == ["Fresh"]
+
+
+def test_a_deleted_file_stays_published_for_the_grace_period(setup, articles: Path) -> None:
+    config, index = setup
+    path = post(articles, "gone.md", "Gone soon")
+    post(articles, "stays.md", "Stays")
+    scan(index, config, now=NOW)
+    path.unlink()
+    scan(index, config, now=NOW + 60)
+    scan(index, config, now=NOW + 150)
+    assert set(titles(index)) == {"Stays", "Gone soon"}
+    report = scan(index, config, now=NOW + 60 + 120)
+    assert report.removed == 1 and titles(index) == ["Stays"]
+
+
+def test_a_whole_directory_rewrite_never_empties_the_feed(setup, articles: Path) -> None:
+    config, index = setup
+    for i in range(10):
+        post(articles, f"s/p{i}.md", f"Post {i}")
+    scan(index, config, now=NOW)
+    shutil.rmtree(articles / "s")
+    assert len(titles(index)) == 10
+    scan(index, config, now=NOW + 60)  # everything missing, in the middle of the rewrite
+    assert len(titles(index)) == 10
+    for i in range(10):
+        post(articles, f"s/p{i}.md", f"Post {i}", mtime=NOW + 61)  # written again, same bytes
+    report = scan(index, config, now=NOW + 120)
+    assert (report.read, report.changed, report.removed) == (10, 0, 0)
+    scan(index, config, now=NOW + 1000)
+    assert len(titles(index)) == 10
+
+
+def test_two_files_with_one_id_newest_wins_and_the_other_is_reported(setup, articles: Path) -> None:
+    config, index = setup
+    old = post(articles, "old.md", "Old copy", extra="abbrlink: same\n", mtime=NOW - 500)
+    new = post(articles, "new.md", "New copy", extra="abbrlink: same\n", mtime=NOW - 100)
+    scan(index, config, now=NOW)
+    assert titles(index) == ["New copy"]
+    problems = index.problems()
+    assert [(p.path, p.fatal) for p in problems] == [(str(old), True)]
+    assert f"{new} is newer" in problems[0].message
+    new.unlink()
+    scan(index, config, now=NOW + 60)
+    scan(index, config, now=NOW + 300)
+    assert titles(index) == ["Old copy"]
+
+
+def test_drafts_are_left_out(setup, articles: Path) -> None:
+    config, index = setup
+    post(articles, "d.md", "Draft", extra="draft: true\n")
+    post(articles, "p.md", "Public")
+    scan(index, config, now=NOW)
+    assert titles(index) == ["Public"]
+
+
+def test_hostile_directory_scans_with_every_problem_reported(articles: Path, tmp_path: Path) -> None:
+    shutil.copytree(HOSTILE, articles, dirs_exist_ok=True)
+    config = make_config(articles, tmp_path / "state")
+    index = Index.open(config.state_dir)
+    report = scan(index, config, settle=0)
+    problems = {Path(p.path).name: p for p in index.problems()}
+    assert report.errors == 1 and problems["no-title.md"].fatal
+    assert {"broken-yaml.md", "gbk-encoded.md", "python-tag.md", "control-chars.md"} <= set(problems)
+    assert len(titles(index)) == 10  # 12 files: one without a title, one draft
+    index.close()
+
+
+def test_restart_reuses_the_index(setup, articles: Path) -> None:
+    config, index = setup
+    post(articles, "a.md", "A")
+    scan(index, config, now=NOW)
+    index.close()
+    reopened = Index.open(config.state_dir)
+    assert scan(reopened, config, now=NOW + 60).read == 0
+    assert titles(reopened) == ["A"]
+    reopened.close()
+
+
+def test_many_files_parse_in_parallel_with_the_same_result(articles: Path, tmp_path: Path) -> None:
+    for i in range(80):
+        post(articles, f"many/{i:03}.md", f"Post {i}", date=f"2022-01-01 10:{i % 60:02}")
+    config = make_config(articles, tmp_path / "state")
+    index = Index.open(config.state_dir)
+    assert scan(index, config, settle=0).read == 80
+    assert index.count_live() == 80
+    index.close()
+
+
+@pytest.mark.parametrize(("glob", "path", "matches"), [
+    ("**/*.{md,markdown,html,txt}", "a.md", True),
+    ("**/*.{md,markdown,html,txt}", "x/y/z.HTML", True),
+    ("**/*.{md,markdown,html,txt}", "x/y/z.json", False),
+    ("posts/*.md", "posts/a.md", True),
+    ("posts/*.md", "posts/deep/a.md", False),
+])
+def test_source_globs(glob: str, path: str, matches: bool) -> None:
+    assert bool(glob_regex(glob).match(path)) is matches
