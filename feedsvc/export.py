@@ -69,9 +69,10 @@ class _Writer:
         self.new: dict[str, str] = {}
         self.written = self.unchanged = 0
 
-    def fresh(self, relpath: str, signature: str) -> bool:
-        """Already exported from the same inputs: nothing to do."""
-        if self.old.get(relpath) == signature and (self.out / relpath).is_file():
+    def fresh(self, relpath: str, signature: str, present: set[str] | None = None) -> bool:
+        """Already exported from the same inputs: nothing to do. ``present`` spares a stat."""
+        if self.old.get(relpath) == signature and (
+                relpath in present if present is not None else os.path.isfile(os.path.join(self.out, relpath))):
             self.new[relpath] = signature
             self.unchanged += 1
             self.tick(1)
@@ -117,9 +118,13 @@ def _index_page(w: _Writer, index: Index, config: Config, specs: list[FeedSpec],
 
 def _article_pages(w: _Writer, index: Index, config: Config, base: str) -> None:
     stale: list[tuple[str, str]] = []
+    try:
+        present = {f"articles/{name}" for name in os.listdir(w.out / "articles")}
+    except FileNotFoundError:
+        present = set()
     for path, article_id, digest in index.live_signatures():
         signature = _sig(base, digest)
-        if not w.fresh(f"articles/{article_id}.html", signature):
+        if not w.fresh(f"articles/{article_id}.html", signature, present):
             stale.append((path, signature))
     for start in range(0, len(stale), ARTICLE_BATCH):
         batch = dict(stale[start : start + ARTICLE_BATCH])

@@ -7,9 +7,6 @@ import re
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
-from pypinyin import lazy_pinyin
-from slugify import slugify
-
 from .articles import Article
 from .config import Channel, Config
 from .index import Index
@@ -43,6 +40,9 @@ class FeedSpec:
 
 def auto_slug(name: str) -> str:
     """Pinyin for CJK, ASCII transliteration for the rest; a hash when nothing is left."""
+    from pypinyin import lazy_pinyin  # 150 ms to import: only when a new category appears
+    from slugify import slugify
+
     slug = slugify(" ".join(lazy_pinyin(name)), max_length=80, word_boundary=True)
     return slug or "c-" + hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
 

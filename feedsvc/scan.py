@@ -82,23 +82,27 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
 
 
 def walk(source: Source) -> Iterator[OnDisk]:
-    """Every matching regular file below a source, skipping hidden files and directories."""
-    root = str(source.path)
+    """Every matching regular file below a source (no symlinks, no hidden files or folders)."""
     matcher = glob_regex(source.glob)
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        rel_folder = os.path.relpath(folder, root).replace(os.sep, "/")
-        for name in sorted(files):
-            relpath = name if rel_folder == "." else f"{rel_folder}/{name}"
-            if name.startswith(".") or not matcher.match(relpath):
+    stack = [(str(source.path), "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue  # removed while we walk: the next scan sees it gone
+        for entry in entries:
+            if entry.name.startswith("."):
                 continue
-            path = os.path.join(folder, name)
+            relpath = prefix + entry.name
             try:
-                st = os.stat(path, follow_symlinks=False)
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, relpath + "/"))
+                elif entry.is_file(follow_symlinks=False) and matcher.match(relpath):
+                    st = entry.stat(follow_symlinks=False)
+                    yield OnDisk(entry.path, relpath, st.st_size, st.st_mtime_ns)
             except OSError:
-                continue  # deleted between listing and stat: the next scan sees it gone
-            if os.path.isfile(path) and not os.path.islink(path):
-                yield OnDisk(path, relpath, st.st_size, st.st_mtime_ns)
+                continue
 
 
 def plan(on_disk: Iterable[OnDisk], known: dict[str, KnownFile], now: float, settle: float, grace: float) -> Plan:

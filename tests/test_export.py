@@ -171,6 +171,7 @@ def test_rebuild_leaves_unchanged_files_untouched_and_removes_what_is_gone(tmp_p
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     report = export(index, config, out)
     assert report.written == 0 and {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert "Vivy" in (out / "categories/shou-ye.atom").read_text(encoding="utf-8")
     shutil.rmtree(corpus / "音视频")
     scan(index, config, settle=0)
     scan(index, config, settle=0)  # second scan: the grace period (0 s) is over

@@ -1,0 +1,60 @@
+"""The feedsvc command as a user runs it: build and check, messages and exit codes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from feedsvc.cli import main
+
+from .conftest import HOSTILE
+
+
+def write_config(tmp_path: Path, articles: Path, extra: str = "") -> Path:
+    path = tmp_path / "feedsvc.yaml"
+    path.write_text(f"site:\n  url: https://feeds.example.com\nsources:\n  - path: {articles}\n"
+                    f"state_dir: {tmp_path / 'state'}\n{extra}", encoding="utf-8")
+    return path
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_build_writes_the_site_and_reports_article_errors(tmp_path: Path, articles: Path) -> None:
+    shutil.copytree(HOSTILE, articles, dirs_exist_ok=True)
+    config = write_config(tmp_path, articles)
+    code, output = run("build", "--config", str(config), "--out", str(tmp_path / "site"))
+    assert code == 0
+    assert f"{articles / 'no-title.md'}: front matter has no title" in output
+    assert "warning: front matter is not valid YAML" in output
+    assert "12 files, 12 read, 1 in error" in output
+    assert (tmp_path / "site" / "feeds" / "all.atom").is_file()
+    code, output = run("build", "--config", str(config), "--out", str(tmp_path / "site"), "--strict")
+    assert code == 1 and "0 read" in output and "0 written" in output
+
+
+def test_check_prints_path_and_message_and_exits_1(tmp_path: Path, articles: Path) -> None:
+    shutil.copytree(HOSTILE, articles, dirs_exist_ok=True)
+    code, output = run("check", "--config", str(write_config(tmp_path, articles)))
+    assert code == 1
+    lines = output.splitlines()
+    assert f"{articles / 'no-title.md'}: front matter has no title" in lines
+    assert lines[-1] == "12 files checked: 1 errors, 4 warnings"
+    assert not (tmp_path / "state").exists()  # check changes nothing
+
+
+def test_check_passes_on_good_articles(tmp_path: Path, corpus: Path) -> None:
+    code, output = run("check", "--config", str(write_config(tmp_path, corpus)))
+    assert (code, output.strip()) == (0, "25 files checked: 0 errors, 0 warnings")
+
+
+def test_a_bad_config_stops_with_the_key_and_problem(tmp_path: Path, articles: Path) -> None:
+    config = write_config(tmp_path, articles, "feeds:\n  limit: lots\n  colour: red\n")
+    code, output = run("check", "--config", str(config))
+    assert code == 2
+    assert output.splitlines() == [f"{config}: invalid configuration", "  feeds.limit: expected an integer",
+                                   "  feeds.colour: unknown key"]
