@@ -1,0 +1,111 @@
+"""Build benchmark: feedsvc against a naive baseline on the same generated corpus.
+
+    python bench/build.py [-n 10000]
+
+For each of feedsvc and the baseline (bench/naive.py) it times, each in a fresh process:
+a cold build, a rebuild with nothing changed, and a rebuild after one file changed, and
+reports the peak memory of the process (and of its worker processes). Figures are printed,
+never asserted: this machine is shared, so compare the two columns of one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+
+
+def phase_feedsvc(source: Path, work: Path) -> None:
+    from feedsvc.config import parse_config
+    from feedsvc.export import export
+    from feedsvc.index import Index
+    from feedsvc.scan import scan
+
+    config = parse_config({"sources": [{"path": str(source)}], "state_dir": str(work / "state"),
+                           "site": {"timezone": "Asia/Shanghai"}})
+    index = Index.open(config.state_dir)
+    scan(index, config, settle=0)
+    export(index, config, work / "out")
+    index.close()
+
+
+def phase_naive(source: Path, work: Path) -> None:
+    import naive
+
+    naive.build(source, work / "naive-out")
+
+
+def run_phase(system: str, source: Path, work: Path) -> dict:
+    """Run one build in a fresh interpreter; seconds exclude interpreter start and imports."""
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, __file__, "--phase", system, str(source), str(work)],
+                         check=True, capture_output=True, text=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["wall"] = time.perf_counter() - started
+    return result
+
+
+def _child(system: str, source: Path, work: Path) -> None:
+    import feedgen.feed  # noqa: F401 - imports are not what is measured
+    import yaml  # noqa: F401
+
+    if system == "feedsvc":
+        import feedsvc.export  # noqa: F401
+        import feedsvc.scan  # noqa: F401
+    started = time.perf_counter()
+    (phase_feedsvc if system == "feedsvc" else phase_naive)(source, work)
+    seconds = time.perf_counter() - started
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_mb": own, "worker_peak_mb": workers}))
+
+
+def touch_one(source: Path) -> None:
+    path = min(source.rglob("*.md"))
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("title: '", "title: 'Edited ", 1), encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="feedsvc build benchmark")
+    parser.add_argument("-n", "--count", type=int, default=10_000)
+    parser.add_argument("--phase", nargs=3, metavar=("SYSTEM", "SOURCE", "WORK"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        _child(args.phase[0], Path(args.phase[1]), Path(args.phase[2]))
+        return
+    from generate import generate
+
+    with tempfile.TemporaryDirectory(prefix="feedsvc-bench-") as tmp:
+        source, work = Path(tmp) / "articles", Path(tmp) / "work"
+        work.mkdir()
+        generate(source, args.count)
+        print(f"{args.count} generated articles, {os.cpu_count()} cores")
+        rows = {}
+        for step in ("cold build", "no-change rebuild", "one file changed"):
+            if step == "one file changed":
+                touch_one(source)
+            rows[step] = {system: run_phase(system, source, work) for system in ("feedsvc", "naive")}
+        report(rows)
+
+
+def report(rows: dict) -> None:
+    print(f"{'':20} {'feedsvc s':>10} {'(wall)':>8} {'naive s':>9} {'(wall)':>8} {'speed-up':>9}"
+          f" {'feedsvc MB':>11} {'workers MB':>11} {'naive MB':>9}")
+    for step, r in rows.items():
+        f, n = r["feedsvc"], r["naive"]
+        print(f"{step:20} {f['seconds']:10.2f} {f['wall']:8.2f} {n['seconds']:9.2f} {n['wall']:8.2f}"
+              f" {n['seconds'] / f['seconds']:8.1f}x {f['peak_mb']:11.0f} {f['worker_peak_mb']:11.0f} {n['peak_mb']:9.0f}")
+
+
+if __name__ == "__main__":
+    main()
