@@ -84,7 +84,7 @@ def _entry(fg: FeedGenerator, config: Config, article: Article, fmt: str) -> Non
     if config.feeds.content == "full" and article.content:
         fe.content(article.content, type="html")
     if article.image:
-        fe.media.thumbnail(url=article.image)
+        fe.media.thumbnail(url=article.image, group=None)  # a lone thumbnail needs no media:group
         if fmt == "rss":
             fe.enclosure(article.image, "0", _image_type(article.image))
 

@@ -23,11 +23,10 @@ URL_ATTRS = ("href", "src", "poster")
 _ILLEGAL_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _SPACES = re.compile(r"\s+")
 
-_TAGS = nh3.ALLOWED_TAGS | {"iframe", "video", "audio", "source", "picture", "section", "main"}
+_TAGS = nh3.ALLOWED_TAGS | {"video", "audio", "source", "picture", "section", "main"}
 _ATTRIBUTES = {tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()}
 _ATTRIBUTES["img"] |= {"srcset", "sizes", "title", "referrerpolicy"}
 _ATTRIBUTES["a"] |= {"title"}
-_ATTRIBUTES["iframe"] = {"src", "width", "height", "allowfullscreen", "frameborder"}
 _ATTRIBUTES["video"] = {"src", "poster", "controls", "width", "height"}
 _ATTRIBUTES["audio"] = {"src", "controls"}
 _ATTRIBUTES["source"] = {"src", "srcset", "type", "media"}
@@ -113,9 +112,27 @@ def _fix_img(img: etree._Element, rewrite: ImageRewriter) -> None:
         img.set("srcset", rewrite.srcset(img.get("srcset", "")))
 
 
+def _iframe_to_link(iframe: etree._Element) -> None:
+    """Feed readers drop iframes (and validators flag them): an embedded video becomes a link."""
+    src = iframe.get("src", "").strip()
+    if src.startswith("//"):
+        src = "https:" + src
+    if not src.lower().startswith(("http://", "https://")):
+        iframe.drop_tree()
+        return
+    link = etree.Element("a", href=src)
+    link.text = src
+    paragraph = etree.Element("p")
+    paragraph.append(link)
+    paragraph.tail = iframe.tail
+    iframe.getparent().replace(iframe, paragraph)
+
+
 def _rewrite_tree(root: etree._Element, rewrite: ImageRewriter) -> None:
     for bad in list(root.iter("script", "style", "noscript", "template")):
         bad.drop_tree()
+    for iframe in list(root.iter("iframe")):
+        _iframe_to_link(iframe)
     for element in root.iter(etree.Element):
         if element.tag == "img":
             _fix_img(element, rewrite)

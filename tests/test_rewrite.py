@@ -82,3 +82,12 @@ def test_cdata_terminator_and_control_characters_are_neutralised() -> None:
 def test_text_of_the_body_for_summaries() -> None:
     result = rewrite_html("<p>One</p>\n<p>two <b>three</b></p><script>secret()</script>", ImageRewriter(Images()))
     assert result.text == "One two three"
+
+
+def test_embedded_videos_become_links() -> None:
+    out = clean('<p>Watch:</p><iframe width="640" src="https://youtube.com/embed/YHXaMVQq4cc"></iframe> after'
+                '<iframe src="//player.example/v/1"></iframe><iframe src="javascript:alert(1)"></iframe>')
+    assert "<iframe" not in out
+    assert ('<p><a href="https://youtube.com/embed/YHXaMVQq4cc" rel="noopener noreferrer">'
+            'https://youtube.com/embed/YHXaMVQq4cc</a></p> after') in out
+    assert 'href="https://player.example/v/1"' in out and "alert" not in out
