@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import random
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 SEED_ARTICLE = Path(__file__).parent.parent / "tests" / "data" / "seed" / "000_79e926f4911b19ff.txt"
@@ -52,7 +52,7 @@ def _body(rng: random.Random, paragraphs: list[str], image: str) -> str:
 def article(rng: random.Random, paragraphs: list[str], n: int) -> tuple[str, str]:
     section = rng.choice(list(SECTIONS))
     source, route = rng.choice(SECTIONS[section]), rng.choice(ROUTES)
-    when = datetime(2021, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=rng.randint(0, 2 * 365 * 86400))
+    when = datetime(2021, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randint(0, 2 * 365 * 86400))
     date = when.strftime("%a, %d %b %Y %H:%M:%S GMT") if n % 3 else when.strftime("%Y-%m-%d %H:%M:%S")
     image = _image(rng)
     title = f"第{n}篇：" + re.sub(r"<[^>]+>", "", rng.choice(paragraphs))[:30]

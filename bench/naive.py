@@ -7,7 +7,7 @@ no cache, no rewriting, no index: every run starts from nothing.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
@@ -17,11 +17,11 @@ from feedgen.feed import FeedGenerator
 
 def _date(value: object) -> datetime:
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     try:
         return parsedate_to_datetime(str(value))
     except (TypeError, ValueError):
-        return datetime.fromisoformat(str(value)).replace(tzinfo=timezone.utc)
+        return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
 
 
 def _articles(source: Path) -> list[dict]:
@@ -60,6 +60,6 @@ def build(source: Path, out: Path) -> int:
         for name in article.get("categories") or []:
             by_category[str(name)].append(article)
     _feed("all", articles, out)
-    for n, (name, members) in enumerate(sorted(by_category.items())):
+    for n, (_, members) in enumerate(sorted(by_category.items())):
         _feed(f"category-{n}", members, out)
     return len(by_category) + 1

@@ -7,7 +7,7 @@ import html
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime, timezone, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from email.utils import parsedate_to_datetime
 from pathlib import PurePosixPath
 from typing import Any
@@ -143,7 +143,7 @@ def _dates(meta: dict[str, Any], mtime: datetime, tz: tzinfo, warnings: list[str
             warnings.append(f"date {str(meta.get('date'))!r} is not a date I can read; using the file's time")
         published = mtime
     updated = parse_date(meta.get("updated"), tz) or published
-    return published.astimezone(timezone.utc), updated.astimezone(timezone.utc), dated
+    return published.astimezone(UTC), updated.astimezone(UTC), dated
 
 
 def body_html(body: str, relpath: str) -> str:

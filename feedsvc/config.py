@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -87,7 +88,7 @@ class Images(_Model):
     referers: dict[str, str] = {}
 
     @model_validator(mode="after")
-    def _mode_needs(self) -> "Images":
+    def _mode_needs(self) -> Images:
         if self.mode == "template":
             if not self.template or not re.search(r"\{(url|raw|url_noscheme)\}", self.template):
                 raise ValueError("template: mode 'template' needs a template with {url}, {raw} or {url_noscheme}")
@@ -136,7 +137,7 @@ class Config(_Model):
     server: Server = Server()
 
     @model_validator(mode="after")
-    def _unique_channels(self) -> "Config":
+    def _unique_channels(self) -> Config:
         seen: set[str] = set()
         for channel in self.channels:
             if channel.slug == "all" or channel.slug in seen:

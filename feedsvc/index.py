@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from .articles import Article
 
@@ -74,7 +74,7 @@ class Index:
         self.db = db
 
     @classmethod
-    def open(cls, state_dir: Path) -> "Index":
+    def open(cls, state_dir: Path) -> Index:
         state_dir.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(state_dir / "index.sqlite3", timeout=30, isolation_level=None, check_same_thread=False)
         db.executescript(SCHEMA)

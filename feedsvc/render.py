@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
@@ -22,7 +22,7 @@ from .articles import Article
 from .config import Config
 from .feeds import FORMAT_TYPES, FeedSpec
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # an empty feed's "updated": never "now"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # an empty feed's "updated": never "now"
 GENERATOR = "feedsvc"
 
 

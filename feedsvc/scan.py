@@ -18,10 +18,10 @@ import multiprocessing
 import os
 import re
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from .articles import Article, parse_article
 from .config import Config, Source
@@ -159,7 +159,7 @@ def read_and_parse(job: tuple[OnDisk, str | None]) -> Parsed:
     digest = hashlib.sha1(raw).hexdigest()
     if digest == known_digest:
         return Parsed(file, digest, unchanged=True)
-    mtime = datetime.fromtimestamp(file.mtime_ns / 1e9, timezone.utc)
+    mtime = datetime.fromtimestamp(file.mtime_ns / 1e9, UTC)
     try:
         return Parsed(file, digest, parse_article(raw, file.relpath, mtime, _worker_config))
     except ArticleError as e:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from feedsvc.errors import ArticleError
 from .conftest import HOSTILE, REAL, SEED, real_posts
 
 CONFIG = parse_config({"sources": [{"path": "."}], "site": {"timezone": "Asia/Shanghai"}})
-MTIME = datetime(2023, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+MTIME = datetime(2023, 5, 6, 7, 8, 9, tzinfo=UTC)
 SHANGHAI = parse_config({"sources": [{"path": "."}], "site": {"timezone": "Asia/Shanghai"}}).site.tz
 
 
@@ -39,7 +39,7 @@ def test_every_real_post_parses_with_its_title_date_and_categories(path: Path) -
 def test_seed_article() -> None:
     article = parse(SEED)
     assert article.title == "离开大城市，我去三线城市做直播带货"
-    assert article.published == datetime(2021, 9, 13, 20, 43, tzinfo=timezone.utc)
+    assert article.published == datetime(2021, 9, 13, 20, 43, tzinfo=UTC)
     assert article.categories == ("新媒体", "ZAKER", "channel")
     assert article.author == "ZAKER"
     assert article.image == "http://zkres1.myzaker.com/202109/61400d5bb15ec02dd6614cfd_1024.jpg"
@@ -58,7 +58,7 @@ def test_real_oddities_from_the_manifest() -> None:
     assert by_name["123.md"].title == "123"
     assert by_name["2021.md"].title == "2021"
     # naive date in the site's zone (China time)
-    assert by_name["CNCF宣布Linkerd正式毕业！.md"].published == datetime(2021, 7, 30, 21, 6, 47, tzinfo=timezone.utc)
+    assert by_name["CNCF宣布Linkerd正式毕业！.md"].published == datetime(2021, 7, 30, 21, 6, 47, tzinfo=UTC)
     stringify = by_name["如何提升JSONstringify()的性能？.md"]
     assert stringify.title == "如何提升JSON.stringify()的性能？"
     assert "&#123;" not in stringify.content and "{" in stringify.content
@@ -71,7 +71,7 @@ def test_lenient_fallback_keeps_the_broken_title_and_warns() -> None:
     assert article.title == 'She said "hi" to {everyone}'
     assert article.categories == ("hostile", "quoted")
     assert article.image == ""
-    assert article.published == datetime(2022, 1, 4, 4, 0, tzinfo=timezone.utc)
+    assert article.published == datetime(2022, 1, 4, 4, 0, tzinfo=UTC)
     assert any("not valid YAML (line 2)" in w and "read leniently" in w for w in article.warnings)
 
 
@@ -129,11 +129,11 @@ def test_control_characters_never_reach_the_article() -> None:
 
 
 @pytest.mark.parametrize(("value", "expected"), [
-    ("Mon, 13 Sep 2021 20:43:00 GMT", datetime(2021, 9, 13, 20, 43, tzinfo=timezone.utc)),
+    ("Mon, 13 Sep 2021 20:43:00 GMT", datetime(2021, 9, 13, 20, 43, tzinfo=UTC)),
     ("2021-10-28 14:08:07", datetime(2021, 10, 28, 14, 8, 7, tzinfo=SHANGHAI)),
     ("2021-10-28 14:08", datetime(2021, 10, 28, 14, 8, tzinfo=SHANGHAI)),
-    ("2021-10-28T14:08:07+02:00", datetime(2021, 10, 28, 12, 8, 7, tzinfo=timezone.utc)),
-    ("2021-10-28T14:08:07Z", datetime(2021, 10, 28, 14, 8, 7, tzinfo=timezone.utc)),
+    ("2021-10-28T14:08:07+02:00", datetime(2021, 10, 28, 12, 8, 7, tzinfo=UTC)),
+    ("2021-10-28T14:08:07Z", datetime(2021, 10, 28, 14, 8, 7, tzinfo=UTC)),
     ("2021-10-28", datetime(2021, 10, 28, tzinfo=SHANGHAI)),
     ("yesterday", None),
 ])
@@ -145,8 +145,8 @@ def test_unreadable_date_falls_back_to_mtime_with_a_warning_and_updated_is_used(
     article = parse_text("---\ntitle: x\ndate: someday\n---\n")
     assert article.published == MTIME and any("someday" in w for w in article.warnings)
     edited = parse_text("---\ntitle: x\ndate: 2021-01-01 00:00\nupdated: 2021-02-01 00:00\n---\n")
-    assert edited.updated == datetime(2021, 1, 31, 16, tzinfo=timezone.utc)
-    assert edited.published == datetime(2020, 12, 31, 16, tzinfo=timezone.utc)
+    assert edited.updated == datetime(2021, 1, 31, 16, tzinfo=UTC)
+    assert edited.published == datetime(2020, 12, 31, 16, tzinfo=UTC)
 
 
 def test_categories_as_string_list_or_hexo_nested_list() -> None:

@@ -6,9 +6,9 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Callable
 
 import feedparser
 import pytest
@@ -60,9 +60,7 @@ def test_atom_follows_rfc_4287(out: Path) -> None:
         for entry in feed.iter(f"{ATOM}entry"):
             for child in ("id", "title", "updated", "published"):
                 assert entry.findtext(f"{ATOM}{child}"), (path, child)
-            alternates = entry.findall(f"{ATOM}link[@rel='alternate']") + entry.findall(f"{ATOM}link[@rel]") 
             assert len([a for a in entry.findall(f"{ATOM}link") if a.get("rel", "alternate") == "alternate"]) == 1
-            assert alternates is not None
             content = entry.find(f"{ATOM}content")
             assert content is None or content.get("type") == "html"
 
@@ -116,7 +114,8 @@ def test_seed_images_point_at_their_original_urls(out: Path) -> None:
     assert srcs and all(re.match(r"http://zkres\d\.myzaker\.com/", s) for s in srcs)
     assert all('referrerpolicy="no-referrer"' in tag for tag in re.findall(r"<img [^>]*>", item["content_html"]))
     rss = (out / "categories/xinmeiti.rss").read_text(encoding="utf-8")
-    assert '<enclosure url="http://zkres1.myzaker.com/202109/61400d5bb15ec02dd6614cfd_1024.jpg" length="0" type="image/jpeg"/>' in rss
+    enclosure = 'url="http://zkres1.myzaker.com/202109/61400d5bb15ec02dd6614cfd_1024.jpg" length="0" type="image/jpeg"'
+    assert f"<enclosure {enclosure}/>" in rss
 
 
 def test_json_feed_1_1(out: Path) -> None:
@@ -144,7 +143,8 @@ def test_opml_lists_every_feed(out: Path) -> None:
 
 def test_index_page_lists_feeds_with_autodiscovery(out: Path) -> None:
     html = (out / "index.html").read_text(encoding="utf-8")
-    assert '<link rel="alternate" type="application/atom+xml" title="Test mirror (Atom)" href="https://feeds.example.com/feeds/all.atom">' in html
+    assert ('<link rel="alternate" type="application/atom+xml" title="Test mirror (Atom)"'
+            ' href="https://feeds.example.com/feeds/all.atom">') in html
     assert 'href="https://feeds.example.com/categories/zaker.rss"' in html
     assert "离开大城市，我去三线城市做直播带货" in html
 

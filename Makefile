@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything else is installed here.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+CONFIG ?= config/feedsvc.yaml
+
+.PHONY: install run test lint build check bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+
+run: install  ## serve the bundled example articles on http://127.0.0.1:8080
+	$(BIN)/feedsvc serve --config $(CONFIG)
+
+test: install lint  ## the whole test suite
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check feedsvc tests bench
+
+build: install  ## export the bundled example as static files into ./public
+	$(BIN)/feedsvc build --config $(CONFIG) --out public
+
+check: install
+	$(BIN)/feedsvc check --config $(CONFIG)
+
+bench: install  ## build benchmark on 10,000 generated articles
+	$(BIN)/python bench/build.py
+
+clean:
+	rm -rf $(VENV) .feedsvc public
