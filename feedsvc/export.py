@@ -17,12 +17,11 @@ from pathlib import Path
 
 from . import __version__
 from .config import Config
-from .feeds import FeedSpec, Selection, feed_specs, items, select
+from . import site
+from .feeds import FeedSpec, Selection, feed_specs, select
 from .index import Index
-from .pages import FeedListing, render_article, render_index
-from .render import render_feed, render_opml
+from .pages import FeedListing
 
-LATEST_ON_INDEX = 30
 ARTICLE_BATCH = 200  # whole articles held in memory at once
 
 
@@ -94,26 +93,27 @@ class _Writer:
 def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str) -> dict[str, Selection]:
     selections = {}
     for spec in specs:
-        sel = selections[spec.path("")] = select(index, spec)
+        sel = selections[spec.base_path] = select(index, spec)
         signature = _sig(base, repr(spec), sel.signature)
-        todo = [f for f in config.feeds.formats if not w.fresh(spec.path(f)[1:], signature)]
-        articles = items(index, sel) if todo else []
-        for fmt in todo:
-            w.put(spec.path(fmt)[1:], signature, render_feed(config, spec, articles, fmt))
+        for fmt in config.feeds.formats:
+            if not w.fresh(spec.path(fmt)[1:], signature):
+                w.put(spec.path(fmt)[1:], signature, site.feed_page(index, config, spec, fmt, sel).body)
     return selections
 
 
 def _index_page(w: _Writer, index: Index, config: Config, specs: list[FeedSpec],
                 selections: dict[str, Selection], base: str) -> None:
-    latest = select(index, FeedSpec("all", "all", "", "", LATEST_ON_INDEX))
-    listing_sig = [f"{s.title}|{s.path('')}|{len(selections[s.path('')].paths)}" for s in specs]
-    signature = _sig(base, latest.signature, *listing_sig)
+    counts = [f"{s.title}|{s.base_path}|{len(selections[s.base_path].paths)}" for s in specs]
+    signature = _sig(base, site.latest(index).signature, *counts)
     if not w.fresh("index.html", signature):
-        listings = [FeedListing(s, len(selections[s.path("")].paths)) for s in specs]
-        w.put("index.html", signature, render_index(config, listings, items(index, latest)))
-    opml_sig = _sig(base, *listing_sig)
+        listings = [FeedListing(s, len(selections[s.base_path].paths)) for s in specs]
+        w.put("index.html", signature, site.index_page(index, config, listings).body)
+    opml_sig = _sig(base, *counts)
     if not w.fresh("opml.xml", opml_sig):
-        w.put("opml.xml", opml_sig, render_opml(config, specs))
+        w.put("opml.xml", opml_sig, site.opml_page(index, config, specs).body)
+    xsl = site.stylesheet()
+    if not w.fresh(site.XSL_PATH[1:], _sig(base, xsl.decode())):
+        w.put(site.XSL_PATH[1:], _sig(base, xsl.decode()), xsl)
 
 
 def _article_pages(w: _Writer, index: Index, config: Config, base: str) -> None:
@@ -129,13 +129,13 @@ def _article_pages(w: _Writer, index: Index, config: Config, base: str) -> None:
     for start in range(0, len(stale), ARTICLE_BATCH):
         batch = dict(stale[start : start + ARTICLE_BATCH])
         for path, article in index.articles_by_path(list(batch)).items():
-            w.put(f"articles/{article.id}.html", batch[path], render_article(config, article))
+            w.put(f"articles/{article.id}.html", batch[path], site.article_page(config, article).body)
 
 
 def outputs_count(index: Index, config: Config) -> int:
     """How many files an export writes, for a progress bar."""
     specs = feed_specs(index, config)
-    return len(specs) * len(config.feeds.formats) + 2 + index.count_live()
+    return len(specs) * len(config.feeds.formats) + 3 + index.count_live()
 
 
 def export(index: Index, config: Config, out: Path, tick: Callable[[int], None] = lambda n: None) -> ExportReport:

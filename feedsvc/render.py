@@ -54,8 +54,8 @@ def _generator(config: Config, spec: FeedSpec, articles: list[Article], fmt: str
     fg.title(spec.title)
     fg.description(spec.description or spec.title)
     fg.author({"name": site.title})
-    fg.link(href=site.url + "/", rel="alternate")
     fg.link(href=self_url, rel="self", type=FORMAT_TYPES[fmt])
+    fg.link(href=site.url + "/", rel="alternate")  # last: feedgen makes the last link RSS's <link>
     fg.language(site.language)
     fg.generator(GENERATOR, version=__version__)
     fg.updated(feed_updated(articles))

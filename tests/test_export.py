@@ -210,3 +210,16 @@ def test_slugs_from_the_map_pinyin_or_ascii_without_collisions() -> None:
     # a slug once given stays with its name when a colliding name arrives later
     later = assign_slugs(["— 番剧"], {}, {"番剧": "fan-ju"})
     assert later == {"— 番剧": "fan-ju-2"}
+
+
+def test_feeds_carry_a_stylesheet_that_renders_them_for_browsers(out: Path) -> None:
+    stylesheet = etree.XSLT(etree.parse(str(out / "feed.xsl")))
+    for name in ("feeds/all.atom", "feeds/all.rss"):
+        assert b'<?xml-stylesheet type="text/xsl" href="/feed.xsl"?>' in (out / name).read_bytes()[:200]
+        page = str(stylesheet(etree.parse(str(out / name))))
+        assert "<h1>Test mirror</h1>" in page
+        assert 'href="https://feeds.example.com/articles/' in page
+        assert "https://feeds.example.com/" + name in page  # the address to subscribe to
+        assert page.count("<li>") == 20
+    rss = feedparser.parse((out / "feeds/all.rss").read_bytes())
+    assert rss.feed.link == "https://feeds.example.com/"

@@ -1,0 +1,83 @@
+"""Site: the one rendering path behind every URL, used by the web app and the static export.
+
+Each function turns index data into a ``Page``: the bytes, their content type and the time
+they last changed (from the articles, never the clock), so a URL served live and its
+exported file are the same bytes with the same Last-Modified.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from importlib.resources import files
+from urllib.parse import urlsplit
+
+from .articles import Article
+from .config import Config
+from .feeds import FORMAT_TYPES, FeedSpec, Selection, items, select
+from .index import Index
+from .pages import FeedListing, render_article, render_index
+from .render import EPOCH, feed_updated, render_feed, render_opml
+
+LATEST_ON_INDEX = 30
+HTML = "text/html; charset=utf-8"
+XSL_PATH = "/feed.xsl"
+
+
+@dataclass(frozen=True)
+class Page:
+    body: bytes
+    content_type: str
+    last_modified: datetime
+
+
+@cache
+def stylesheet() -> bytes:
+    """The XSLT that shows an RSS or Atom feed opened in a browser as a readable page."""
+    return files("feedsvc").joinpath("templates/feed.xsl").read_bytes()
+
+
+def stylesheet_href(config: Config) -> str:
+    """Root-relative, so browsers apply it (XSLT is same-origin only) wherever the site is served."""
+    return urlsplit(config.site.url).path.rstrip("/") + XSL_PATH
+
+
+def feed_page(index: Index, config: Config, spec: FeedSpec, fmt: str, selection: Selection | None = None) -> Page:
+    articles = items(index, selection or select(index, spec))
+    body = render_feed(config, spec, articles, fmt)
+    if fmt in ("rss", "atom"):
+        body = _with_stylesheet(body, stylesheet_href(config))
+    return Page(body, FORMAT_TYPES[fmt] + "; charset=utf-8", feed_updated(articles))
+
+
+def _with_stylesheet(xml: bytes, href: str) -> bytes:
+    declaration_end = xml.index(b"?>") + 2
+    pi = f'\n<?xml-stylesheet type="text/xsl" href="{href}"?>'.encode()
+    return xml[:declaration_end] + pi + xml[declaration_end:]
+
+
+def latest(index: Index) -> Selection:
+    return select(index, FeedSpec("all", "all", "", "", LATEST_ON_INDEX))
+
+
+def index_page(index: Index, config: Config, listings: list[FeedListing]) -> Page:
+    newest = items(index, latest(index))
+    return Page(render_index(config, listings, newest), HTML, feed_updated(newest))
+
+
+def opml_page(index: Index, config: Config, specs: list[FeedSpec]) -> Page:
+    return Page(render_opml(config, specs), "text/x-opml; charset=utf-8", _newest(index))
+
+
+def article_page(config: Config, article: Article) -> Page:
+    return Page(render_article(config, article), HTML, article.updated)
+
+
+def _newest(index: Index) -> datetime:
+    return next((a.updated for a in index.live_articles(limit=1)), EPOCH)
+
+
+def listings(index: Index, specs: list[FeedSpec]) -> tuple[list[FeedListing], dict[str, Selection]]:
+    selections = {spec.base_path: select(index, spec) for spec in specs}
+    return [FeedListing(s, len(selections[s.base_path].paths)) for s in specs], selections
