@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
+import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -90,3 +93,36 @@ def check(config_file: str | None) -> None:
     errors = sum(p.fatal for p in problems)
     click.echo(f"{len(files)} files checked: {errors} errors, {len(problems) - errors} warnings", err=True)
     sys.exit(1 if errors else 0)
+
+
+@main.command()
+@config_option
+@click.option("--host", help="Address to listen on (default: server.host, env FEEDSVC_HOST).")
+@click.option("--port", type=int, help="Port (default: server.port, env FEEDSVC_PORT).")
+@click.option("--workers", type=int, help="Web worker processes (default: server.workers).")
+def serve(config_file: str | None, host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the feeds on a production WSGI server, scanning on a schedule."""
+    from . import scheduler
+    from .config import config_path
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    config = _load(config_file)
+    server = config.server
+    env = {**os.environ, "FEEDSVC_CONFIG": str(config_path(config_file, os.environ).resolve())}
+    command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--factory", "feedsvc.web:app_from_env",
+               "--host", host or server.host, "--port", str(port or server.port),
+               "--workers", str(workers or server.workers), "--backpressure", "32", "--no-ws", "--log-level", "warning"]
+    jobs = scheduler.start(config)
+    web = subprocess.Popen(command, env=env)
+
+    def stop(signum: int, frame: object) -> None:
+        web.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    click.echo(f"feedsvc: serving on http://{host or server.host}:{port or server.port}/"
+               f" with {workers or server.workers} workers", err=True)
+    code = web.wait()
+    jobs.shutdown(wait=True)
+    sys.exit(0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code)

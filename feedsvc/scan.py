@@ -26,6 +26,7 @@ from pathlib import Path
 from .articles import Article, parse_article
 from .config import Config, Source
 from .errors import ArticleError
+from .feeds import category_slugs
 from .index import Index, KnownFile
 
 PARALLEL_THRESHOLD = 64  # below this many files a process pool costs more than it saves
@@ -242,6 +243,7 @@ def scan(index: Index, config: Config, now: float | None = None, settle: float |
         index.mark_missing(decided.returned, None)
         touched |= index.forget(decided.forget)
         index.elect(touched)
+        category_slugs(index, config)  # new categories get their slug here, not in a web worker
         changed += len(decided.forget)
         generation = index.generation + (1 if changed else 0)
         index.set_meta("generation", str(generation))
