@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -100,7 +101,8 @@ def check(config_file: str | None) -> None:
 @click.option("--host", help="Address to listen on (default: server.host, env FEEDSVC_HOST).")
 @click.option("--port", type=int, help="Port (default: server.port, env FEEDSVC_PORT).")
 @click.option("--workers", type=int, help="Web worker processes (default: server.workers).")
-def serve(config_file: str | None, host: str | None, port: int | None, workers: int | None) -> None:
+@click.option("--access-log", is_flag=True, help="Log every request.")
+def serve(config_file: str | None, host: str | None, port: int | None, workers: int | None, access_log: bool) -> None:
     """Serve the feeds on a production WSGI server, scanning on a schedule."""
     from . import scheduler
     from .config import config_path
@@ -113,16 +115,28 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
     command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--factory", "feedsvc.web:app_from_env",
                "--host", host or server.host, "--port", str(port or server.port),
                "--workers", str(workers or server.workers), "--backpressure", "32", "--no-ws", "--log-level", "warning"]
+    if access_log:
+        command += ["--access-log", "--log-level", "info"]
     jobs = scheduler.start(config)
     web = subprocess.Popen(command, env=env)
-
-    def stop(signum: int, frame: object) -> None:
-        web.terminate()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     click.echo(f"feedsvc: serving on http://{host or server.host}:{port or server.port}/"
                f" with {workers or server.workers} workers", err=True)
-    code = web.wait()
+    code = _supervise(web)
     jobs.shutdown(wait=True)
     sys.exit(0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code)
+
+
+def _supervise(web: subprocess.Popen, grace: float = 15) -> int:
+    """Wait for the web server; on SIGTERM/SIGINT stop it, repeating the signal until it takes
+    (a server still starting may miss the first) and killing it after ``grace`` seconds."""
+    stopping: list[float] = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(time.monotonic()))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(time.monotonic()))
+    while True:
+        try:
+            return web.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            if stopping and time.monotonic() - stopping[0] > grace:
+                web.kill()
+            elif stopping:
+                web.terminate()

@@ -15,9 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
+from . import __version__, site
 from .config import Config
-from . import site
 from .feeds import FeedSpec, Selection, feed_specs, select
 from .index import Index
 from .pages import FeedListing

@@ -13,9 +13,9 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Iterator
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -44,7 +44,7 @@ def scan_lock(config: Config) -> Iterator[bool]:
 
 def record(index: Index, report: ScanReport, finished: float) -> None:
     index.set_meta("last_scan", json.dumps({
-        "finished": datetime.fromtimestamp(finished, timezone.utc).isoformat(timespec="seconds"),
+        "finished": datetime.fromtimestamp(finished, UTC).isoformat(timespec="milliseconds"),
         "seconds": round(report.seconds, 3), "files": report.seen, "read": report.read,
         "changed": report.changed, "errors": report.errors, "waiting": report.waiting, "removed": report.removed,
     }))
@@ -73,8 +73,8 @@ def scan_once(config: Config) -> ScanReport | None:
 
 def start(config: Config) -> BackgroundScheduler:
     """Scan now, then every interval; never two at once, missed runs coalesce into one."""
-    scheduler = BackgroundScheduler(timezone=timezone.utc)
+    scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_job(scan_once, "interval", args=[config], seconds=config.scan.interval, id="scan",
-                      max_instances=1, coalesce=True, next_run_time=datetime.now(timezone.utc))
+                      max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
     scheduler.start()
     return scheduler

@@ -13,8 +13,8 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 from urllib.parse import quote
 
 from flask import Flask, Response, abort, redirect, request
@@ -179,7 +179,8 @@ def create_app(config: Config) -> Flask:
 
     @app.errorhandler(HTTPException)
     def plain_error(error: HTTPException) -> Response:
-        return Response(f"{error.code} {error.description}\n", status=error.code, content_type="text/plain; charset=utf-8")
+        message = error.description if error.description and len(error.description) < 80 else error.name.lower()
+        return Response(f"{error.code} {message}\n", status=error.code, content_type="text/plain; charset=utf-8")
 
     return app
 

@@ -1,0 +1,165 @@
+"""The web app as aggregators use it: conditional GET, gzip, types, redirects, errors."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import feedparser
+import pytest
+from flask.testing import FlaskClient
+
+from feedsvc.export import export
+from feedsvc.index import Index
+from feedsvc.scheduler import scan_once
+from feedsvc.web import create_app
+
+from .conftest import make_config
+
+
+@pytest.fixture
+def setup(corpus: Path, tmp_path: Path):
+    config = make_config(corpus, tmp_path / "state", scan={"settle": 0, "delete_after": 0},
+                         category_slugs={"新媒体": "xinmeiti"}, feeds={"cache_seconds": 600, "limit": 10},
+                         channels=[{"slug": "tech", "title": "Tech", "categories": ["编程"]}])
+    return config, create_app(config).test_client()
+
+
+def scanned(setup) -> FlaskClient:
+    config, client = setup
+    scan_once(config)
+    return client
+
+
+def test_healthz_is_503_before_the_first_scan_then_reports(setup) -> None:
+    config, client = setup
+    response = client.get("/healthz")
+    assert response.status_code == 503 and response.json["status"] == "starting"
+    scan_once(config)
+    health = client.get("/healthz").json
+    assert health["articles"] == 25 and health["files_in_error"] == []
+    assert health["last_scan"]["files"] == 25 and health["feeds"] % 3 == 0
+
+
+def test_feeds_have_types_validators_and_cache_control(setup) -> None:
+    client = scanned(setup)
+    for path, ctype in (("/feeds/all.rss", "application/rss+xml"), ("/feeds/all.atom", "application/atom+xml"),
+                        ("/feeds/tech.json", "application/feed+json"), ("/categories/xinmeiti.atom", "application/atom+xml")):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response.content_type == f"{ctype}; charset=utf-8"
+        assert response.headers["Cache-Control"] == "public, max-age=600"
+        assert response.headers["ETag"].startswith('"') and response.headers["Last-Modified"]
+        assert response.headers["Vary"] == "Accept-Encoding"
+    assert "<ttl>10</ttl>" in client.get("/feeds/all.rss").text
+
+
+def test_served_bytes_equal_the_exported_file(setup, tmp_path: Path) -> None:
+    config, client = setup
+    scan_once(config)
+    index = Index.open(config.state_dir)
+    export(index, config, tmp_path / "site")
+    index.close()
+    for url, path in (("/feeds/all.atom", "feeds/all.atom"), ("/categories/xinmeiti.rss", "categories/xinmeiti.rss"),
+                      ("/feeds/tech.json", "feeds/tech.json"), ("/opml.xml", "opml.xml"), ("/", "index.html"),
+                      ("/feed.xsl", "feed.xsl")):
+        assert client.get(url).data == (tmp_path / "site" / path).read_bytes(), path
+    article = next(p for p in (tmp_path / "site" / "articles").iterdir())
+    assert client.get(f"/articles/{article.stem}").data == article.read_bytes()
+
+
+def test_conditional_get(setup) -> None:
+    client = scanned(setup)
+    first = client.get("/feeds/all.atom")
+    etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+    not_modified = client.get("/feeds/all.atom", headers={"If-None-Match": etag})
+    assert not_modified.status_code == 304 and not_modified.data == b""
+    assert not_modified.headers["ETag"] == etag
+    assert client.get("/feeds/all.atom", headers={"If-Modified-Since": modified}).status_code == 304
+    # If-None-Match wins when both are sent
+    both = client.get("/feeds/all.atom", headers={"If-None-Match": '"other"', "If-Modified-Since": modified})
+    assert both.status_code == 200
+    assert client.get("/feeds/all.atom", headers={"If-Modified-Since": "Mon, 01 Jan 2018 00:00:00 GMT"}).status_code == 200
+    assert client.get("/feeds/all.atom", headers={"If-None-Match": f'"x", W/{etag}'}).status_code == 304
+
+
+def test_gzip_when_accepted(setup) -> None:
+    client = scanned(setup)
+    plain = client.get("/feeds/all.rss")
+    zipped = client.get("/feeds/all.rss", headers={"Accept-Encoding": "gzip, deflate"})
+    assert zipped.headers["Content-Encoding"] == "gzip" and "Content-Encoding" not in plain.headers
+    assert gzip.decompress(zipped.data) == plain.data and len(zipped.data) < len(plain.data) / 2
+    assert zipped.headers["ETag"] != plain.headers["ETag"]
+    assert client.get("/feeds/all.rss", headers={"If-None-Match": zipped.headers["ETag"],
+                                                 "Accept-Encoding": "gzip"}).status_code == 304
+    assert "Content-Encoding" not in client.get("/feeds/all.rss", headers={"Accept-Encoding": "gzip;q=0"}).headers
+
+
+def test_head_has_headers_and_no_body(setup) -> None:
+    client = scanned(setup)
+    head = client.head("/feeds/all.atom")
+    assert head.status_code == 200 and head.data == b""
+    assert int(head.headers["Content-Length"]) == len(client.get("/feeds/all.atom").data)
+
+
+def test_category_name_redirects_to_its_slug(setup) -> None:
+    client = scanned(setup)
+    for path in ("/categories/新媒体.rss", "/categories/%E6%96%B0%E5%AA%92%E4%BD%93.rss"):
+        response = client.get(path)
+        assert response.status_code == 301 and response.headers["Location"].endswith("/categories/xinmeiti.rss")
+    assert client.get("/categories/Animen 动漫平台.atom").headers["Location"].endswith(
+        "/categories/animen-dong-man-ping-tai.atom")
+
+
+def test_unknown_feeds_and_articles_are_short_404s(setup) -> None:
+    client = scanned(setup)
+    for path in ("/feeds/nope.rss", "/feeds/all.xml", "/categories/nope.atom", "/articles/nope",
+                 "/categories/../../etc/passwd", "/feeds/..%2F..%2Fetc%2Fpasswd.rss"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.content_type.startswith("text/plain") and len(response.data) < 100
+
+
+def test_limit_parameter_is_capped_by_config(setup) -> None:
+    client = scanned(setup)
+    assert len(feedparser.parse(client.get("/feeds/all.atom?limit=3").data).entries) == 3
+    assert len(feedparser.parse(client.get("/feeds/all.atom?limit=500").data).entries) == 10
+    assert client.get("/feeds/all.atom?limit=abc").status_code == 400
+
+
+def test_article_pages_index_and_opml(setup) -> None:
+    client = scanned(setup)
+    entry = feedparser.parse(client.get("/feeds/all.atom").data).entries[0]
+    page = client.get(entry.link.replace("https://feeds.example.com", ""))
+    assert page.status_code == 200 and entry.title.replace("&", "&amp;") in page.text
+    assert page.content_type == "text/html; charset=utf-8"
+    index = client.get("/")
+    assert 'type="application/rss+xml"' in index.text and "/categories/xinmeiti.rss" in index.text
+    opml = client.get("/opml.xml")
+    assert opml.status_code == 200 and b'<opml version="2.0">' in opml.data
+
+
+def test_a_request_never_rerenders_an_unchanged_feed(setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = scanned(setup)
+    client.get("/feeds/all.atom")
+    from feedsvc import site
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("rendered again")
+
+    monkeypatch.setattr(site, "feed_page", fail)
+    for _ in range(3):
+        assert client.get("/feeds/all.atom").status_code == 200
+
+
+def test_changes_show_after_the_next_scan_and_etag_follows_content(setup, corpus: Path) -> None:
+    config, client = setup
+    scan_once(config)
+    etag = client.get("/feeds/all.json").headers["ETag"]
+    scan_once(config)
+    assert client.get("/feeds/all.json").headers["ETag"] == etag  # a scan that changed nothing
+    (corpus / "new.md").write_text("---\ntitle: Brand new\ndate: 2030-01-01 00:00\n---\nhello\n", encoding="utf-8")
+    scan_once(config)
+    response = client.get("/feeds/all.json")
+    assert response.headers["ETag"] != etag and json.loads(response.data)["items"][0]["title"] == "Brand new"
