@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= config/feedsvc.yaml
 
-.PHONY: install run test lint build check bench clean
+.PHONY: install system-deps run test lint build check bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	touch $@
 
 install: $(STAMP)
+
+system-deps:  ## newsboat, chromium and nginx for the client tests (apt-get)
+	scripts/system-deps
 
 run: install  ## serve the bundled example articles on http://127.0.0.1:8080
 	$(BIN)/feedsvc serve --config $(CONFIG)

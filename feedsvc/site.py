@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from importlib.resources import files
+
+from lxml import etree
 from urllib.parse import urlsplit
 
 from .articles import Article
@@ -36,6 +38,18 @@ class Page:
 def stylesheet() -> bytes:
     """The XSLT that shows an RSS or Atom feed opened in a browser as a readable page."""
     return files("feedsvc").joinpath("templates/feed.xsl").read_bytes()
+
+
+@cache
+def _transform() -> "etree.XSLT":
+    return etree.XSLT(etree.fromstring(stylesheet()))
+
+
+def feed_as_html(feed: Page) -> Page:
+    """The page a browser shows for a feed: the same XSLT, run here. Chromium no longer runs
+    XSLT itself (it renders the raw XML), Firefox and Safari still do."""
+    html = _transform()(etree.fromstring(feed.body))
+    return Page(b"<!doctype html>\n" + etree.tostring(html, method="html", encoding="utf-8"), HTML, feed.last_modified)
 
 
 def stylesheet_href(config: Config) -> str:

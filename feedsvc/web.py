@@ -90,8 +90,17 @@ def _not_modified(cached: Cached) -> bool:
     return since is not None and int(cached.page.last_modified.timestamp()) <= since.timestamp()
 
 
-def respond(cached: Cached, max_age: int) -> Response:
-    headers = {"Cache-Control": f"public, max-age={max_age}", "Vary": "Accept-Encoding",
+FEED_TYPES = ["application/atom+xml", "application/rss+xml", "application/feed+json", "application/xml", "text/xml"]
+
+
+def wants_html() -> bool:
+    """A browser (text/html first, no feed type preferred), not a feed reader."""
+    best = request.accept_mimetypes.best_match([*FEED_TYPES, "text/html"])
+    return best == "text/html"
+
+
+def respond(cached: Cached, max_age: int, vary: str = "Accept-Encoding") -> Response:
+    headers = {"Cache-Control": f"public, max-age={max_age}", "Vary": vary,
                "Last-Modified": http_date(cached.page.last_modified)}
     use_gzip = len(cached.page.body) >= GZIP_MIN_BYTES and request.accept_encodings["gzip"] > 0
     headers["ETag"] = f'"{cached.etag}-gzip"' if use_gzip else f'"{cached.etag}"'
@@ -128,7 +137,13 @@ def create_app(config: Config) -> Flask:
         key = f"{spec.path(fmt)}?{limit}"
         cached = cache.get(key, lambda index: site.feed_page(index, config, spec, fmt, select(index, spec, limit)))
         assert cached is not None
-        return respond(cached, max_age)
+        if fmt == "json":
+            return respond(cached, max_age)
+        if wants_html():
+            feed_page = cached.page
+            cached = cache.get(key + "#html", lambda index: site.feed_as_html(feed_page))
+            assert cached is not None
+        return respond(cached, max_age, vary="Accept, Accept-Encoding")
 
     @app.get("/")
     def index_page() -> Response:

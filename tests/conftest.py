@@ -70,3 +70,17 @@ def built(tmp_path: Path) -> Callable[..., Path]:
         return out
 
     return build
+
+
+def require(program: str) -> str:
+    """Path of a system program the test drives; CI installs them all (.ci/run), so there a
+    missing one is a failure, while a developer without it sees the test skipped with the reason."""
+    import os
+    import shutil
+
+    path = shutil.which(program)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{program} is not installed; .ci/run installs it")
+        pytest.skip(f"{program} is not installed (make system-deps installs it)")
+    return path

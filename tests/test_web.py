@@ -51,7 +51,7 @@ def test_feeds_have_types_validators_and_cache_control(setup) -> None:
         assert response.content_type == f"{ctype}; charset=utf-8"
         assert response.headers["Cache-Control"] == "public, max-age=600"
         assert response.headers["ETag"].startswith('"') and response.headers["Last-Modified"]
-        assert response.headers["Vary"] == "Accept-Encoding"
+        assert "Accept-Encoding" in response.headers["Vary"]
     assert "<ttl>10</ttl>" in client.get("/feeds/all.rss").text
 
 
@@ -163,3 +163,19 @@ def test_changes_show_after_the_next_scan_and_etag_follows_content(setup, corpus
     scan_once(config)
     response = client.get("/feeds/all.json")
     assert response.headers["ETag"] != etag and json.loads(response.data)["items"][0]["title"] == "Brand new"
+
+
+CHROME_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+
+
+def test_browsers_get_a_readable_page_and_feed_readers_the_feed(setup) -> None:
+    client = scanned(setup)
+    browser = client.get("/feeds/all.atom", headers={"Accept": CHROME_ACCEPT})
+    assert browser.content_type == "text/html; charset=utf-8"
+    assert "<h1>Test mirror</h1>" in browser.text and "https://feeds.example.com/feeds/all.atom" in browser.text
+    assert browser.headers["Vary"] == "Accept, Accept-Encoding"
+    for accept in (None, "*/*", "application/atom+xml,application/rdf+xml,application/rss+xml,application/xml;q=0.9,"
+                   "text/xml;q=0.2,*/*;q=0.1"):
+        reader = client.get("/feeds/all.atom", headers={"Accept": accept} if accept else {})
+        assert reader.content_type == "application/atom+xml; charset=utf-8", accept
+    assert client.get("/feeds/all.json", headers={"Accept": CHROME_ACCEPT}).content_type.startswith("application/feed+json")

@@ -1,0 +1,51 @@
+"""What a person sees: the index page and a feed opened in headless Chromium, as screenshots."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from .conftest import require
+from .live import LiveServer
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars", "--window-size=1000,900"]
+BANNER = (255, 247, 237)  # the feed page's "this is a web feed" banner
+LINK = (194, 65, 12)  # link colour of both pages
+
+
+def screenshot(url: str, out: Path, profile: Path) -> Image.Image:
+    chromium = require("chromium")
+    subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={out}", url],
+                   check=True, capture_output=True, timeout=90)
+    return Image.open(out).convert("RGB")
+
+
+def share(image: Image.Image, colour: tuple[int, int, int]) -> float:
+    counts = dict((c, n) for n, c in image.getcolors(maxcolors=1 << 24))
+    return counts.get(colour, 0) / (image.width * image.height)
+
+
+@pytest.fixture
+def server(tmp_path: Path, corpus: Path):
+    live = LiveServer(tmp_path, corpus).start()
+    yield live
+    live.stop()
+
+
+def test_a_feed_opened_in_a_browser_is_a_readable_page(server: LiveServer, tmp_path: Path) -> None:
+    for path in ("/feeds/all.atom", "/categories/zaker.rss"):
+        image = screenshot(server.url + path, tmp_path / "feed.png", tmp_path / "profile")
+        assert image.size == (1000, 900)
+        assert share(image, BANNER) > 0.02, path  # styled page, not a wall of XML
+        assert share(image, LINK) > 0.002, path
+
+
+def test_index_page_lists_the_feeds(server: LiveServer, tmp_path: Path) -> None:
+    image = screenshot(server.url + "/", tmp_path / "index.png", tmp_path / "profile")
+    assert share(image, (255, 255, 255)) > 0.5
+    assert share(image, LINK) > 0.005  # the subscribe links
