@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from importlib.resources import files
+from urllib.parse import urlsplit
 
 from lxml import etree
-from urllib.parse import urlsplit
 
 from .articles import Article
 from .config import Config
@@ -41,7 +41,7 @@ def stylesheet() -> bytes:
 
 
 @cache
-def _transform() -> "etree.XSLT":
+def _transform() -> etree.XSLT:
     return etree.XSLT(etree.fromstring(stylesheet()))
 
 
