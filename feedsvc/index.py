@@ -8,6 +8,7 @@ draft, and the newest file when two files claim the same id.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -69,9 +70,15 @@ def _row_to_article(row: Sequence) -> Article:
     )
 
 
+def generation_file(state_dir: Path) -> Path:
+    """Rewritten (new inode) after every scan that changed the index: readers stat it."""
+    return state_dir / "generation"
+
+
 class Index:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, state_dir: Path) -> None:
         self.db = db
+        self.state_dir = state_dir
 
     @classmethod
     def open(cls, state_dir: Path) -> Index:
@@ -79,7 +86,14 @@ class Index:
         db = sqlite3.connect(state_dir / "index.sqlite3", timeout=30, isolation_level=None, check_same_thread=False)
         db.executescript(SCHEMA)
         db.execute("PRAGMA synchronous = NORMAL")
-        return cls(db)
+        return cls(db, state_dir)
+
+    def publish_generation(self) -> None:
+        """Tell readers in other processes that the index moved (after the commit)."""
+        target = generation_file(self.state_dir)
+        tmp = target.with_name(f".generation.{os.getpid()}")
+        tmp.write_text(str(self.generation), encoding="ascii")
+        os.replace(tmp, target)
 
     def close(self) -> None:
         self.db.close()

@@ -27,7 +27,7 @@ from .articles import Article, parse_article
 from .config import Config, Source
 from .errors import ArticleError
 from .feeds import category_slugs
-from .index import Index, KnownFile
+from .index import Index, KnownFile, generation_file
 
 PARALLEL_THRESHOLD = 64  # below this many files a process pool costs more than it saves
 
@@ -252,5 +252,7 @@ def scan(index: Index, config: Config, now: float | None = None, settle: float |
     except BaseException:
         index.db.execute("ROLLBACK")
         raise
+    if changed or not generation_file(index.state_dir).exists():
+        index.publish_generation()
     return ScanReport(len(on_disk), len(jobs), changed, errors, decided.waiting, len(decided.forget),
                       time.monotonic() - started, generation)

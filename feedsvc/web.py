@@ -1,40 +1,29 @@
 """Web: the Flask app that serves every URL of the site, as aggregators poll it all day.
 
 Rendered bytes are cached per URL and checked against the index's generation, so an
-unchanged feed is never rendered twice and a request costs one small SQLite read. ETags are
-digests of the bytes (the same in every worker and after a restart); gzip is done once per
-version. The app only reads the index: scanning belongs to the scheduler.
+unchanged feed is never rendered twice. The scanner also writes the generation to a file, so
+checking it costs a stat, not a query; a cached feed is answered by a small WSGI fast path
+before Flask's routing. The app only reads the index: scanning belongs to the scheduler.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from flask import Flask, Response, abort, redirect, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.http import http_date
 
 from . import site
 from .config import Config, load_config
 from .feeds import FeedSpec, feed_specs, select
-from .index import Index
-
-GZIP_MIN_BYTES = 256
-
-
-@dataclass
-class Cached:
-    generation: int
-    page: site.Page
-    etag: str
-    gzipped: bytes | None = None
+from .http import Cached, respond, status_line, wants_html
+from .index import Index, generation_file
 
 
 @dataclass
@@ -46,6 +35,8 @@ class Cache:
     lock: threading.Lock = field(default_factory=threading.Lock)
     local: threading.local = field(default_factory=threading.local)
     spec_memo: tuple[int, dict[str, FeedSpec]] | None = None
+    token: tuple[int, int] | None = None
+    token_generation: int = -1
 
     def index(self) -> Index:
         """SQLite connections are per thread; each opens once and then stays."""
@@ -53,65 +44,68 @@ class Cache:
             self.local.index = Index.open(self.config.state_dir)
         return self.local.index
 
-    def get(self, key: str, build: Callable[[Index], site.Page | None]) -> Cached | None:
-        index = self.index()
-        generation = index.generation
+    def generation(self) -> int:
+        """The index generation; a stat of the generation file tells whether it moved."""
+        try:
+            st = os.stat(generation_file(self.config.state_dir))
+            token = (st.st_ino, st.st_mtime_ns)
+        except FileNotFoundError:
+            return self.index().generation
+        if token != self.token:
+            self.token_generation, self.token = self.index().generation, token
+        return self.token_generation
+
+    def peek(self, key: str) -> Cached | None:
+        cached = self.entries.get(key)
+        return cached if cached and cached.generation == self.generation() else None
+
+    def get(self, key: str, build: Callable[[Index], site.Page | None], vary: str = "Accept-Encoding") -> Cached | None:
+        generation = self.generation()
         cached = self.entries.get(key)
         if cached and cached.generation == generation:
             return cached
-        page = build(index)
+        page = build(self.index())
         if page is None:
             return None
         etag = hashlib.sha1(page.body).hexdigest()[:20]
         if cached and cached.etag == etag:
             cached.generation = generation  # re-rendered to the same bytes: keep the gzip too
             return cached
-        fresh = Cached(generation, page, etag)
+        fresh = Cached(generation, page, etag, vary)
         with self.lock:
             self.entries[key] = fresh
         return fresh
 
     def specs(self) -> dict[str, FeedSpec]:
         """Every feed by URL path without extension, recomputed when the index changes."""
-        index = self.index()
-        generation = index.generation
+        generation = self.generation()
         memo = self.spec_memo
         if memo is None or memo[0] != generation:
-            memo = self.spec_memo = (generation, {s.base_path: s for s in feed_specs(index, self.config)})
+            memo = self.spec_memo = (generation, {s.base_path: s for s in feed_specs(self.index(), self.config)})
         return memo[1]
 
 
-def _not_modified(cached: Cached) -> bool:
-    """If-None-Match wins over If-Modified-Since when both are sent (RFC 9110 13.2.2)."""
-    if request.if_none_match:
-        tags = request.if_none_match
-        return tags.star_tag or any(tags.contains_weak(t) for t in (cached.etag, cached.etag + "-gzip"))
-    since = request.if_modified_since
-    return since is not None and int(cached.page.last_modified.timestamp()) <= since.timestamp()
+def to_response(cached: Cached, max_age: int) -> Response:
+    status, headers, body = respond(cached, request.environ, max_age)
+    return Response(body, status=status, headers=headers)
 
 
-FEED_TYPES = ["application/atom+xml", "application/rss+xml", "application/feed+json", "application/xml", "text/xml"]
+class FastPath:
+    """Answers GET/HEAD of an already rendered feed without Flask's routing (feed readers
+    poll those all day); everything else goes on to the app."""
 
+    def __init__(self, app: Callable, cache: Cache, max_age: int) -> None:
+        self.app, self.cache, self.max_age = app, cache, max_age
 
-def wants_html() -> bool:
-    """A browser (text/html first, no feed type preferred), not a feed reader."""
-    best = request.accept_mimetypes.best_match([*FEED_TYPES, "text/html"])
-    return best == "text/html"
-
-
-def respond(cached: Cached, max_age: int, vary: str = "Accept-Encoding") -> Response:
-    headers = {"Cache-Control": f"public, max-age={max_age}", "Vary": vary,
-               "Last-Modified": http_date(cached.page.last_modified)}
-    use_gzip = len(cached.page.body) >= GZIP_MIN_BYTES and request.accept_encodings["gzip"] > 0
-    headers["ETag"] = f'"{cached.etag}-gzip"' if use_gzip else f'"{cached.etag}"'
-    if _not_modified(cached):
-        return Response(status=304, headers=headers)
-    body = cached.page.body
-    if use_gzip:
-        if cached.gzipped is None:
-            cached.gzipped = gzip.compress(body, compresslevel=6, mtime=0)
-        body, headers["Content-Encoding"] = cached.gzipped, "gzip"
-    return Response(body, headers=headers, content_type=cached.page.content_type)
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD")
+        if method in ("GET", "HEAD") and not environ.get("QUERY_STRING"):
+            cached = self.cache.peek(environ.get("PATH_INFO", "") + "?None")
+            if cached is not None and (cached.vary == "Accept-Encoding" or not wants_html(environ)):
+                status, headers, body = respond(cached, environ, self.max_age)
+                start_response(status_line(status), headers)
+                return [b"" if method == "HEAD" else body]
+        return self.app(environ, start_response)
 
 
 def _limit(spec: FeedSpec) -> int | None:
@@ -129,28 +123,28 @@ def create_app(config: Config) -> Flask:
     cache = Cache(config)
     app.extensions["feedsvc"] = cache
     max_age = config.feeds.cache_seconds
+    app.wsgi_app = FastPath(app.wsgi_app, cache, max_age)  # type: ignore[method-assign]
 
     def serve_feed(spec: FeedSpec | None, fmt: str) -> Response:
         if spec is None or fmt not in config.feeds.formats:
             abort(404, "no such feed")
         limit = _limit(spec)
         key = f"{spec.path(fmt)}?{limit}"
-        cached = cache.get(key, lambda index: site.feed_page(index, config, spec, fmt, select(index, spec, limit)))
+        vary = "Accept-Encoding" if fmt == "json" else "Accept, Accept-Encoding"
+        cached = cache.get(key, lambda index: site.feed_page(index, config, spec, fmt, select(index, spec, limit)), vary)
         assert cached is not None
-        if fmt == "json":
-            return respond(cached, max_age)
-        if wants_html():
+        if vary != "Accept-Encoding" and wants_html(request.environ):
             feed_page = cached.page
-            cached = cache.get(key + "#html", lambda index: site.feed_as_html(feed_page))
+            cached = cache.get(key + "#html", lambda index: site.feed_as_html(feed_page), vary)
             assert cached is not None
-        return respond(cached, max_age, vary="Accept, Accept-Encoding")
+        return to_response(cached, max_age)
 
     @app.get("/")
     def index_page() -> Response:
         def build(index: Index) -> site.Page:
             listings, _ = site.listings(index, list(cache.specs().values()))
             return site.index_page(index, config, listings)
-        return respond(cache.get("/", build), max_age)  # type: ignore[arg-type]
+        return to_response(cache.get("/", build), max_age)  # type: ignore[arg-type]
 
     @app.get("/feeds/<slug>.<fmt>")
     def feed(slug: str, fmt: str) -> Response:
@@ -176,17 +170,17 @@ def create_app(config: Config) -> Flask:
         cached = cache.get(f"/articles/{quote(article_id)}", build)
         if cached is None:
             abort(404, "no such article")
-        return respond(cached, max_age)
+        return to_response(cached, max_age)
 
     @app.get("/opml.xml")
     def opml() -> Response:
         cached = cache.get("/opml.xml", lambda index: site.opml_page(index, config, list(cache.specs().values())))
-        return respond(cached, max_age)  # type: ignore[arg-type]
+        return to_response(cached, max_age)  # type: ignore[arg-type]
 
     @app.get(site.XSL_PATH)
     def stylesheet() -> Response:
         page = site.Page(site.stylesheet(), "text/xsl; charset=utf-8", site.EPOCH)
-        return respond(Cached(0, page, hashlib.sha1(page.body).hexdigest()[:20]), 86400)
+        return to_response(Cached(0, page, hashlib.sha1(page.body).hexdigest()[:20]), 86400)
 
     @app.get("/healthz")
     def healthz() -> Response:

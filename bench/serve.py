@@ -1,0 +1,130 @@
+"""Serving benchmark: feedsvc against nginx serving the same bytes from a `feedsvc build` export.
+
+    python bench/serve.py [--seconds 5] [--connections 32] [--workers 2]
+
+Needs wrk and nginx (Debian packages; scripts/system-deps installs nginx, `apt-get install wrk`).
+Both servers listen on 127.0.0.1 only and are stopped at the end. Prints requests per second
+for a 20-item feed: full 200 responses, 304 responses (If-None-Match) and gzip responses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+FEED = "/feeds/all.rss"
+NGINX_CONF = """daemon off; worker_processes {workers}; pid {tmp}/nginx.pid; error_log {tmp}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off; sendfile on; keepalive_requests 100000;
+  types {{ application/rss+xml rss; application/atom+xml atom; application/feed+json json; text/html html; }}
+  gzip on; gzip_types application/rss+xml application/atom+xml application/feed+json; gzip_min_length 256;
+  client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy; fastcgi_temp_path {tmp}/fcgi;
+  uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+  server {{ listen 127.0.0.1:{port}; root {root}; charset utf-8; charset_types application/rss+xml; }}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_up(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"server at {url} did not come up")
+
+
+def etag_of(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.headers["ETag"]
+
+
+def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> float:
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    out = subprocess.run(command, check=True, capture_output=True, text=True, timeout=seconds + 30).stdout
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def measure(base: str, seconds: int, connections: int) -> dict[str, float]:
+    url = base + FEED
+    return {
+        "200": wrk(url, seconds, connections, {}),
+        "304": wrk(url, seconds, connections, {"If-None-Match": etag_of(url)}),
+        "gzip": wrk(url, seconds, connections, {"Accept-Encoding": "gzip"}),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="feedsvc serving benchmark")
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    for program in ("wrk", "nginx"):
+        if not shutil.which(program) and not Path(f"/usr/sbin/{program}").exists():
+            raise SystemExit(f"{program} is needed: apt-get install {program}")
+    with tempfile.TemporaryDirectory(prefix="feedsvc-serve-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        tmp.chmod(0o755)  # nginx workers run as an unprivileged user: they must read the export
+        feed_port, nginx_port = free_port(), free_port()
+        config = tmp / "feedsvc.yaml"
+        config.write_text((ROOT / "config" / "feedsvc.yaml").read_text(encoding="utf-8")
+                          .replace("../tests/data", str(ROOT / "tests" / "data"))
+                          .replace("state_dir: ../.feedsvc", f"state_dir: {tmp / 'state'}"), encoding="utf-8")
+        feedsvc = [sys.executable, "-m", "feedsvc"]
+        subprocess.run([*feedsvc, "build", "--config", str(config), "--out", str(tmp / "site")], check=True,
+                       capture_output=True)
+        (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=nginx_port, root=tmp / "site",
+                                                          workers=args.workers), encoding="utf-8")
+        servers = [
+            subprocess.Popen(["nginx", "-c", str(tmp / "nginx.conf")], stderr=subprocess.DEVNULL),
+            subprocess.Popen([*feedsvc, "serve", "--config", str(config), "--port", str(feed_port),
+                              "--workers", str(args.workers)], stderr=subprocess.DEVNULL),
+        ]
+        try:
+            wait_up(f"http://127.0.0.1:{nginx_port}{FEED}")
+            wait_up(f"http://127.0.0.1:{feed_port}{FEED}")
+            same = urllib.request.urlopen(f"http://127.0.0.1:{feed_port}{FEED}").read() == \
+                (tmp / "site" / FEED[1:]).read_bytes()
+            print(f"{FEED}: 20 items, {len((tmp / 'site' / FEED[1:]).read_bytes())} bytes; "
+                  f"feedsvc and nginx serve the same bytes: {same}")
+            print(f"wrk: {args.connections} connections, {args.seconds} s per run; "
+                  f"{args.workers} workers each; {os.cpu_count()} cores shared with wrk")
+            nginx = measure(f"http://127.0.0.1:{nginx_port}", args.seconds, args.connections)
+            ours = measure(f"http://127.0.0.1:{feed_port}", args.seconds, args.connections)
+        finally:
+            for server in servers:
+                server.send_signal(signal.SIGTERM)
+            for server in servers:
+                server.wait(timeout=30)
+    print(f"{'':8} {'feedsvc req/s':>14} {'nginx req/s':>12} {'feedsvc/nginx':>14}")
+    for kind in ("200", "304", "gzip"):
+        print(f"{kind:8} {ours[kind]:14.0f} {nginx[kind]:12.0f} {ours[kind] / nginx[kind]:14.2f}")
+    print(f"feedsvc 304 / 200: {ours['304'] / ours['200']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""HTTP: conditional GET, gzip and cache headers for a rendered page, on a plain WSGI environ.
+
+Kept free of Flask so the web app's routes and its fast path for cached feeds share it.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from http import HTTPStatus
+
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import http_date, parse_accept_header, parse_date, parse_etags
+
+from .site import Page
+
+GZIP_MIN_BYTES = 256
+FEED_TYPES = ["application/atom+xml", "application/rss+xml", "application/feed+json", "application/xml", "text/xml"]
+Headers = list[tuple[str, str]]
+
+
+@dataclass
+class Cached:
+    """A rendered page as served: valid while the index is at ``generation``."""
+
+    generation: int
+    page: Page
+    etag: str  # digest of the bytes: the same in every worker and after a restart
+    vary: str = "Accept-Encoding"
+    gzipped: bytes | None = None
+
+    def gzip_body(self) -> bytes:
+        if self.gzipped is None:  # once per version, not per request
+            self.gzipped = gzip.compress(self.page.body, compresslevel=6, mtime=0)
+        return self.gzipped
+
+
+def not_modified(cached: Cached, environ: dict) -> bool:
+    """If-None-Match wins over If-Modified-Since when both are sent (RFC 9110 13.1.3)."""
+    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+    if if_none_match:
+        tags = parse_etags(if_none_match)
+        return tags.star_tag or tags.contains_weak(cached.etag) or tags.contains_weak(cached.etag + "-gzip")
+    since = parse_date(environ.get("HTTP_IF_MODIFIED_SINCE"))
+    return since is not None and int(cached.page.last_modified.timestamp()) <= since.timestamp()
+
+
+def accepts_gzip(environ: dict) -> bool:
+    value = environ.get("HTTP_ACCEPT_ENCODING", "")
+    return "gzip" in value and parse_accept_header(value)["gzip"] > 0
+
+
+def wants_html(environ: dict) -> bool:
+    """A browser (text/html preferred to every feed type), not a feed reader."""
+    value = environ.get("HTTP_ACCEPT", "")
+    if "text/html" not in value:
+        return False
+    return parse_accept_header(value, MIMEAccept).best_match([*FEED_TYPES, "text/html"]) == "text/html"
+
+
+def respond(cached: Cached, environ: dict, max_age: int) -> tuple[int, Headers, bytes]:
+    """Status, headers and body for a GET or HEAD of a cached page."""
+    use_gzip = len(cached.page.body) >= GZIP_MIN_BYTES and accepts_gzip(environ)
+    headers = [("Cache-Control", f"public, max-age={max_age}"), ("Vary", cached.vary),
+               ("Last-Modified", http_date(cached.page.last_modified)),
+               ("ETag", f'"{cached.etag}-gzip"' if use_gzip else f'"{cached.etag}"')]
+    if not_modified(cached, environ):
+        return 304, headers, b""
+    body = cached.gzip_body() if use_gzip else cached.page.body
+    if use_gzip:
+        headers.append(("Content-Encoding", "gzip"))
+    headers += [("Content-Type", cached.page.content_type), ("Content-Length", str(len(body)))]
+    return 200, headers, body
+
+
+def status_line(code: int) -> str:
+    return f"{code} {HTTPStatus(code).phrase}"
