@@ -1,0 +1,58 @@
+"""The Dockerfile: no Docker engine runs here, so check that what it runs exists and fits."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import tomllib
+from pathlib import Path
+
+from feedsvc.cli import main
+from feedsvc.config import load_config
+
+ROOT = Path(__file__).parent.parent
+
+
+def instructions() -> list[tuple[str, str]]:
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+
+
+def exec_form(value: str) -> list[str]:
+    return json.loads(value) if value.startswith("[") else shlex.split(value)
+
+
+def test_slim_python_base_non_root_user_and_volumes() -> None:
+    steps = dict(instructions())
+    assert re.fullmatch(r"python:3\.1[1-9]-slim", steps["FROM"])
+    assert steps["USER"] not in ("root", "0")
+    assert set(json.loads(steps["VOLUME"])) == {"/articles", "/var/lib/feedsvc"}
+
+
+def test_the_command_is_a_feedsvc_subcommand_of_the_console_script() -> None:
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    command = exec_form(dict(instructions())["CMD"])
+    assert command[0] in scripts and scripts[command[0]] == "feedsvc.cli:main"
+    assert command[1] in main.commands
+
+
+def test_healthcheck_asks_healthz_with_code_that_compiles() -> None:
+    check = dict(instructions())["HEALTHCHECK"]
+    command = exec_form(check.split("CMD", 1)[1].strip())
+    assert command[:2] == ["python", "-c"]
+    compile(command[2], "HEALTHCHECK", "exec")
+    assert "http://127.0.0.1:8080/healthz" in command[2]
+
+
+def test_copied_files_exist_and_the_container_config_is_valid() -> None:
+    for kind, value in instructions():
+        if kind == "COPY":
+            *sources, _ = value.split()
+            assert all((ROOT / s).exists() for s in sources), value
+    env = dict(instructions())["ENV"]
+    assert "FEEDSVC_CONFIG=/etc/feedsvc/feedsvc.yaml" in env
+    config = load_config(str(ROOT / "config" / "docker.yaml"), env={})
+    assert str(config.sources[0].path) == "/articles" and str(config.state_dir) == "/var/lib/feedsvc"
+    assert config.server.host == "0.0.0.0" and config.server.port == 8080
