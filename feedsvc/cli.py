@@ -114,7 +114,9 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
     env = {**os.environ, "FEEDSVC_CONFIG": str(config_path(config_file, os.environ).resolve())}
     command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--factory", "feedsvc.web:app_from_env",
                "--host", host or server.host, "--port", str(port or server.port),
-               "--workers", str(workers or server.workers), "--backpressure", "32", "--no-ws", "--log-level", "warning"]
+               "--workers", str(workers or server.workers), "--no-ws", "--log-level", "warning",
+               # requests are short and hold the GIL: a few threads per worker keep it busy
+               "--blocking-threads", "4", "--backpressure", "64"]
     if access_log:
         command += ["--access-log", "--log-level", "info"]
     jobs = scheduler.start(config)
