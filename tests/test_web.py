@@ -184,3 +184,30 @@ def test_browsers_get_a_readable_page_and_feed_readers_the_feed(setup) -> None:
     # the same answers once the feed is cached (served before Flask's routing)
     assert client.get("/feeds/all.atom", headers={"Accept": CHROME_ACCEPT}).content_type.startswith("text/html")
     assert client.get("/feeds/all.atom").content_type.startswith("application/atom+xml")
+
+
+def test_a_failing_scan_is_logged_and_the_last_good_feeds_stay(setup, monkeypatch: pytest.MonkeyPatch,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    config, client = setup
+    scan_once(config)
+    before = client.get("/feeds/all.atom").data
+    from feedsvc import scan as scan_module
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(scan_module, "plan", broken)
+    assert scan_once(config) is None
+    assert "scan failed; the last good feeds stay online" in caplog.text and "disk on fire" in caplog.text
+    assert client.get("/feeds/all.atom").data == before
+    assert client.get("/healthz").json["articles"] == 25
+
+
+def test_only_one_scan_at_a_time(setup) -> None:
+    from feedsvc.scheduler import scan_lock
+
+    config, _ = setup
+    with scan_lock(config) as held:
+        assert held
+        assert scan_once(config) is None  # another scanner holds the state directory
+    assert scan_once(config) is not None
