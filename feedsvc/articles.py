@@ -176,7 +176,7 @@ def parse_article(raw: bytes, relpath: str, mtime: datetime, config: Config) -> 
     parts = frontmatter.split(text)
     warnings += parts.warnings
     meta = parts.meta or {}
-    rewrite = ImageRewriter(config.images)
+    rewrite = ImageRewriter(config.images, config.site.url)
     body = rewrite_html(body_html(parts.body, relpath), rewrite)
     summary = truncate(plain_text(_first(meta, "description", "excerpt")) or body.text, config.feeds.summary_chars)
     published, updated, dated = _dates(meta, mtime, config.site.tz, warnings)

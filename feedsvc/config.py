@@ -86,14 +86,17 @@ class Images(_Model):
     proxy_key: str | None = None
     proxy_allow_private: bool = False
     referers: dict[str, str] = {}
+    proxy_max_mb: float = Field(15, gt=0)
+    proxy_cache_mb: float = Field(512, gt=0)
+    proxy_timeout: float = Field(20, gt=0)
 
     @model_validator(mode="after")
     def _mode_needs(self) -> Images:
         if self.mode == "template":
             if not self.template or not re.search(r"\{(url|raw|url_noscheme)\}", self.template):
                 raise ValueError("template: mode 'template' needs a template with {url}, {raw} or {url_noscheme}")
-        if self.mode == "proxy":
-            raise ValueError("mode: 'proxy' is not supported yet; use original, template or keep")
+        if self.mode == "proxy" and not self.proxy_key:
+            raise ValueError("proxy_key: mode 'proxy' needs a key to sign image URLs (or env FEEDSVC_PROXY_KEY)")
         return self
 
 

@@ -17,6 +17,7 @@ import nh3
 from lxml import etree
 
 from .config import Images
+from .imageproxy import proxy_url
 
 LAZY_ATTRS = ("data-original", "data-src", "data-lazy-src", "data-actualsrc")
 URL_ATTRS = ("href", "src", "poster")
@@ -63,6 +64,7 @@ class ImageRewriter:
     """Turns an image URL found in an article into the one a feed reader should load."""
 
     images: Images
+    base_url: str = ""  # the site's public URL: proxied images are served from it
 
     def __call__(self, url: str) -> str:
         url = url.strip()
@@ -74,6 +76,8 @@ class ImageRewriter:
             url = "https" + url[4:]
         if self.images.mode == "template" and parts.scheme in ("http", "https"):
             return _fill_template(self.images.template or "{raw}", url)
+        if self.images.mode == "proxy" and parts.scheme in ("http", "https"):
+            return proxy_url(self.base_url, self.images.proxy_key or "", url)
         return url
 
     def link(self, url: str) -> str:

@@ -16,14 +16,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from flask import Flask, Response, abort, redirect, request
+from flask import Flask, Response, abort, redirect, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from . import site
 from .config import Config, load_config
 from .feeds import FeedSpec, feed_specs, select
 from .http import Cached, respond, status_line, wants_html
+from .imagefetch import FetchError, Limits
+from .imageproxy import FAILURE_SECONDS, ImageCache, verify
 from .index import Index, generation_file
+
+IMAGE_MAX_AGE = 30 * 86400  # a signed URL always names the same image
 
 
 @dataclass
@@ -182,6 +186,9 @@ def create_app(config: Config) -> Flask:
         page = site.Page(site.stylesheet(), "text/xsl; charset=utf-8", site.EPOCH)
         return to_response(Cached(0, page, hashlib.sha1(page.body).hexdigest()[:20]), 86400)
 
+    if config.images.mode == "proxy":
+        register_image_proxy(app, config)
+
     @app.get("/healthz")
     def healthz() -> Response:
         return health(cache.index(), config)
@@ -192,6 +199,33 @@ def create_app(config: Config) -> Flask:
         return Response(f"{error.code} {message}\n", status=error.code, content_type="text/plain; charset=utf-8")
 
     return app
+
+
+def register_image_proxy(app: Flask, config: Config) -> None:
+    """``/img/<signature>/<encoded-url>``: signed URLs only, fetched once, served from disk."""
+    images = config.images
+    limits = Limits(int(images.proxy_max_mb * 2**20), min(5, images.proxy_timeout), images.proxy_timeout,
+                    images.proxy_allow_private)
+    cache = ImageCache(config.state_dir / "images", images.referers, limits, int(images.proxy_cache_mb * 2**20))
+    key = images.proxy_key or ""
+
+    @app.get("/img/<signature>/<encoded>")
+    def image(signature: str, encoded: str) -> Response:
+        url = verify(key, signature, encoded)
+        if url is None:
+            abort(403, "not a signed image URL")
+        try:
+            found = cache.get(url)
+        except FetchError as e:
+            response = Response(f"{e.status} {e}\n", status=e.status, content_type="text/plain; charset=utf-8")
+            response.headers["Cache-Control"] = f"max-age={FAILURE_SECONDS}"
+            return response
+        response = send_file(found.path, mimetype=found.content_type, conditional=True, etag=found.etag,
+                             last_modified=found.last_modified, max_age=IMAGE_MAX_AGE)
+        response.headers["Cache-Control"] = f"public, max-age={IMAGE_MAX_AGE}, immutable"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+        return response
 
 
 def health(index: Index, config: Config) -> Response:

@@ -63,6 +63,15 @@ def test_sources_are_required() -> None:
     assert caught.value.problems == ["sources: required key is missing"]
 
 
+def test_proxy_mode_needs_a_key_from_the_file_or_the_environment() -> None:
+    data = {"sources": [{"path": "a"}], "images": {"mode": "proxy"}}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert caught.value.problems == [
+        "images: proxy_key: mode 'proxy' needs a key to sign image URLs (or env FEEDSVC_PROXY_KEY)"]
+    assert parse_config(data, env={"FEEDSVC_PROXY_KEY": "s3cret"}).images.proxy_key == "s3cret"
+
+
 def test_template_mode_needs_a_placeholder() -> None:
     with pytest.raises(ConfigError, match="images"):
         parse_config({"sources": [{"path": "a"}], "images": {"mode": "template", "template": "https://x/"}})

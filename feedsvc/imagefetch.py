@@ -1,0 +1,164 @@
+"""Image fetch: one upstream image, over a connection that can only reach public addresses.
+
+The host is resolved here and the socket connects to an address checked first, so DNS cannot
+swap in a private one between check and connect (no rebinding window); the peer is checked
+again after connecting, and every redirect hop goes through the same path. Only http(s), only
+``image/*``, at most ``max_bytes``, within a total deadline.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+from . import __version__
+
+USER_AGENT = f"feedsvc-image-proxy/{__version__}"
+MAX_REDIRECTS = 5
+CHUNK = 64 * 1024
+
+
+class FetchError(Exception):
+    """The image cannot be had; ``status`` is what the proxy answers (403, 404, 502, 504)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = 15 * 1024 * 1024
+    connect_timeout: float = 5
+    total_timeout: float = 20
+    allow_private: bool = False
+
+
+@dataclass(frozen=True)
+class Fetched:
+    body: bytes
+    content_type: str
+    last_modified: str | None
+
+
+def is_public(address: str) -> bool:
+    """A globally routable unicast address (IPv4-mapped IPv6 judged by its IPv4)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified)
+
+
+def guarded_connect(host: str, port: int, timeout: float, allow_private: bool) -> socket.socket:
+    """A TCP connection to ``host`` that refuses every non-public address unless allowed."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise FetchError(502, f"cannot resolve {host}: {e.strerror}") from e
+    allowed = [info for info in infos if allow_private or is_public(str(info[4][0]))]
+    if not allowed:
+        raise FetchError(403, f"{host} resolves only to addresses the proxy may not reach")
+    last: OSError | None = None
+    for family, kind, proto, _, address in allowed:
+        sock = socket.socket(family, kind, proto)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(address)
+        except OSError as e:
+            sock.close()
+            last = e
+            continue
+        if not allow_private and not is_public(str(sock.getpeername()[0])):
+            sock.close()
+            raise FetchError(403, f"{host} connected to a non-public address")
+        return sock
+    if isinstance(last, TimeoutError):
+        raise FetchError(504, f"connecting to {host} timed out")
+    raise FetchError(502, f"cannot connect to {host}: {last}")
+
+
+class _HTTP(http.client.HTTPConnection):
+    def __init__(self, host: str, port: int | None, limits: Limits) -> None:
+        super().__init__(host, port, timeout=limits.connect_timeout)
+        self.limits = limits
+
+    def connect(self) -> None:
+        self.sock = guarded_connect(self.host, self.port, self.limits.connect_timeout, self.limits.allow_private)
+
+
+class _HTTPS(http.client.HTTPSConnection):
+    def __init__(self, host: str, port: int | None, limits: Limits) -> None:
+        super().__init__(host, port, timeout=limits.connect_timeout, context=ssl.create_default_context())
+        self.limits = limits
+
+    def connect(self) -> None:
+        sock = guarded_connect(self.host, self.port, self.limits.connect_timeout, self.limits.allow_private)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
+def _request(url: str, referers: dict[str, str], limits: Limits) -> http.client.HTTPResponse:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FetchError(403, f"only http and https images are proxied: {url}")
+    connection = (_HTTPS if parts.scheme == "https" else _HTTP)(parts.hostname, parts.port, limits)
+    headers = {"User-Agent": USER_AGENT, "Accept": "image/*"}
+    if parts.hostname in referers:  # some hosts insist on one; the rest get none at all
+        headers["Referer"] = referers[parts.hostname]
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        connection.request("GET", path, headers=headers)
+        return connection.getresponse()
+    except TimeoutError as e:
+        connection.close()
+        raise FetchError(504, f"{parts.hostname} did not answer in time") from e
+    except (OSError, http.client.HTTPException) as e:
+        connection.close()
+        raise FetchError(502, f"{parts.hostname}: {e}") from e
+
+
+def _read(response: http.client.HTTPResponse, limits: Limits, deadline: float) -> bytes:
+    declared = response.getheader("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limits.max_bytes:
+        raise FetchError(502, f"image is larger than {limits.max_bytes} bytes")
+    chunks, size = [], 0
+    try:
+        while chunk := response.read(CHUNK):
+            size += len(chunk)
+            if size > limits.max_bytes:
+                raise FetchError(502, f"image is larger than {limits.max_bytes} bytes")
+            if time.monotonic() > deadline:
+                raise FetchError(504, "image download took too long")
+            chunks.append(chunk)
+    except TimeoutError as e:
+        raise FetchError(504, "image download stalled") from e
+    return b"".join(chunks)
+
+
+def fetch(url: str, referers: dict[str, str], limits: Limits) -> Fetched:
+    """The image at ``url``, following at most five redirects, each hop guarded."""
+    deadline = time.monotonic() + limits.total_timeout
+    for _ in range(MAX_REDIRECTS + 1):
+        if time.monotonic() > deadline:
+            raise FetchError(504, "image fetch took too long")
+        response = _request(url, referers, limits)
+        try:
+            if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
+                url = urljoin(url, response.getheader("Location", ""))
+                continue
+            if response.status in (404, 410):
+                raise FetchError(404, f"upstream answered {response.status}")
+            if response.status != 200:
+                raise FetchError(502, f"upstream answered {response.status}")
+            content_type = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
+            if not content_type.startswith("image/"):
+                raise FetchError(502, f"upstream sent {content_type or 'no type'}, not an image")
+            body = _read(response, limits, deadline)
+            return Fetched(body, content_type, response.getheader("Last-Modified"))
+        finally:
+            response.close()
+    raise FetchError(502, "too many redirects")

@@ -1,0 +1,147 @@
+"""Image proxy: signed ``/img/<signature>/<encoded-url>`` URLs and the disk cache behind them.
+
+Feed readers load mirrored images through feedsvc: hosts that refuse hotlinks with a Referer
+get none (or the one ``images.referers`` names), and the third-party CORS proxy is out of the
+path. Only URLs signed with the proxy key are fetched, so the proxy is not an open relay.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import fcntl
+import hashlib
+import hmac
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .imagefetch import FetchError, Limits, fetch
+
+CACHE_BYTES = 512 * 1024 * 1024
+FAILURE_SECONDS = 60  # how long an upstream failure is remembered
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def sign(key: str, url: str) -> str:
+    """HMAC-SHA256 of the URL with the proxy key, URL-safe base64."""
+    return _b64(hmac.new(key.encode(), url.encode(), hashlib.sha256).digest())
+
+
+def proxy_url(base: str, key: str, url: str) -> str:
+    return f"{base}/img/{sign(key, url)}/{_b64(url.encode())}"
+
+
+def verify(key: str, signature: str, encoded: str) -> str | None:
+    """The URL a proxy path stands for, or None when it is not signed with ``key``."""
+    try:
+        url = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return url if hmac.compare_digest(sign(key, url), signature) else None
+
+
+@dataclass(frozen=True)
+class CachedImage:
+    path: Path
+    content_type: str
+    etag: str
+    last_modified: float
+
+
+class ImageCache:
+    """Images on disk under ``state_dir/images``, least recently used evicted past ``max_bytes``.
+
+    One upstream fetch per image however many requests arrive at once: a lock per image in
+    this process, and a lock file per image across worker processes."""
+
+    def __init__(self, root: Path, referers: dict[str, str], limits: Limits, max_bytes: int = CACHE_BYTES) -> None:
+        self.root, self.referers, self.limits, self.max_bytes = root, referers, limits, max_bytes
+        self.locks: dict[str, threading.Lock] = {}
+        self.guard = threading.Lock()
+        self.failures: dict[str, tuple[float, FetchError]] = {}
+
+    def _paths(self, url: str) -> tuple[Path, Path]:
+        digest = hashlib.sha256(url.encode()).hexdigest()
+        folder = self.root / digest[:2]
+        return folder / digest, folder / f"{digest}.json"
+
+    def _load(self, url: str) -> CachedImage | None:
+        body, meta = self._paths(url)
+        try:
+            info = json.loads(meta.read_text(encoding="utf-8"))
+            os.utime(body)  # recently used
+        except (OSError, ValueError):
+            return None
+        return CachedImage(body, info["content_type"], info["etag"], info["last_modified"])
+
+    def get(self, url: str) -> CachedImage:
+        """The cached image, fetching it once if needed; raises ``FetchError``."""
+        if found := self._load(url):
+            return found
+        failed = self.failures.get(url)
+        if failed and failed[0] > time.monotonic():
+            raise failed[1]
+        with self.guard:
+            lock = self.locks.setdefault(url, threading.Lock())
+        with lock, self._file_lock(url):
+            if found := self._load(url):  # fetched meanwhile by another thread or worker
+                return found
+            try:
+                image = fetch(url, self.referers, self.limits)
+            except FetchError as e:
+                self.failures[url] = (time.monotonic() + FAILURE_SECONDS, e)
+                raise
+            stored = self._store(url, image.body, image.content_type)
+        self.evict()
+        return stored
+
+    def _file_lock(self, url: str) -> _Flock:
+        body, _ = self._paths(url)
+        return _Flock(body.with_suffix(".lock"))
+
+    def _store(self, url: str, body: bytes, content_type: str) -> CachedImage:
+        path, meta = self._paths(url)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        info = {"url": url, "content_type": content_type, "etag": hashlib.sha1(body).hexdigest()[:20],
+                "last_modified": time.time()}
+        _write(path, body)
+        _write(meta, json.dumps(info).encode())  # last: an image counts as cached once this exists
+        return CachedImage(path, content_type, info["etag"], info["last_modified"])
+
+    def evict(self) -> None:
+        """Drop the least recently used images until the cache is under its size cap."""
+        files = [(p.stat().st_mtime, p.stat().st_size, p) for p in self.root.glob("*/*") if p.suffix == ""]
+        total = sum(size for _, size, _ in files)
+        for _, size, path in sorted(files):
+            if total <= self.max_bytes:
+                break
+            for stale in (path, path.with_suffix(".json"), path.with_suffix(".lock")):
+                stale.unlink(missing_ok=True)
+            total -= size
+
+
+def _write(target: Path, data: bytes) -> None:
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
+
+
+class _Flock:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.path, "w")
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
