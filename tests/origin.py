@@ -1,0 +1,69 @@
+"""A local image origin on 127.0.0.1 for the proxy tests: it records what it was asked."""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde"
+       b"\x00\x00\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe\x92\xef\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+class Origin:
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        origin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+                origin.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+                route = self.path.split("?")[0]
+                if route.startswith("/img/") or route.endswith(".jpg"):
+                    return self.reply(200, "image/png", PNG)
+                if route == "/hotlink.png":  # refuses any Referer but its own site's
+                    ok = self.headers.get("Referer") in (None, "https://origin.example/")
+                    return self.reply(200 if ok else 403, "image/png", PNG if ok else b"no hotlinking")
+                if route == "/slow.png":
+                    time.sleep(3)
+                    return self.reply(200, "image/png", PNG)
+                if route == "/huge.png":
+                    return self.reply(200, "image/png", b"\0" * (3 * 1024 * 1024))
+                if route == "/page.html":
+                    return self.reply(200, "text/html", b"<html>not an image</html>")
+                if route.startswith("/redirect/"):
+                    return self.redirect(route[len("/redirect"):])
+                if route == "/to-private.png":
+                    return self.redirect("http://10.0.0.1/x.png")
+                if route == "/loop.png":
+                    return self.redirect("/loop.png")
+                return self.reply(404, "text/plain", b"nope")
+
+            def reply(self, status: int, content_type: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def redirect(self, location: str) -> None:
+                self.send_response(302)
+                self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> Origin:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
