@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import quote
@@ -27,15 +28,17 @@ from .imagefetch import FetchError, Limits
 from .imageproxy import FAILURE_SECONDS, ImageCache, verify
 from .index import Index, generation_file
 
+MAX_ENTRIES = 2048
 IMAGE_MAX_AGE = 30 * 86400  # a signed URL always names the same image
 
 
 @dataclass
 class Cache:
-    """Per-process cache of rendered pages, each valid for one index generation."""
+    """Per-process cache of rendered pages, each valid for one index generation; the least
+    recently used go past ``MAX_ENTRIES`` (article pages of a large mirror would not all fit)."""
 
     config: Config
-    entries: dict[str, Cached] = field(default_factory=dict)
+    entries: OrderedDict[str, Cached] = field(default_factory=OrderedDict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     local: threading.local = field(default_factory=threading.local)
     spec_memo: tuple[int, dict[str, FeedSpec]] | None = None
@@ -60,14 +63,21 @@ class Cache:
         return self.token_generation
 
     def peek(self, key: str) -> Cached | None:
+        """The cached page if it is still current, else None."""
         cached = self.entries.get(key)
-        return cached if cached and cached.generation == self.generation() else None
+        if cached is None or cached.generation != self.generation():
+            return None
+        with self.lock:
+            if key in self.entries:
+                self.entries.move_to_end(key)
+        return cached
 
     def get(self, key: str, build: Callable[[Index], site.Page | None], vary: str = "Accept-Encoding") -> Cached | None:
+        """The current page for ``key``, rendered by ``build`` only when the index moved."""
+        if found := self.peek(key):
+            return found
         generation = self.generation()
         cached = self.entries.get(key)
-        if cached and cached.generation == generation:
-            return cached
         page = build(self.index())
         if page is None:
             return None
@@ -78,6 +88,8 @@ class Cache:
         fresh = Cached(generation, page, etag, vary)
         with self.lock:
             self.entries[key] = fresh
+            while len(self.entries) > MAX_ENTRIES:
+                self.entries.popitem(last=False)
         return fresh
 
     def specs(self) -> dict[str, FeedSpec]:

@@ -211,3 +211,18 @@ def test_only_one_scan_at_a_time(setup) -> None:
         assert held
         assert scan_once(config) is None  # another scanner holds the state directory
     assert scan_once(config) is not None
+
+
+def test_the_page_cache_is_bounded(setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    import feedsvc.web
+
+    monkeypatch.setattr(feedsvc.web, "MAX_ENTRIES", 5)
+    config, _ = setup
+    app = create_app(config)
+    client = app.test_client()
+    scan_once(config)
+    links = [e.link for e in feedparser.parse(client.get("/feeds/all.atom?limit=10").data).entries]
+    for link in links:
+        assert client.get(link.replace("https://feeds.example.com", "")).status_code == 200
+    assert len(app.extensions["feedsvc"].entries) == 5
+    assert client.get("/feeds/all.atom").status_code == 200
