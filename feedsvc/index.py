@@ -124,6 +124,11 @@ class Index:
             (path, relpath, size, mtime_ns, digest, error, json.dumps(list(warnings), ensure_ascii=False)),
         )
 
+    def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
+        """Same bytes under a new stat (the file was rewritten): remember the stat only."""
+        self.db.execute("UPDATE files SET size = ?, mtime_ns = ?, missing_since = NULL WHERE path = ?",
+                        (size, mtime_ns, path))
+
     def mark_missing(self, paths: Sequence[str], since: float | None) -> None:
         self.db.executemany("UPDATE files SET missing_since = ? WHERE path = ?", [(since, p) for p in paths])
 

@@ -182,7 +182,8 @@ def parse_all(jobs: list[tuple[OnDisk, str | None]], config: Config) -> Iterator
 
 def config_fingerprint(config: Config) -> str:
     """What parsed articles depend on: when it changes every file is read again."""
-    parts = [config.images.model_dump_json(), config.site.timezone, str(config.feeds.summary_chars), "v1"]
+    # site.url: proxied image URLs are absolute URLs of this site
+    parts = [config.images.model_dump_json(), config.site.timezone, config.site.url, str(config.feeds.summary_chars), "v1"]
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()
 
 
@@ -202,8 +203,7 @@ def _apply(index: Index, parsed: Parsed, touched: set[str]) -> bool:
     """Store one parse result; True when a feed could show something different."""
     f = parsed.file
     if parsed.unchanged:
-        index.db.execute("UPDATE files SET size = ?, mtime_ns = ?, missing_since = NULL WHERE path = ?",
-                         (f.size, f.mtime_ns, f.path))
+        index.touch_file(f.path, f.size, f.mtime_ns)
         return False
     if parsed.article is None:
         index.record_file(f.path, f.relpath, f.size, f.mtime_ns, parsed.digest, parsed.error, [])
