@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= config/feedsvc.yaml
 
-.PHONY: install system-deps run test lint build check bench clean
+.PHONY: install system-deps run test lint build check bench bench-serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ check: install
 
 bench: install  ## build benchmark on 10,000 generated articles
 	$(BIN)/python bench/build.py
+
+bench-serve: install system-deps  ## requests/s of feedsvc against nginx (needs wrk: apt-get install wrk)
+	$(BIN)/python bench/serve.py
 
 clean:
 	rm -rf $(VENV) .feedsvc public

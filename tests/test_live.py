@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import sqlite3
 import subprocess
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 import feedparser
 import pytest
 
+from .conftest import require
 from .live import LiveServer, get, wait_for
 
 
@@ -39,8 +39,8 @@ def test_feedparser_gets_304_with_its_validators(server: LiveServer) -> None:
         assert feedparser.parse(server.url + path, modified=first.modified).status == 304
 
 
-@pytest.mark.skipif(shutil.which("newsboat") is None, reason="newsboat is installed by .ci/run")
 def test_newsboat_reloads_two_feeds_and_gets_304s_on_the_third(server: LiveServer, tmp_path: Path) -> None:
+    newsboat = require("newsboat")
     urls = tmp_path / "urls"
     urls.write_text(f"{server.url}/feeds/all.atom\n{server.url}/categories/zaker.rss\n", encoding="utf-8")
     cache = tmp_path / "cache.db"
@@ -50,7 +50,7 @@ def test_newsboat_reloads_two_feeds_and_gets_304s_on_the_third(server: LiveServe
                 for e in feedparser.parse(server.url + path).entries}
     marker = len(server.log)
     for _ in range(3):
-        subprocess.run(["newsboat", "-u", str(urls), "-c", str(cache), "-C", str(tmp_path / "config"), "-x", "reload"],
+        subprocess.run([newsboat, "-u", str(urls), "-c", str(cache), "-C", str(tmp_path / "config"), "-x", "reload"],
                        check=True, env=env, timeout=60, capture_output=True)
     with sqlite3.connect(cache) as db:
         titles = {row[0] for row in db.execute("SELECT title FROM rss_item")}
