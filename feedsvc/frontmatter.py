@@ -47,9 +47,18 @@ def split(text: str) -> Parts:
     return Parts(None, text, ["front matter has no closing '---'; the whole file is read as the body"])
 
 
+def _safe_load(text: str) -> Any:
+    """YAML with the safe loader only (libyaml's when present): plain data, no tags that run code."""
+    loader = _Loader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def parse_header(header: str) -> tuple[dict[str, Any], list[str]]:
     try:
-        data = yaml.load(header, Loader=_Loader)  # noqa: S506 - a safe loader
+        data = _safe_load(header)
     except yaml.YAMLError as e:
         problem = str(getattr(e, "problem", None) or e).splitlines()[0]
         mark = getattr(e, "problem_mark", None)

@@ -75,11 +75,18 @@ def test_fetch_limits(origin: Origin, path: str, status: int) -> None:
     assert caught.value.status == status
 
 
-def test_redirects_are_followed_and_each_hop_is_guarded(origin: Origin) -> None:
+def test_redirects_are_followed_and_each_hop_is_guarded(origin: Origin, monkeypatch: pytest.MonkeyPatch) -> None:
     assert fetch(origin.url + "/redirect/img/a.png", {}, LOCAL).body == PNG
-    with pytest.raises(FetchError) as caught:  # public first hop is impossible here: guard the redirect target
-        fetch(origin.url + "/to-private.png", {}, Limits(allow_private=False))
-    assert caught.value.status == 403
+    # Let the guard take the local origin for a public host, so only the redirect is private.
+    from feedsvc import imagefetch
+
+    real = imagefetch.is_public
+    monkeypatch.setattr(imagefetch, "is_public", lambda address: address == "127.0.0.1" or real(address))
+    guarded = Limits(connect_timeout=2, total_timeout=2, allow_private=False)
+    assert fetch(origin.url + "/redirect/img/b.png", {}, guarded).body == PNG
+    with pytest.raises(FetchError) as caught:
+        fetch(origin.url + "/to-private.png", {}, guarded)
+    assert caught.value.status == 403 and "10.0.0.1" in str(caught.value)
     with pytest.raises(FetchError) as caught:
         fetch("file:///etc/passwd", {}, LOCAL)
     assert caught.value.status == 403
@@ -145,6 +152,19 @@ def test_every_image_of_every_format_goes_through_the_proxy(tmp_path: Path, orig
             etag = response.headers["ETag"]
         with client.get(url.removeprefix("https://feeds.example.com"), headers={"If-None-Match": etag}) as again:
             assert again.status_code == 304
+
+
+def test_the_static_export_writes_the_same_signed_urls(tmp_path: Path, origin: Origin) -> None:
+    from feedsvc.export import export
+    from feedsvc.index import Index
+
+    config, client = proxy_setup(tmp_path, origin)
+    index = Index.open(config.state_dir)
+    export(index, config, tmp_path / "site")
+    index.close()
+    exported = (tmp_path / "site" / "feeds" / "all.atom").read_bytes()
+    assert exported == client.get("/feeds/all.atom").data
+    assert exported.count(b"https://feeds.example.com/img/") >= 3 and origin.url.encode() not in exported
 
 
 def test_unsigned_and_forged_urls_are_403_without_an_upstream_request(tmp_path: Path, origin: Origin) -> None:
