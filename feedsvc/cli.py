@@ -56,10 +56,13 @@ def main() -> None:
 @click.option("--strict", is_flag=True, help="Exit 1 when any article is in error.")
 def build(config_file: str | None, out_dir: Path, strict: bool) -> None:
     """Scan once and write every feed, page and the OPML to OUT."""
+    from .scheduler import scan_lock
+
     config = _load(config_file)
     index = Index.open(config.state_dir)
     try:
-        with tqdm(desc="scan", unit=" files", disable=None, leave=False) as bar:
+        # a running `feedsvc serve` on the same state directory finishes its scan first
+        with scan_lock(config, wait=True), tqdm(desc="scan", unit=" files", disable=None, leave=False) as bar:
             # A one-off build has no next scan to wait for: it reads files however fresh.
             report = scan(index, config, settle=0, progress=bar.update)
         with tqdm(desc="export", unit=" files", total=outputs_count(index, config), disable=None, leave=False) as bar:

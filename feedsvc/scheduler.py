@@ -27,12 +27,12 @@ log = logging.getLogger("feedsvc.scan")
 
 
 @contextmanager
-def scan_lock(config: Config) -> Iterator[bool]:
-    """True when this process holds the state directory's scan lock."""
+def scan_lock(config: Config, wait: bool = False) -> Iterator[bool]:
+    """True when this process holds the state directory's scan lock (``wait``: until it does)."""
     config.state_dir.mkdir(parents=True, exist_ok=True)
     with open(config.state_dir / "scan.lock", "w") as handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             yield False
             return

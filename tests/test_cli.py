@@ -58,3 +58,24 @@ def test_a_bad_config_stops_with_the_key_and_problem(tmp_path: Path, articles: P
     assert code == 2
     assert output.splitlines() == [f"{config}: invalid configuration", "  feeds.limit: expected an integer",
                                    "  feeds.colour: unknown key"]
+
+
+def test_build_waits_for_a_running_scan_of_the_same_index(tmp_path: Path, corpus: Path) -> None:
+    import threading
+    import time
+
+    from feedsvc.config import load_config
+    from feedsvc.scheduler import scan_lock
+
+    config_path = write_config(tmp_path, corpus)
+    config = load_config(str(config_path), env={})
+    finished = []
+    with scan_lock(config) as held:
+        assert held
+        worker = threading.Thread(target=lambda: finished.append(
+            run("build", "--config", str(config_path), "--out", str(tmp_path / "site"))))
+        worker.start()
+        time.sleep(0.5)
+        assert finished == []  # still waiting for the lock
+    worker.join(timeout=30)
+    assert finished and finished[0][0] == 0
