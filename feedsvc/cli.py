@@ -113,19 +113,17 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     config = _load(config_file)
-    server = config.server
+    host, port, workers = host or config.server.host, port or config.server.port, workers or config.server.workers
     env = {**os.environ, "FEEDSVC_CONFIG": str(config_path(config_file, os.environ).resolve())}
     command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--factory", "feedsvc.web:app_from_env",
-               "--host", host or server.host, "--port", str(port or server.port),
-               "--workers", str(workers or server.workers), "--no-ws", "--log-level", "warning",
+               "--host", host, "--port", str(port), "--workers", str(workers), "--no-ws", "--log-level", "warning",
                # requests are short and hold the GIL: a few threads per worker keep it busy
                "--blocking-threads", "4", "--backpressure", "64"]
     if access_log:
         command += ["--access-log", "--log-level", "info"]
     jobs = scheduler.start(config)
     web = subprocess.Popen(command, env=env)
-    click.echo(f"feedsvc: serving on http://{host or server.host}:{port or server.port}/"
-               f" with {workers or server.workers} workers", err=True)
+    click.echo(f"feedsvc: serving on http://{host}:{port}/ with {workers} workers", err=True)
     code = _supervise(web)
     jobs.shutdown(wait=True)
     sys.exit(0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code)

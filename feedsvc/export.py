@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,8 @@ from pathlib import Path
 from . import __version__, site
 from .config import Config
 from .feeds import FeedSpec, Selection, feed_specs, select
+from .files import replace_file
 from .index import Index
-from .pages import FeedListing
 
 ARTICLE_BATCH = 200  # whole articles held in memory at once
 
@@ -31,15 +30,14 @@ class ExportReport:
     removed: int
 
 
-def render_fingerprint(config: Config) -> str:
-    """Everything besides the articles that output bytes depend on."""
-    parts = [__version__, config.site.model_dump_json(), config.feeds.model_dump_json(),
-             repr(config.channels), repr(sorted(config.category_slugs.items()))]
-    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
-
-
 def _sig(*parts: str) -> str:
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()
+
+
+def render_fingerprint(config: Config) -> str:
+    """Everything besides the articles that output bytes depend on."""
+    return _sig(__version__, config.site.model_dump_json(), config.feeds.model_dump_json(),
+                repr(config.channels), repr(sorted(config.category_slugs.items())))
 
 
 def write_atomic(target: Path, data: bytes) -> bool:
@@ -49,15 +47,7 @@ def write_atomic(target: Path, data: bytes) -> bool:
             return False
     except FileNotFoundError:
         target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    replace_file(target, data)
     return True
 
 
@@ -105,14 +95,14 @@ def _index_page(w: _Writer, index: Index, config: Config, specs: list[FeedSpec],
     counts = [f"{s.title}|{s.base_path}|{len(selections[s.base_path].paths)}" for s in specs]
     signature = _sig(base, site.latest(index).signature, *counts)
     if not w.fresh("index.html", signature):
-        listings = [FeedListing(s, len(selections[s.base_path].paths)) for s in specs]
-        w.put("index.html", signature, site.index_page(index, config, listings).body)
+        w.put("index.html", signature, site.index_page(index, config, specs, selections).body)
     opml_sig = _sig(base, *counts)
     if not w.fresh("opml.xml", opml_sig):
         w.put("opml.xml", opml_sig, site.opml_page(index, config, specs).body)
     xsl = site.stylesheet()
-    if not w.fresh(site.XSL_PATH[1:], _sig(base, xsl.decode())):
-        w.put(site.XSL_PATH[1:], _sig(base, xsl.decode()), xsl)
+    xsl_sig = _sig(base, xsl.decode())
+    if not w.fresh(site.XSL_PATH[1:], xsl_sig):
+        w.put(site.XSL_PATH[1:], xsl_sig, xsl)
 
 
 def _article_pages(w: _Writer, index: Index, config: Config, base: str) -> None:

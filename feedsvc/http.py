@@ -6,17 +6,25 @@ Kept free of Flask so the web app's routes and its fast path for cached feeds sh
 from __future__ import annotations
 
 import gzip
+import hashlib
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import http_date, parse_accept_header, parse_date, parse_etags
 
-from .site import Page
+if TYPE_CHECKING:  # site imports the rewrite stage, which uses etag_of: no import cycle at run time
+    from .site import Page
 
 GZIP_MIN_BYTES = 256
 FEED_TYPES = ["application/atom+xml", "application/rss+xml", "application/feed+json", "application/xml", "text/xml"]
 Headers = list[tuple[str, str]]
+
+
+def etag_of(body: bytes) -> str:
+    """A digest of the bytes: the same in every worker and after a restart."""
+    return hashlib.sha1(body).hexdigest()[:20]
 
 
 @dataclass
@@ -25,7 +33,7 @@ class Cached:
 
     generation: int
     page: Page
-    etag: str  # digest of the bytes: the same in every worker and after a restart
+    etag: str  # etag_of(page.body)
     vary: str = "Accept-Encoding"
     gzipped: bytes | None = None
 

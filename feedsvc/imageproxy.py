@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .files import replace_file
+from .http import etag_of
 from .imagefetch import FetchError, Limits, fetch
 
 CACHE_BYTES = 512 * 1024 * 1024
@@ -109,15 +111,15 @@ class ImageCache:
     def _store(self, url: str, body: bytes, content_type: str) -> CachedImage:
         path, meta = self._paths(url)
         path.parent.mkdir(parents=True, exist_ok=True)
-        info = {"url": url, "content_type": content_type, "etag": hashlib.sha1(body).hexdigest()[:20],
+        info = {"url": url, "content_type": content_type, "etag": etag_of(body),
                 "last_modified": time.time()}
-        _write(path, body)
-        _write(meta, json.dumps(info).encode())  # last: an image counts as cached once this exists
+        replace_file(path, body)
+        replace_file(meta, json.dumps(info).encode())  # last: an image counts as cached once this exists
         return CachedImage(path, content_type, info["etag"], info["last_modified"])
 
     def evict(self) -> None:
         """Drop the least recently used images until the cache is under its size cap."""
-        files = [(p.stat().st_mtime, p.stat().st_size, p) for p in self.root.glob("*/*") if p.suffix == ""]
+        files = [(st.st_mtime, st.st_size, p) for p in self.root.glob("*/*") if p.suffix == "" for st in [p.stat()]]
         total = sum(size for _, size, _ in files)
         for _, size, path in sorted(files):
             if total <= self.max_bytes:
@@ -125,12 +127,6 @@ class ImageCache:
             for stale in (path, path.with_suffix(".json"), path.with_suffix(".lock")):
                 stale.unlink(missing_ok=True)
             total -= size
-
-
-def _write(target: Path, data: bytes) -> None:
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
 
 
 class _Flock:

@@ -8,7 +8,6 @@ draft, and the newest file when two files claim the same id.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .articles import Article
+from .files import replace_file
 
 SCHEMA = """
 PRAGMA journal_mode = WAL;
@@ -90,10 +90,7 @@ class Index:
 
     def publish_generation(self) -> None:
         """Tell readers in other processes that the index moved (after the commit)."""
-        target = generation_file(self.state_dir)
-        tmp = target.with_name(f".generation.{os.getpid()}")
-        tmp.write_text(str(self.generation), encoding="ascii")
-        os.replace(tmp, target)
+        replace_file(generation_file(self.state_dir), str(self.generation).encode("ascii"))
 
     def close(self) -> None:
         self.db.close()

@@ -75,7 +75,13 @@ def latest(index: Index) -> Selection:
     return select(index, FeedSpec("all", "all", "", "", LATEST_ON_INDEX))
 
 
-def index_page(index: Index, config: Config, listings: list[FeedListing]) -> Page:
+def index_page(index: Index, config: Config, specs: list[FeedSpec],
+               selections: dict[str, Selection] | None = None) -> Page:
+    """Every feed with its item count (from ``selections`` when the caller has them) and the
+    latest articles."""
+    if selections is None:
+        selections = {spec.base_path: select(index, spec) for spec in specs}
+    listings = [FeedListing(s, len(selections[s.base_path].paths)) for s in specs]
     newest = items(index, latest(index))
     return Page(render_index(config, listings, newest), HTML, feed_updated(newest))
 
@@ -91,7 +97,3 @@ def article_page(config: Config, article: Article) -> Page:
 def _newest(index: Index) -> datetime:
     return next((a.updated for a in index.live_articles(limit=1)), EPOCH)
 
-
-def listings(index: Index, specs: list[FeedSpec]) -> tuple[list[FeedListing], dict[str, Selection]]:
-    selections = {spec.base_path: select(index, spec) for spec in specs}
-    return [FeedListing(s, len(selections[s.base_path].paths)) for s in specs], selections

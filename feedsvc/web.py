@@ -8,7 +8,6 @@ before Flask's routing. The app only reads the index: scanning belongs to the sc
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -23,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 from . import site
 from .config import Config, load_config
 from .feeds import FeedSpec, feed_specs, select
-from .http import Cached, respond, status_line, wants_html
+from .http import Cached, etag_of, respond, status_line, wants_html
 from .imagefetch import FetchError, Limits
 from .imageproxy import FAILURE_SECONDS, ImageCache, verify
 from .index import Index, generation_file
@@ -81,7 +80,7 @@ class Cache:
         page = build(self.index())
         if page is None:
             return None
-        etag = hashlib.sha1(page.body).hexdigest()[:20]
+        etag = etag_of(page.body)
         if cached and cached.etag == etag:
             cached.generation = generation  # re-rendered to the same bytes: keep the gzip too
             return cached
@@ -157,10 +156,8 @@ def create_app(config: Config) -> Flask:
 
     @app.get("/")
     def index_page() -> Response:
-        def build(index: Index) -> site.Page:
-            listings, _ = site.listings(index, list(cache.specs().values()))
-            return site.index_page(index, config, listings)
-        return to_response(cache.get("/", build), max_age)  # type: ignore[arg-type]
+        cached = cache.get("/", lambda index: site.index_page(index, config, list(cache.specs().values())))
+        return to_response(cached, max_age)  # type: ignore[arg-type]
 
     @app.get("/feeds/<slug>.<fmt>")
     def feed(slug: str, fmt: str) -> Response:
@@ -196,7 +193,7 @@ def create_app(config: Config) -> Flask:
     @app.get(site.XSL_PATH)
     def stylesheet() -> Response:
         page = site.Page(site.stylesheet(), "text/xsl; charset=utf-8", site.EPOCH)
-        return to_response(Cached(0, page, hashlib.sha1(page.body).hexdigest()[:20]), 86400)
+        return to_response(Cached(0, page, etag_of(page.body)), 86400)
 
     if config.images.mode == "proxy":
         register_image_proxy(app, config)

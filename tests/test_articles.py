@@ -16,7 +16,7 @@ from .conftest import HOSTILE, REAL, SEED, real_posts
 
 CONFIG = parse_config({"sources": [{"path": "."}], "site": {"timezone": "Asia/Shanghai"}})
 MTIME = datetime(2023, 5, 6, 7, 8, 9, tzinfo=UTC)
-SHANGHAI = parse_config({"sources": [{"path": "."}], "site": {"timezone": "Asia/Shanghai"}}).site.tz
+SHANGHAI = CONFIG.site.tz
 
 
 def parse(path: Path, relpath: str | None = None) -> Article:

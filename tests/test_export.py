@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from collections.abc import Callable
@@ -196,7 +195,8 @@ def test_hostile_articles_still_give_valid_feeds(built: Build, articles: Path) -
         assert "alert(" not in text
         if path.suffix in (".rss", ".atom"):  # the only ']]>' left ends a CDATA section
             assert text.count("]]>") == text.count("<![CDATA[")
-    assert sorted(p.name for p in (out / "articles").iterdir()) == sorted(os.listdir(out / "articles"))
+    # ten of the twelve hostile files are published (one has no title, one is a draft), and the huge one
+    assert len(list((out / "articles").iterdir())) == 11
 
 
 def test_slugs_from_the_map_pinyin_or_ascii_without_collisions() -> None:
