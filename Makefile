@@ -25,6 +25,7 @@ test: install lint  ## the whole test suite
 
 lint: install
 	$(BIN)/ruff check feedsvc tests bench
+	$(BIN)/mypy
 
 build: install  ## export the bundled example as static files into ./public
 	$(BIN)/feedsvc build --config $(CONFIG) --out public

@@ -1,17 +1,29 @@
 """feedsvc: republish a growing directory of Hexo-style articles as clean, valid feeds.
 
-The data flow, one module a stage::
+The data flow, one module a stage, listed in import order (each imports only those above it)::
 
-    config    YAML -> frozen, validated Config
-    articles  file bytes -> Article (front matter, dates, ids, Markdown/HTML body)
-    rewrite   body HTML -> unwrapped image URLs, no lazy loading, sanitized, XML-safe
-    scan      article directories -> incremental updates of the index
-    index     SQLite store of files and articles in state_dir
-    feeds     which feeds exist and which articles each one selects
-    render    RSS 2.0 / Atom 1.0 / JSON Feed 1.1 / OPML bytes
-    pages     the HTML index page and one page per article
-    export    every URL written to a directory, atomically, unchanged files untouched
-    cli       ``feedsvc build | check``
+    errors      the exception hierarchy (FeedsvcError, ConfigError, ArticleError, StoreUnavailable)
+    model       plain values every stage passes on: Article, FeedQuery, FeedSpec, Selection, Page
+    files       atomic file replacement
+    urls        every public path and absolute URL; signed image-proxy URLs
+    config      YAML -> frozen, validated Config
+    frontmatter a file's text -> YAML header (strict, else lenient) and body
+    rewrite     body HTML -> unwrapped image URLs, no lazy loading, sanitized, XML-safe
+    articles    file bytes -> Article (front matter, dates, ids, Markdown/HTML body)
+    index       SQLite store of files and articles in state_dir; owns all of its SQL
+    feeds       which feeds exist and which articles each one selects; slugs
+    scan        article directories -> incremental updates of the index
+    render      RSS 2.0 / Atom 1.0 / JSON Feed 1.1 / OPML bytes
+    pages       the HTML index page and one page per article
+    site        one rendering path (index -> Page) for the service and the export
+    http        conditional GET, gzip and cache headers on a plain WSGI environ
+    pagecache   rendered pages per worker, and the fast path that answers from them
+    imagefetch  one guarded upstream image fetch
+    imageproxy  the image proxy's disk cache
+    export      every URL written to a directory, atomically, unchanged files untouched
+    scheduler   the scan on a schedule, once per deployment
+    web         the Flask app: feeds, pages, images and health blueprints
+    cli         ``feedsvc serve | build | check``
 """
 
 __version__ = "0.1.0"

@@ -6,7 +6,6 @@ import hashlib
 import html
 import re
 import unicodedata
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from email.utils import parsedate_to_datetime
 from pathlib import PurePosixPath
@@ -17,31 +16,13 @@ from markdown_it import MarkdownIt
 from . import frontmatter
 from .config import Config
 from .errors import ArticleError
+from .model import Article
 from .rewrite import ImageRewriter, plain_text, rewrite_html, truncate, xml_safe
 
 _MARKDOWN = MarkdownIt("commonmark", {"html": True})
 _HTML_START = re.compile(r"^\s*<(?:!--|[A-Za-z][\w-]*[\s/>])")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _MAX_NAMES = 200  # categories/tags: bounds Hexo's nested lists and YAML alias tricks
-
-
-@dataclass(frozen=True)
-class Article:
-    id: str
-    relpath: str
-    title: str
-    published: datetime
-    updated: datetime
-    author: str
-    categories: tuple[str, ...]
-    tags: tuple[str, ...]
-    image: str
-    summary: str
-    content: str
-    link: str
-    draft: bool
-    warnings: tuple[str, ...] = ()
-    dated: bool = True  # False: ``published`` is the file's mtime, the front matter has no date
 
 
 def path_id(relpath: str) -> str:
@@ -51,8 +32,9 @@ def path_id(relpath: str) -> str:
 
 
 def decode(raw: bytes) -> tuple[str, list[str]]:
-    """Text of a file: UTF-8 (BOM or not), UTF-16 with a BOM, else GB18030 (a superset of GBK,
-    what a Chinese mirror writes when it is not UTF-8); otherwise bad bytes are replaced."""
+    """Text of a file: UTF-8 (BOM or not), UTF-16 with a BOM; otherwise the encoding the file
+    declares, else GB18030 (a superset of GBK, what a Chinese mirror writes when it is not
+    UTF-8), else bad bytes are replaced. Each fallback is a warning."""
     warnings = []
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         text = raw.decode("utf-16", errors="replace")
@@ -60,18 +42,26 @@ def decode(raw: bytes) -> tuple[str, list[str]]:
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as e:
-            where = f"first bad byte at offset {e.start}"
-            try:
-                text = raw.decode("gb18030")
-                warnings.append(f"not valid UTF-8 ({where}); read as GB18030")
-            except UnicodeDecodeError:
-                text = raw.decode("utf-8-sig", errors="replace")
-                warnings.append(f"not valid UTF-8 ({where}); undecodable bytes replaced")
+            text, warning = _decode_legacy(raw, f"first bad byte at offset {e.start}")
+            warnings.append(warning)
     return text.replace("\r\n", "\n").replace("\r", "\n"), warnings
+
+
+def _decode_legacy(raw: bytes, where: str) -> tuple[str, str]:
+    from bs4.dammit import EncodingDetector, UnicodeDammit  # only files that are not UTF-8 pay for it
+
+    declared = EncodingDetector.find_declared_encoding(raw, is_html=True, search_entire_document=True)
+    dammit = UnicodeDammit(raw, known_definite_encodings=[declared] if declared else [], user_encodings=["gb18030"],
+                           is_html=True)
+    if dammit.unicode_markup is None or dammit.contains_replacement_characters:
+        return raw.decode("utf-8-sig", errors="replace"), f"not valid UTF-8 ({where}); undecodable bytes replaced"
+    name = (dammit.original_encoding or "gb18030").upper()
+    return dammit.unicode_markup, f"not valid UTF-8 ({where}); read as {name}"
 
 
 def parse_date(value: Any, tz: tzinfo) -> datetime | None:
     """RFC 2822, ISO 8601 or ``YYYY-MM-DD HH:MM[:SS]``; naive times are in ``tz``."""
+    parsed: datetime | None
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, date):

@@ -7,24 +7,25 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from tqdm import tqdm
 
-from .config import Config, load_config
-from .errors import ConfigError
-from .export import export, outputs_count
-from .index import Index, Problem
-from .scan import parse_all, scan, walk
+if TYPE_CHECKING:  # imported inside each command, so `feedsvc --help` starts fast
+    from .config import Config
+    from .model import Problem
 
 config_option = click.option("--config", "config_file", metavar="FILE",
                              help="Config file (default: $FEEDSVC_CONFIG or config/feedsvc.yaml).")
 
 
 def _load(config_file: str | None) -> Config:
+    from .config import load_config
+    from .errors import ConfigError
+
     try:
         return load_config(config_file)
     except ConfigError as e:
@@ -59,17 +60,9 @@ def build(config_file: str | None, out_dir: Path, strict: bool) -> None:
     from .scheduler import scan_lock
 
     config = _load(config_file)
-    index = Index.open(config.state_dir)
-    try:
-        # a running `feedsvc serve` on the same state directory finishes its scan first
-        with scan_lock(config, wait=True), tqdm(desc="scan", unit=" files", disable=None, leave=False) as bar:
-            # A one-off build has no next scan to wait for: it reads files however fresh.
-            report = scan(index, config, settle=0, progress=bar.update)
-        with tqdm(desc="export", unit=" files", total=outputs_count(index, config), disable=None, leave=False) as bar:
-            exported = export(index, config, out_dir, tick=bar.update)
-        problems = index.problems()
-    finally:
-        index.close()
+    # a running `feedsvc serve` on the same state directory finishes its scan first
+    with scan_lock(config, wait=True):
+        report, exported, problems = _scan_and_export(config, out_dir)
     _report(problems)
     errors = sum(p.fatal for p in problems)
     click.echo(f"{report.seen} files, {report.read} read, {report.errors} in error; {exported.written} written,"
@@ -78,24 +71,39 @@ def build(config_file: str | None, out_dir: Path, strict: bool) -> None:
         sys.exit(1)
 
 
+def _scan_and_export(config: Config, out_dir: Path) -> tuple:
+    """The one path behind ``build`` and ``check``: scan into the index, render every URL."""
+    from tqdm import tqdm
+
+    from .export import export, outputs_count
+    from .index import Index
+    from .scan import scan
+
+    index = Index.open(config.state_dir)
+    try:
+        with tqdm(desc="scan", unit=" files", disable=None, leave=False) as bar:
+            # A one-off build has no next scan to wait for: it reads files however fresh.
+            report = scan(index, config, settle=0, progress=bar.update)
+        with tqdm(desc="export", unit=" files", total=outputs_count(index, config), disable=None, leave=False) as bar:
+            exported = export(index, config, out_dir, tick=bar.update)
+        return report, exported, index.problems()
+    finally:
+        index.close()
+
+
 @main.command()
 @config_option
 def check(config_file: str | None) -> None:
     """Validate the config and every article; print each problem as PATH: MESSAGE."""
     config = _load(config_file)
-    files = [f for source in config.sources for f in walk(source)]
-    problems, owners = [], defaultdict(list)
-    for parsed in parse_all([(f, None) for f in files], config):
-        if parsed.error:
-            problems.append(Problem(parsed.file.path, parsed.error, True))
-        elif parsed.article:
-            problems += [Problem(parsed.file.path, w, False) for w in parsed.article.warnings]
-            owners[parsed.article.id].append(parsed.file.path)
-    for article_id, paths in owners.items():
-        problems += [Problem(p, f"duplicate id {article_id!r}, also used by {_shown(paths[0])}", True) for p in paths[1:]]
+    # Exactly what `build` does, into a scratch state directory and export: whatever would
+    # fail a build fails here, and the duplicate-id rule is the index's own.
+    with tempfile.TemporaryDirectory(prefix="feedsvc-check-") as scratch:
+        scratch_config = config.model_copy(update={"state_dir": Path(scratch) / "state"})
+        report, _, problems = _scan_and_export(scratch_config, Path(scratch) / "out")
     _report(problems)
     errors = sum(p.fatal for p in problems)
-    click.echo(f"{len(files)} files checked: {errors} errors, {len(problems) - errors} warnings", err=True)
+    click.echo(f"{report.seen} files checked: {errors} errors, {len(problems) - errors} warnings", err=True)
     sys.exit(1 if errors else 0)
 
 
@@ -109,6 +117,7 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
     """Serve the feeds on a production WSGI server, scanning on a schedule."""
     from . import scheduler
     from .config import config_path
+    from .index import Index
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
@@ -121,6 +130,7 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
                "--blocking-threads", "4", "--backpressure", "64"]
     if access_log:
         command += ["--access-log", "--log-level", "info"]
+    Index.open(config.state_dir).close()  # web workers open it read-only: it must exist
     jobs = scheduler.start(config)
     web = subprocess.Popen(command, env=env)
     click.echo(f"feedsvc: serving on http://{host}:{port}/ with {workers} workers", err=True)

@@ -18,7 +18,8 @@ DEFAULT_PATH = "config/feedsvc.yaml"
 DEFAULT_GLOB = "**/*.{md,markdown,html,txt}"
 SLUG_RE = r"^[a-z0-9][a-z0-9._-]*$"
 Slug = Annotated[str, Field(pattern=SLUG_RE, max_length=100)]
-FORMATS = ("rss", "atom", "json")
+Format = Literal["rss", "atom", "json"]
+FORMATS: tuple[Format, ...] = ("rss", "atom", "json")
 
 
 class _Model(BaseModel):
@@ -73,7 +74,7 @@ class Feeds(_Model):
     limit: int = Field(20, ge=1, le=1000)
     content: Literal["full", "summary"] = "full"
     summary_chars: int = Field(280, ge=0)
-    formats: tuple[Literal["rss", "atom", "json"], ...] = FORMATS
+    formats: tuple[Format, ...] = FORMATS
     categories: bool = True
     cache_seconds: int = Field(300, ge=0)
 

@@ -23,3 +23,7 @@ class ArticleError(FeedsvcError):
         self.path = path
         self.message = message
         super().__init__(f"{path}: {message}")
+
+
+class StoreUnavailable(FeedsvcError):
+    """The index cannot be opened or read (not created yet, corrupt, or unreadable)."""

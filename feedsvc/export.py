@@ -16,9 +16,11 @@ from pathlib import Path
 
 from . import __version__, site
 from .config import Config
-from .feeds import FeedSpec, Selection, feed_specs, select
+from .feeds import feed_specs, select
 from .files import replace_file
 from .index import Index
+from .model import FeedSpec, Selection
+from .urls import INDEX_PATH, OPML_PATH, XSL_PATH, article_export_dir, article_path, export_file, feed_base, feed_path
 
 ARTICLE_BATCH = 200  # whole articles held in memory at once
 
@@ -82,43 +84,42 @@ class _Writer:
 def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str) -> dict[str, Selection]:
     selections = {}
     for spec in specs:
-        sel = selections[spec.base_path] = select(index, spec)
+        sel = selections[feed_base(spec)] = select(index, spec)
         signature = _sig(base, repr(spec), sel.signature)
         for fmt in config.feeds.formats:
-            if not w.fresh(spec.path(fmt)[1:], signature):
-                w.put(spec.path(fmt)[1:], signature, site.feed_page(index, config, spec, fmt, sel).body)
+            relpath = export_file(feed_path(spec, fmt))
+            if not w.fresh(relpath, signature):
+                w.put(relpath, signature, site.feed_page(index, config, spec, fmt, sel).body)
     return selections
 
 
 def _index_page(w: _Writer, index: Index, config: Config, specs: list[FeedSpec],
                 selections: dict[str, Selection], base: str) -> None:
-    counts = [f"{s.title}|{s.base_path}|{len(selections[s.base_path].paths)}" for s in specs]
-    signature = _sig(base, site.latest(index).signature, *counts)
-    if not w.fresh("index.html", signature):
-        w.put("index.html", signature, site.index_page(index, config, specs, selections).body)
-    opml_sig = _sig(base, *counts)
-    if not w.fresh("opml.xml", opml_sig):
-        w.put("opml.xml", opml_sig, site.opml_page(index, config, specs).body)
-    xsl = site.stylesheet()
-    xsl_sig = _sig(base, xsl.decode())
-    if not w.fresh(site.XSL_PATH[1:], xsl_sig):
-        w.put(site.XSL_PATH[1:], xsl_sig, xsl)
+    counts = [f"{s.title}|{feed_base(s)}|{len(selections[feed_base(s)].paths)}" for s in specs]
+    pages = ((INDEX_PATH, _sig(base, site.latest(index).signature, *counts),
+              lambda: site.index_page(index, config, specs, selections).body),
+             (OPML_PATH, _sig(base, *counts), lambda: site.opml_page(index, config, specs).body),
+             (XSL_PATH, _sig(base, site.stylesheet().decode()), site.stylesheet))
+    for path, signature, render in pages:
+        if not w.fresh(export_file(path), signature):
+            w.put(export_file(path), signature, render())
 
 
 def _article_pages(w: _Writer, index: Index, config: Config, base: str) -> None:
     stale: list[tuple[str, str]] = []
+    folder = article_export_dir()
     try:
-        present = {f"articles/{name}" for name in os.listdir(w.out / "articles")}
+        present = {f"{folder}/{name}" for name in os.listdir(w.out / folder)}
     except FileNotFoundError:
         present = set()
     for path, article_id, digest in index.live_signatures():
         signature = _sig(base, digest)
-        if not w.fresh(f"articles/{article_id}.html", signature, present):
+        if not w.fresh(export_file(article_path(article_id)), signature, present):
             stale.append((path, signature))
     for start in range(0, len(stale), ARTICLE_BATCH):
         batch = dict(stale[start : start + ARTICLE_BATCH])
         for path, article in index.articles_by_path(list(batch)).items():
-            w.put(f"articles/{article.id}.html", batch[path], site.article_page(config, article).body)
+            w.put(export_file(article_path(article.id)), batch[path], site.article_page(config, article).body)
 
 
 def outputs_count(index: Index, config: Config) -> int:

@@ -99,7 +99,7 @@ def lenient(header: str) -> dict[str, Any]:
     key: str | None = None
     lines = iter(header.split("\n"))
     for line in lines:
-        if item := (_ITEM_LINE.match(line) if key and line[:1] in (" ", "\t", "-") else None):
+        if key is not None and line[:1] in (" ", "\t", "-") and (item := _ITEM_LINE.match(line)):
             if not isinstance(meta.get(key), list):
                 meta[key] = []
             meta[key].append(_unquote(item.group(1)))

@@ -9,13 +9,11 @@ import gzip
 import hashlib
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING
 
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import http_date, parse_accept_header, parse_date, parse_etags
 
-if TYPE_CHECKING:  # site imports the rewrite stage, which uses etag_of: no import cycle at run time
-    from .site import Page
+from .model import Page
 
 GZIP_MIN_BYTES = 256
 FEED_TYPES = ["application/atom+xml", "application/rss+xml", "application/feed+json", "application/xml", "text/xml"]

@@ -1,4 +1,4 @@
-"""Image proxy: signed ``/img/<signature>/<encoded-url>`` URLs and the disk cache behind them.
+"""Image proxy: the disk cache behind the signed image URLs (``urls.proxy_url``).
 
 Feed readers load mirrored images through feedsvc: hosts that refuse hotlinks with a Referer
 get none (or the one ``images.referers`` names), and the third-party CORS proxy is out of the
@@ -7,11 +7,8 @@ path. Only URLs signed with the proxy key are fetched, so the proxy is not an op
 
 from __future__ import annotations
 
-import base64
-import binascii
 import fcntl
 import hashlib
-import hmac
 import json
 import os
 import threading
@@ -25,28 +22,6 @@ from .imagefetch import FetchError, Limits, fetch
 
 CACHE_BYTES = 512 * 1024 * 1024
 FAILURE_SECONDS = 60  # how long an upstream failure is remembered
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def sign(key: str, url: str) -> str:
-    """HMAC-SHA256 of the URL with the proxy key, URL-safe base64."""
-    return _b64(hmac.new(key.encode(), url.encode(), hashlib.sha256).digest())
-
-
-def proxy_url(base: str, key: str, url: str) -> str:
-    return f"{base}/img/{sign(key, url)}/{_b64(url.encode())}"
-
-
-def verify(key: str, signature: str, encoded: str) -> str | None:
-    """The URL a proxy path stands for, or None when it is not signed with ``key``."""
-    try:
-        url = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    return url if hmac.compare_digest(sign(key, url), signature) else None
 
 
 @dataclass(frozen=True)
@@ -111,11 +86,11 @@ class ImageCache:
     def _store(self, url: str, body: bytes, content_type: str) -> CachedImage:
         path, meta = self._paths(url)
         path.parent.mkdir(parents=True, exist_ok=True)
-        info = {"url": url, "content_type": content_type, "etag": etag_of(body),
-                "last_modified": time.time()}
+        stored = CachedImage(path, content_type, etag_of(body), time.time())
+        info = {"url": url, "content_type": content_type, "etag": stored.etag, "last_modified": stored.last_modified}
         replace_file(path, body)
         replace_file(meta, json.dumps(info).encode())  # last: an image counts as cached once this exists
-        return CachedImage(path, content_type, info["etag"], info["last_modified"])
+        return stored
 
     def evict(self) -> None:
         """Drop the least recently used images until the cache is under its size cap."""

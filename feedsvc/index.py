@@ -7,15 +7,19 @@ draft, and the newest file when two files claim the same id.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
-from .articles import Article
+from .errors import StoreUnavailable
 from .files import replace_file
+from .model import EPOCH, Article, FeedQuery, Problem, Selection
 
 SCHEMA = """
 PRAGMA journal_mode = WAL;
@@ -42,6 +46,7 @@ CREATE TABLE IF NOT EXISTS exports (
     out TEXT NOT NULL, path TEXT NOT NULL, signature TEXT NOT NULL, PRIMARY KEY (out, path)
 ) WITHOUT ROWID;
 """
+DB_NAME = "index.sqlite3"
 ARTICLE_COLUMNS = "id, relpath, title, published, updated, author, categories, tags, image, summary, content, link, draft"
 _TIME = "%Y-%m-%dT%H:%M:%S.%f%z"  # fixed width, so text order is time order
 
@@ -52,13 +57,6 @@ class KnownFile:
     mtime_ns: int
     digest: str | None
     missing_since: float | None
-
-
-@dataclass(frozen=True)
-class Problem:
-    path: str
-    message: str
-    fatal: bool  # an error (the file is not, or no longer, published as it is) or a warning
 
 
 def _row_to_article(row: Sequence) -> Article:
@@ -81,9 +79,18 @@ class Index:
         self.state_dir = state_dir
 
     @classmethod
-    def open(cls, state_dir: Path) -> Index:
+    def open(cls, state_dir: Path, readonly: bool = False) -> Index:
+        """The index in ``state_dir``; ``readonly`` (web workers) cannot write, nor create it."""
+        if readonly:
+            uri = f"file:{quote(str((state_dir / DB_NAME).absolute()))}?mode=ro"
+            try:
+                db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+                db.execute("SELECT 1 FROM meta LIMIT 1")
+            except sqlite3.Error as e:
+                raise StoreUnavailable(f"the index in {state_dir} cannot be read: {e}") from e
+            return cls(db, state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(state_dir / "index.sqlite3", timeout=30, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(state_dir / DB_NAME, timeout=30, isolation_level=None, check_same_thread=False)
         db.executescript(SCHEMA)
         db.execute("PRAGMA synchronous = NORMAL")
         return cls(db, state_dir)
@@ -170,19 +177,22 @@ class Index:
                 "UPDATE articles SET live = IFNULL(path = (SELECT path FROM articles WHERE id = ?1 AND draft = 0"
                 " ORDER BY mtime_ns DESC, path LIMIT 1), 0) WHERE id = ?1", (article_id,))
 
-    def live_articles(self, where: str = "", params: Sequence = (), limit: int | None = None) -> Iterator[Article]:
-        """Live articles, newest first; ``where`` is an extra SQL condition on ``a``."""
-        sql = f"SELECT {ARTICLE_COLUMNS} FROM articles a WHERE a.live = 1 {where} ORDER BY a.published DESC, a.id"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        for row in self.db.execute(sql, tuple(params)):
-            yield _row_to_article(row)
-
-    def live_rows(self, columns: str, where: str = "", params: Sequence = ()) -> sqlite3.Cursor:
-        """Light rows of live articles, newest first, for selecting before loading whole articles."""
-        return self.db.execute(
-            f"SELECT {columns} FROM articles a WHERE a.live = 1 {where} ORDER BY a.published DESC, a.id",
-            tuple(params))
+    def select(self, query: FeedQuery, limit: int) -> Selection:
+        """The newest ``limit`` live articles that ``query`` selects, newest first."""
+        where, params = _conditions(query)
+        pattern = re.compile(query.match) if query.match else None
+        rows = self.db.execute(f"SELECT a.path, a.digest, a.title, a.summary FROM articles a WHERE a.live = 1{where}"
+                               " ORDER BY a.published DESC, a.id", params)
+        paths, digests = [], []
+        for path, digest, title, summary in rows:
+            if pattern and not pattern.search(f"{title}\n{summary}"):
+                continue
+            paths.append(path)
+            digests.append(digest)
+            if len(paths) >= limit:
+                break
+        rows.close()
+        return Selection(tuple(paths), hashlib.sha1("\n".join(digests).encode()).hexdigest())
 
     def articles_at(self, paths: Sequence[str]) -> list[Article]:
         """Whole articles for the given file paths, in the order given."""
@@ -219,14 +229,22 @@ class Index:
                                 [(out, p, s) for p, s in manifest.items()])
 
     def article(self, article_id: str) -> Article | None:
-        return next(self.live_articles("AND a.id = ?", (article_id,)), None)
+        row = self.db.execute(f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE live = 1 AND id = ?",
+                              (article_id,)).fetchone()
+        return _row_to_article(row) if row else None
 
-    def names(self, kind: str) -> list[tuple[str, int]]:
-        """Every category (or tag) of a live article with its article count, by name."""
+    def newest_update(self) -> datetime:
+        """``updated`` of the newest live article (EPOCH when there is none)."""
+        row = self.db.execute("SELECT updated FROM articles WHERE live = 1 ORDER BY published DESC, id LIMIT 1")
+        found = row.fetchone()
+        return datetime.strptime(found[0], _TIME) if found else EPOCH
+
+    def category_names(self) -> list[str]:
+        """Every category of a live article, by name."""
         rows = self.db.execute(
-            "SELECT n.name, COUNT(*) FROM article_names n JOIN articles a ON a.path = n.path"
-            " WHERE n.kind = ? AND a.live = 1 GROUP BY n.name ORDER BY n.name", (kind,))
-        return [(r[0], r[1]) for r in rows]
+            "SELECT DISTINCT n.name FROM article_names n JOIN articles a ON a.path = n.path"
+            " WHERE n.kind = 'category' AND a.live = 1 ORDER BY n.name")
+        return [r[0] for r in rows]
 
     def count_live(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM articles WHERE live = 1").fetchone()[0]
@@ -243,3 +261,24 @@ class Index:
             " WHERE a.live = 0 AND a.draft = 0 ORDER BY a.path")
         found += [Problem(p, f"duplicate id {i!r}: {w} is newer and is published instead", True) for p, i, w in rows]
         return found
+
+
+def _names_clause(kind: str, names: Sequence[str], negate: bool = False) -> tuple[str, list[str]]:
+    marks = ",".join("?" * len(names))
+    sql = (f" AND {'NOT ' if negate else ''}EXISTS (SELECT 1 FROM article_names n WHERE n.path = a.path"
+           f" AND n.kind = ? AND n.name IN ({marks}))")
+    return sql, [kind, *names]
+
+
+def _conditions(query: FeedQuery) -> tuple[str, list[str]]:
+    """SQL conditions on ``articles a`` for a query; values are always bound, never spliced."""
+    where, params = "", list[str]()
+    for kind, names, negate in (("category", query.category_names, False), ("category", query.exclude_names, True),
+                                ("tag", query.tags, False)):
+        if names:
+            sql, args = _names_clause(kind, names, negate)
+            where, params = where + sql, params + args
+    if query.authors:
+        where += f" AND a.author IN ({','.join('?' * len(query.authors))})"
+        params += list(query.authors)
+    return where, params

@@ -11,28 +11,18 @@ from __future__ import annotations
 
 import json
 import mimetypes
-from datetime import UTC, datetime
-from urllib.parse import quote, urlsplit
+from datetime import datetime
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
 from feedgen.feed import FeedGenerator
 
 from . import __version__
-from .articles import Article
 from .config import Config
-from .feeds import FORMAT_TYPES, FeedSpec
+from .model import EPOCH, FORMAT_TYPES, Article, FeedSpec
+from .urls import INDEX_PATH, absolute, article_url, feed_path, item_link
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # an empty feed's "updated": never "now"
 GENERATOR = "feedsvc"
-
-
-def article_url(config: Config, article_id: str) -> str:
-    """The article's page here: also its GUID / Atom id, so editing never changes it."""
-    return f"{config.site.url}/articles/{quote(article_id, safe='')}"
-
-
-def item_link(config: Config, article: Article) -> str:
-    return article.link or article_url(config, article.id)
 
 
 def feed_updated(articles: list[Article]) -> datetime:
@@ -49,13 +39,13 @@ def _generator(config: Config, spec: FeedSpec, articles: list[Article], fmt: str
     fg = FeedGenerator()
     fg.load_extension("dc")
     fg.load_extension("media")
-    self_url = site.url + spec.path(fmt)
+    self_url = absolute(site.url, feed_path(spec, fmt))
     fg.id(self_url)
     fg.title(spec.title)
     fg.description(spec.description or spec.title)
     fg.author({"name": site.title})
     fg.link(href=self_url, rel="self", type=FORMAT_TYPES[fmt])
-    fg.link(href=site.url + "/", rel="alternate")  # last: feedgen makes the last link RSS's <link>
+    fg.link(href=absolute(site.url, INDEX_PATH), rel="alternate")  # last: feedgen makes the last link RSS's <link>
     fg.language(site.language)
     fg.generator(GENERATOR, version=__version__)
     fg.updated(feed_updated(articles))
@@ -68,11 +58,11 @@ def _generator(config: Config, spec: FeedSpec, articles: list[Article], fmt: str
 
 def _entry(fg: FeedGenerator, config: Config, article: Article, fmt: str) -> None:
     fe = fg.add_entry(order="append")
-    guid = article_url(config, article.id)
+    guid = article_url(config.site.url, article.id)
     fe.id(guid)
     fe.guid(guid, permalink=True)
     fe.title(article.title)
-    fe.link(href=item_link(config, article), rel="alternate")
+    fe.link(href=item_link(config.site.url, article), rel="alternate")
     fe.published(article.published)
     fe.updated(article.updated)
     if article.author:
@@ -95,7 +85,8 @@ def render_xml(config: Config, spec: FeedSpec, articles: list[Article], fmt: str
 
 
 def _json_item(config: Config, article: Article) -> dict:
-    item: dict = {"id": article_url(config, article.id), "url": item_link(config, article), "title": article.title}
+    site_url = config.site.url
+    item: dict = {"id": article_url(site_url, article.id), "url": item_link(site_url, article), "title": article.title}
     if config.feeds.content == "full" and article.content:
         item["content_html"] = article.content
     else:
@@ -118,8 +109,8 @@ def render_json(config: Config, spec: FeedSpec, articles: list[Article]) -> byte
     feed = {
         "version": "https://jsonfeed.org/version/1.1",
         "title": spec.title,
-        "home_page_url": site.url + "/",
-        "feed_url": site.url + spec.path("json"),
+        "home_page_url": absolute(site.url, INDEX_PATH),
+        "feed_url": absolute(site.url, feed_path(spec, "json")),
         "description": spec.description,
         "language": site.language,
         "authors": [{"name": site.title}],
@@ -143,6 +134,7 @@ def render_opml(config: Config, specs: list[FeedSpec]) -> bytes:
     for spec in specs if xml_formats else []:
         title = quoteattr(spec.title)
         lines.append(f'    <outline type="rss" text={title} title={title}'
-                     f" xmlUrl={quoteattr(site.url + spec.path(xml_formats[0]))} htmlUrl={quoteattr(site.url + '/')}/>")
+                     f" xmlUrl={quoteattr(absolute(site.url, feed_path(spec, xml_formats[0])))}"
+                     f" htmlUrl={quoteattr(absolute(site.url, INDEX_PATH))}/>")
     lines += ["  </body>", "</opml>", ""]
     return "\n".join(lines).encode("utf-8")

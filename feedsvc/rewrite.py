@@ -17,7 +17,7 @@ import nh3
 from lxml import etree
 
 from .config import Images
-from .imageproxy import proxy_url
+from .urls import proxy_url
 
 LAZY_ATTRS = ("data-original", "data-src", "data-lazy-src", "data-actualsrc")
 URL_ATTRS = ("href", "src", "poster")

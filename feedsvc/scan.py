@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .articles import Article, parse_article
+from .articles import parse_article
 from .config import Config, Source
 from .errors import ArticleError
-from .feeds import category_slugs
+from .feeds import assign_category_slugs
 from .index import Index, KnownFile, generation_file
+from .model import Article
 
 PARALLEL_THRESHOLD = 64  # below this many files a process pool costs more than it saves
 
@@ -233,7 +234,7 @@ def scan(index: Index, config: Config, now: float | None = None, settle: float |
     jobs = [(f, known[f.path].digest if f.path in known else None) for f in decided.read]
     index.db.execute("BEGIN IMMEDIATE")
     try:
-        changed, errors, touched = 0, 0, set()
+        changed, errors, touched = 0, 0, set[str]()
         for parsed in parse_all(jobs, config):
             errors += parsed.error is not None
             changed += _apply(index, parsed, touched)
@@ -243,7 +244,7 @@ def scan(index: Index, config: Config, now: float | None = None, settle: float |
         index.mark_missing(decided.returned, None)
         touched |= index.forget(decided.forget)
         index.elect(touched)
-        category_slugs(index, config)  # new categories get their slug here, not in a web worker
+        assign_category_slugs(index, config)  # new categories get their slug here, never in a web worker
         changed += len(decided.forget)
         generation = index.generation + (1 if changed else 0)
         index.set_meta("generation", str(generation))

@@ -7,31 +7,22 @@ exported file are the same bytes with the same Last-Modified.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from importlib.resources import files
 from urllib.parse import urlsplit
 
 from lxml import etree
 
-from .articles import Article
 from .config import Config
-from .feeds import FORMAT_TYPES, FeedSpec, Selection, items, select
+from .feeds import items, select
 from .index import Index
+from .model import FORMAT_TYPES, HTML, Article, FeedSpec, Page, Selection
 from .pages import FeedListing, render_article, render_index
-from .render import EPOCH, feed_updated, render_feed, render_opml
+from .render import feed_updated, render_feed, render_opml
+from .urls import XSL_PATH, feed_base
 
 LATEST_ON_INDEX = 30
-HTML = "text/html; charset=utf-8"
-XSL_PATH = "/feed.xsl"
-
-
-@dataclass(frozen=True)
-class Page:
-    body: bytes
-    content_type: str
-    last_modified: datetime
+ALL = FeedSpec("all", ("all",), "", "", LATEST_ON_INDEX)
 
 
 @cache
@@ -72,7 +63,7 @@ def _with_stylesheet(xml: bytes, href: str) -> bytes:
 
 
 def latest(index: Index) -> Selection:
-    return select(index, FeedSpec("all", "all", "", "", LATEST_ON_INDEX))
+    return select(index, ALL)
 
 
 def index_page(index: Index, config: Config, specs: list[FeedSpec],
@@ -80,20 +71,15 @@ def index_page(index: Index, config: Config, specs: list[FeedSpec],
     """Every feed with its item count (from ``selections`` when the caller has them) and the
     latest articles."""
     if selections is None:
-        selections = {spec.base_path: select(index, spec) for spec in specs}
-    listings = [FeedListing(s, len(selections[s.base_path].paths)) for s in specs]
+        selections = {feed_base(spec): select(index, spec) for spec in specs}
+    listings = [FeedListing(s, len(selections[feed_base(s)].paths)) for s in specs]
     newest = items(index, latest(index))
     return Page(render_index(config, listings, newest), HTML, feed_updated(newest))
 
 
 def opml_page(index: Index, config: Config, specs: list[FeedSpec]) -> Page:
-    return Page(render_opml(config, specs), "text/x-opml; charset=utf-8", _newest(index))
+    return Page(render_opml(config, specs), "text/x-opml; charset=utf-8", index.newest_update())
 
 
 def article_page(config: Config, article: Article) -> Page:
     return Page(render_article(config, article), HTML, article.updated)
-
-
-def _newest(index: Index) -> datetime:
-    return next((a.updated for a in index.live_articles(limit=1)), EPOCH)
-

@@ -1,126 +1,58 @@
 """Web: the Flask app that serves every URL of the site, as aggregators poll it all day.
 
-Rendered bytes are cached per URL and checked against the index's generation, so an
-unchanged feed is never rendered twice. The scanner also writes the generation to a file, so
-checking it costs a stat, not a query; a cached feed is answered by a small WSGI fast path
-before Flask's routing. The app only reads the index: scanning belongs to the scheduler.
+``create_app`` puts four blueprints together: feeds, pages (index, articles, OPML, XSL),
+images (the proxy, in mode ``proxy`` only) and health. Rendered bytes come from the page
+cache (``pagecache``); the app only reads the index: scanning belongs to the scheduler.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from urllib.parse import quote
 
-from flask import Flask, Response, abort, redirect, request, send_file
+from flask import Blueprint, Flask, Response, abort, current_app, redirect, request, send_file
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from . import site
 from .config import Config, load_config
-from .feeds import FeedSpec, feed_specs, select
-from .http import Cached, etag_of, respond, status_line, wants_html
+from .errors import StoreUnavailable
+from .feeds import feed_specs, select
+from .http import Cached, etag_of, respond, wants_html
 from .imagefetch import FetchError, Limits
-from .imageproxy import FAILURE_SECONDS, ImageCache, verify
-from .index import Index, generation_file
+from .imageproxy import FAILURE_SECONDS, ImageCache
+from .index import Index
+from .model import EPOCH, FeedSpec, Page
+from .pagecache import Cache, FastPath, page_key
+from .urls import (
+    ARTICLE_ROUTE,
+    CATEGORY_ROUTE,
+    FEED_ROUTE,
+    HEALTH_PATH,
+    IMAGE_ROUTE,
+    INDEX_PATH,
+    OPML_PATH,
+    XSL_PATH,
+    category_base,
+    channel_base,
+    feed_path,
+    verify,
+)
 
-MAX_ENTRIES = 2048
 IMAGE_MAX_AGE = 30 * 86400  # a signed URL always names the same image
 
 
-@dataclass
-class Cache:
-    """Per-process cache of rendered pages, each valid for one index generation; the least
-    recently used go past ``MAX_ENTRIES`` (article pages of a large mirror would not all fit)."""
-
-    config: Config
-    entries: OrderedDict[str, Cached] = field(default_factory=OrderedDict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    local: threading.local = field(default_factory=threading.local)
-    spec_memo: tuple[int, dict[str, FeedSpec]] | None = None
-    token: tuple[int, int] | None = None
-    token_generation: int = -1
-
-    def index(self) -> Index:
-        """SQLite connections are per thread; each opens once and then stays."""
-        if getattr(self.local, "index", None) is None:
-            self.local.index = Index.open(self.config.state_dir)
-        return self.local.index
-
-    def generation(self) -> int:
-        """The index generation; a stat of the generation file tells whether it moved."""
-        try:
-            st = os.stat(generation_file(self.config.state_dir))
-            token = (st.st_ino, st.st_mtime_ns)
-        except FileNotFoundError:
-            return self.index().generation
-        if token != self.token:
-            self.token_generation, self.token = self.index().generation, token
-        return self.token_generation
-
-    def peek(self, key: str) -> Cached | None:
-        """The cached page if it is still current, else None."""
-        cached = self.entries.get(key)
-        if cached is None or cached.generation != self.generation():
-            return None
-        with self.lock:
-            if key in self.entries:
-                self.entries.move_to_end(key)
-        return cached
-
-    def get(self, key: str, build: Callable[[Index], site.Page | None], vary: str = "Accept-Encoding") -> Cached | None:
-        """The current page for ``key``, rendered by ``build`` only when the index moved."""
-        if found := self.peek(key):
-            return found
-        generation = self.generation()
-        cached = self.entries.get(key)
-        page = build(self.index())
-        if page is None:
-            return None
-        etag = etag_of(page.body)
-        if cached and cached.etag == etag:
-            cached.generation = generation  # re-rendered to the same bytes: keep the gzip too
-            return cached
-        fresh = Cached(generation, page, etag, vary)
-        with self.lock:
-            self.entries[key] = fresh
-            while len(self.entries) > MAX_ENTRIES:
-                self.entries.popitem(last=False)
-        return fresh
-
-    def specs(self) -> dict[str, FeedSpec]:
-        """Every feed by URL path without extension, recomputed when the index changes."""
-        generation = self.generation()
-        memo = self.spec_memo
-        if memo is None or memo[0] != generation:
-            memo = self.spec_memo = (generation, {s.base_path: s for s in feed_specs(self.index(), self.config)})
-        return memo[1]
+def _cache() -> Cache:
+    return current_app.extensions["feedsvc"]
 
 
-def to_response(cached: Cached, max_age: int) -> Response:
+def to_response(cached: Cached | None, max_age: int | None = None) -> Response:
+    if cached is None:
+        abort(404, "not found")
+    if max_age is None:
+        max_age = _cache().config.feeds.cache_seconds
     status, headers, body = respond(cached, request.environ, max_age)
     return Response(body, status=status, headers=headers)
-
-
-class FastPath:
-    """Answers GET/HEAD of an already rendered feed without Flask's routing (feed readers
-    poll those all day); everything else goes on to the app."""
-
-    def __init__(self, app: Callable, cache: Cache, max_age: int) -> None:
-        self.app, self.cache, self.max_age = app, cache, max_age
-
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        method = environ.get("REQUEST_METHOD")
-        if method in ("GET", "HEAD") and not environ.get("QUERY_STRING"):
-            cached = self.cache.peek(environ.get("PATH_INFO", "") + "?None")
-            if cached is not None and (cached.vary == "Accept-Encoding" or not wants_html(environ)):
-                status, headers, body = respond(cached, environ, self.max_age)
-                start_response(status_line(status), headers)
-                return [b"" if method == "HEAD" else body]
-        return self.app(environ, start_response)
 
 
 def _limit(spec: FeedSpec) -> int | None:
@@ -132,93 +64,140 @@ def _limit(spec: FeedSpec) -> int | None:
     return min(int(value), spec.limit)
 
 
+def serve_feed(spec: FeedSpec | None, fmt: str) -> Response:
+    cache = _cache()
+    config = cache.config
+    if spec is None or fmt not in config.feeds.formats:
+        abort(404, "no such feed")
+    limit = _limit(spec)
+    path, variant = feed_path(spec, fmt), "" if limit is None else f"limit={limit}"
+    vary = "Accept-Encoding" if fmt == "json" else "Accept, Accept-Encoding"
+    cached = cache.get(page_key(path, variant),
+                       lambda index: site.feed_page(index, config, spec, fmt, select(index, spec, limit)), vary)
+    if cached is not None and vary != "Accept-Encoding" and wants_html(request.environ):
+        feed = cached.page
+        cached = cache.get(page_key(path, variant + "&html"), lambda index: site.feed_as_html(feed), vary)
+    return to_response(cached)
+
+
+def _redirect_by_name(specs: dict[str, FeedSpec], stem: str, fmt: str) -> WerkzeugResponse | None:
+    """A category asked for by its name as written (raw or percent-encoded): 301 to its slug URL."""
+    by_name = next((s for s in specs.values() if s.kind == "category" and "/".join(s.names) == stem), None)
+    if by_name is None or fmt not in _cache().config.feeds.formats:
+        return None
+    query = f"?{request.query_string.decode()}" if request.query_string else ""
+    return redirect(feed_path(by_name, fmt) + query, 301)
+
+
+feeds = Blueprint("feeds", __name__)
+
+
+@feeds.get(FEED_ROUTE)
+def feed(slug: str, fmt: str) -> Response:
+    return serve_feed(_cache().specs().get(channel_base(slug)), fmt)
+
+
+@feeds.get(CATEGORY_ROUTE)
+def category(name: str) -> WerkzeugResponse:
+    stem, _, fmt = name.rpartition(".")
+    specs = _cache().specs()
+    spec = specs.get(category_base(tuple(stem.split("/"))))
+    if spec is None and stem and (moved := _redirect_by_name(specs, stem, fmt)):
+        return moved
+    return serve_feed(spec, fmt)
+
+
+pages = Blueprint("pages", __name__)
+
+
+@pages.get(INDEX_PATH)
+def index_page() -> Response:
+    cache = _cache()
+    return to_response(cache.get(page_key(INDEX_PATH),
+                                 lambda index: site.index_page(index, cache.config, list(cache.specs().values()))))
+
+
+@pages.get(ARTICLE_ROUTE)
+def article(article_id: str) -> Response:
+    config = _cache().config
+
+    def build(index: Index) -> Page | None:
+        found = index.article(article_id)
+        return site.article_page(config, found) if found else None
+
+    cached = _cache().get(page_key(request.path), build)
+    if cached is None:
+        abort(404, "no such article")
+    return to_response(cached)
+
+
+@pages.get(OPML_PATH)
+def opml() -> Response:
+    cache = _cache()
+    return to_response(cache.get(page_key(OPML_PATH),
+                                 lambda index: site.opml_page(index, cache.config, list(cache.specs().values()))))
+
+
+@pages.get(XSL_PATH)
+def stylesheet() -> Response:
+    page = Page(site.stylesheet(), "text/xsl; charset=utf-8", EPOCH)
+    return to_response(Cached(0, page, etag_of(page.body)), 86400)
+
+
+health = Blueprint("health", __name__)
+
+
+@health.get(HEALTH_PATH)
+def healthz() -> Response:
+    cache = _cache()
+    try:
+        return health_response(cache.index(), cache.config)
+    except StoreUnavailable as e:
+        return _json({"status": "starting", "detail": str(e)}, 503)
+
+
 def create_app(config: Config) -> Flask:
     """The app factory: starts nothing, opens nothing until the first request."""
     app = Flask("feedsvc")
     cache = Cache(config)
     app.extensions["feedsvc"] = cache
-    max_age = config.feeds.cache_seconds
-    app.wsgi_app = FastPath(app.wsgi_app, cache, max_age)  # type: ignore[method-assign]
-
-    def serve_feed(spec: FeedSpec | None, fmt: str) -> Response:
-        if spec is None or fmt not in config.feeds.formats:
-            abort(404, "no such feed")
-        limit = _limit(spec)
-        key = f"{spec.path(fmt)}?{limit}"
-        vary = "Accept-Encoding" if fmt == "json" else "Accept, Accept-Encoding"
-        cached = cache.get(key, lambda index: site.feed_page(index, config, spec, fmt, select(index, spec, limit)), vary)
-        assert cached is not None
-        if vary != "Accept-Encoding" and wants_html(request.environ):
-            feed_page = cached.page
-            cached = cache.get(key + "#html", lambda index: site.feed_as_html(feed_page), vary)
-            assert cached is not None
-        return to_response(cached, max_age)
-
-    @app.get("/")
-    def index_page() -> Response:
-        cached = cache.get("/", lambda index: site.index_page(index, config, list(cache.specs().values())))
-        return to_response(cached, max_age)  # type: ignore[arg-type]
-
-    @app.get("/feeds/<slug>.<fmt>")
-    def feed(slug: str, fmt: str) -> Response:
-        spec = cache.specs().get(f"/feeds/{slug}")
-        return serve_feed(spec, fmt)
-
-    @app.get("/categories/<path:name>")
-    def category(name: str) -> Response:
-        stem, _, fmt = name.rpartition(".")
-        specs = cache.specs()
-        spec = specs.get(f"/categories/{stem}")
-        if spec is None and stem:
-            by_name = next((s for s in specs.values() if s.category == stem), None)
-            if by_name is not None and fmt in config.feeds.formats:
-                return redirect(by_name.path(fmt) + (f"?{request.query_string.decode()}" if request.query_string else ""), 301)
-        return serve_feed(spec, fmt)
-
-    @app.get("/articles/<article_id>")
-    def article(article_id: str) -> Response:
-        def build(index: Index) -> site.Page | None:
-            found = index.article(article_id)
-            return site.article_page(config, found) if found else None
-        cached = cache.get(f"/articles/{quote(article_id)}", build)
-        if cached is None:
-            abort(404, "no such article")
-        return to_response(cached, max_age)
-
-    @app.get("/opml.xml")
-    def opml() -> Response:
-        cached = cache.get("/opml.xml", lambda index: site.opml_page(index, config, list(cache.specs().values())))
-        return to_response(cached, max_age)  # type: ignore[arg-type]
-
-    @app.get(site.XSL_PATH)
-    def stylesheet() -> Response:
-        page = site.Page(site.stylesheet(), "text/xsl; charset=utf-8", site.EPOCH)
-        return to_response(Cached(0, page, etag_of(page.body)), 86400)
-
+    app.wsgi_app = FastPath(app.wsgi_app, cache, config.feeds.cache_seconds)  # type: ignore[method-assign]
+    for blueprint in (feeds, pages, health):
+        app.register_blueprint(blueprint)
     if config.images.mode == "proxy":
-        register_image_proxy(app, config)
-
-    @app.get("/healthz")
-    def healthz() -> Response:
-        return health(cache.index(), config)
+        app.register_blueprint(images_blueprint(config))
 
     @app.errorhandler(HTTPException)
     def plain_error(error: HTTPException) -> Response:
-        message = error.description if error.description and len(error.description) < 80 else error.name.lower()
-        return Response(f"{error.code} {message}\n", status=error.code, content_type="text/plain; charset=utf-8")
+        message = error.description if error.description and len(error.description) < 80 else (error.name or "").lower()
+        return _plain(f"{error.code} {message}\n", error.code or 500)
+
+    @app.errorhandler(StoreUnavailable)
+    def no_index(error: StoreUnavailable) -> Response:
+        return _plain("503 the index is not ready; try again shortly\n", 503)
 
     return app
 
 
-def register_image_proxy(app: Flask, config: Config) -> None:
-    """``/img/<signature>/<encoded-url>``: signed URLs only, fetched once, served from disk."""
-    images = config.images
-    limits = Limits(int(images.proxy_max_mb * 2**20), min(5, images.proxy_timeout), images.proxy_timeout,
-                    images.proxy_allow_private)
-    cache = ImageCache(config.state_dir / "images", images.referers, limits, int(images.proxy_cache_mb * 2**20))
-    key = images.proxy_key or ""
+def _plain(text: str, status: int) -> Response:
+    return Response(text, status=status, content_type="text/plain; charset=utf-8")
 
-    @app.get("/img/<signature>/<encoded>")
+
+def _json(body: dict[str, object], status: int) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False, indent=2) + "\n", status=status,
+                    content_type="application/json; charset=utf-8", headers={"Cache-Control": "no-store"})
+
+
+def images_blueprint(config: Config) -> Blueprint:
+    """The image proxy: signed URLs only, fetched once, served from disk."""
+    settings = config.images
+    limits = Limits(int(settings.proxy_max_mb * 2**20), min(5, settings.proxy_timeout), settings.proxy_timeout,
+                    settings.proxy_allow_private)
+    cache = ImageCache(config.state_dir / "images", settings.referers, limits, int(settings.proxy_cache_mb * 2**20))
+    key = settings.proxy_key or ""
+    images = Blueprint("images", __name__)
+
+    @images.get(IMAGE_ROUTE)
     def image(signature: str, encoded: str) -> Response:
         url = verify(key, signature, encoded)
         if url is None:
@@ -236,23 +215,26 @@ def register_image_proxy(app: Flask, config: Config) -> None:
         response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
         return response
 
+    return images
 
-def health(index: Index, config: Config) -> Response:
+
+def health_response(index: Index, config: Config) -> Response:
     """503 until the first scan; then counts, the last scan and the files in error."""
     last = index.get_meta("last_scan")
     if not last:
-        body, status = {"status": "starting", "detail": "no scan has finished yet"}, 503
+        body: dict[str, object] = {"status": "starting", "detail": "no scan has finished yet"}
+        status = 503
     else:
         problems = index.problems()
-        body, status = {
+        status = 200
+        body = {
             "status": "ok",
             "articles": index.count_live(),
             "feeds": len(feed_specs(index, config)) * len(config.feeds.formats),
             "last_scan": json.loads(last),
             "files_in_error": sorted({p.path for p in problems if p.fatal}),
-        }, 200
-    return Response(json.dumps(body, ensure_ascii=False, indent=2) + "\n", status=status,
-                    content_type="application/json; charset=utf-8", headers={"Cache-Control": "no-store"})
+        }
+    return _json(body, status)
 
 
 def app_from_env() -> Flask:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from feedsvc.articles import Article, names, parse_article, parse_date, path_id
+from feedsvc.articles import names, parse_article, parse_date, path_id
 from feedsvc.config import parse_config
 from feedsvc.errors import ArticleError
+from feedsvc.model import Article
 
 from .conftest import HOSTILE, REAL, SEED, real_posts
 
@@ -117,6 +118,13 @@ def test_not_utf8_is_read_as_gb18030_with_a_warning() -> None:
     assert any("GB18030" in w for w in article.warnings)
     latin = parse_article(b"---\ntitle: caf\xe9\xff\xfe\n---\nx", "l.md", MTIME, CONFIG)
     assert latin.title and any("not valid UTF-8" in w for w in latin.warnings)
+
+
+def test_a_file_that_declares_its_encoding_is_read_in_it() -> None:
+    raw = '---\ntitle: 日本語のタイトル\n---\n<meta charset="shift_jis"><p>こんにちは</p>\n'.encode("shift_jis")
+    article = parse_article(raw, "sjis.html", MTIME, CONFIG)
+    assert (article.title, article.summary) == ("日本語のタイトル", "こんにちは")
+    assert any("read as SHIFT_JIS" in w for w in article.warnings)
 
 
 def test_control_characters_never_reach_the_article() -> None:

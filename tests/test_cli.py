@@ -79,3 +79,16 @@ def test_build_waits_for_a_running_scan_of_the_same_index(tmp_path: Path, corpus
         assert finished == []  # still waiting for the lock
     worker.join(timeout=30)
     assert finished and finished[0][0] == 0
+
+
+def test_check_and_build_agree_the_newest_file_wins_a_duplicate_id(tmp_path: Path, articles: Path) -> None:
+    import os
+
+    for name, title, mtime in (("a-old.md", "Old", 1_600_000_000), ("b-new.md", "New", 1_700_000_000)):
+        (articles / name).write_text(f"---\ntitle: {title}\nid: same\n---\nbody\n", encoding="utf-8")
+        os.utime(articles / name, (mtime, mtime))
+    config = str(write_config(tmp_path, articles))
+    for command in (("check", "--config", config), ("build", "--config", config, "--out", str(tmp_path / "site"))):
+        _, output = run(*command)
+        assert f"{articles / 'a-old.md'}: duplicate id 'same': {articles / 'b-new.md'} is newer" in output, command
+    assert "<h1>New</h1>" in (tmp_path / "site" / "articles" / "same.html").read_text(encoding="utf-8")

@@ -10,8 +10,9 @@ import feedparser
 import pytest
 
 from feedsvc.imagefetch import FetchError, Limits, fetch, guarded_connect, is_public
-from feedsvc.imageproxy import ImageCache, proxy_url, sign, verify
+from feedsvc.imageproxy import ImageCache
 from feedsvc.scheduler import scan_once
+from feedsvc.urls import proxy_url, sign, verify
 from feedsvc.web import create_app
 
 from .conftest import SEED, make_config

@@ -214,9 +214,9 @@ def test_only_one_scan_at_a_time(setup) -> None:
 
 
 def test_the_page_cache_is_bounded(setup, monkeypatch: pytest.MonkeyPatch) -> None:
-    import feedsvc.web
+    import feedsvc.pagecache
 
-    monkeypatch.setattr(feedsvc.web, "MAX_ENTRIES", 5)
+    monkeypatch.setattr(feedsvc.pagecache, "MAX_ENTRIES", 5)
     config, _ = setup
     app = create_app(config)
     client = app.test_client()

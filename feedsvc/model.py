@@ -1,0 +1,92 @@
+"""Model: the plain values every stage passes on (standard library only, no I/O).
+
+Every other module may import this one; it imports none of them, so the stages form a line,
+not a circle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # an empty feed's "updated": never "now"
+FORMAT_TYPES = {
+    "rss": "application/rss+xml",
+    "atom": "application/atom+xml",
+    "json": "application/feed+json",
+}
+HTML = "text/html; charset=utf-8"
+
+FeedKind = Literal["all", "channel", "category", "tag"]
+CategoryPath = tuple[str, ...]  # names from the root down, as written: ("图片", "煎蛋", "首页")
+
+
+@dataclass(frozen=True)
+class Article:
+    id: str
+    relpath: str
+    title: str
+    published: datetime
+    updated: datetime
+    author: str
+    categories: tuple[str, ...]
+    tags: tuple[str, ...]
+    image: str
+    summary: str
+    content: str
+    link: str
+    draft: bool
+    warnings: tuple[str, ...] = ()
+    dated: bool = True  # False: ``published`` is the file's mtime, the front matter has no date
+
+
+@dataclass(frozen=True)
+class FeedQuery:
+    """Which live articles a feed shows: every condition given must hold.
+
+    ``category_names`` matches a node of that name anywhere in the tree, ``category_paths`` the
+    node at that path; either matches the articles filed at the node or below it."""
+
+    category_names: tuple[str, ...] = ()
+    category_paths: tuple[CategoryPath, ...] = ()
+    exclude_names: tuple[str, ...] = ()
+    exclude_paths: tuple[CategoryPath, ...] = ()
+    tags: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+    match: str | None = None  # a regular expression searched in the title and summary
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """One feed: what it is called, where it lives and what it selects."""
+
+    kind: FeedKind
+    slugs: tuple[str, ...]  # URL segments below the kind's base: ("all",), ("tu-pian", "jian-dan")
+    title: str
+    description: str
+    limit: int
+    query: FeedQuery = FeedQuery()
+    names: tuple[str, ...] = ()  # category: its path of names; tag: the tag
+
+
+@dataclass(frozen=True)
+class Selection:
+    paths: tuple[str, ...]  # file paths of the articles, newest first
+    signature: str  # changes exactly when an item is added, removed or edited
+
+
+@dataclass(frozen=True)
+class Page:
+    """Bytes as served and exported, with the time they last changed (from the articles)."""
+
+    body: bytes
+    content_type: str
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+    fatal: bool  # an error (the file is not, or no longer, published as it is) or a warning

@@ -1,0 +1,115 @@
+"""Page cache: rendered bytes per URL, valid for one index generation, in each web worker.
+
+The scanner rewrites ``state_dir/generation`` after every scan that changed something, so
+checking freshness costs a stat, not a query; a cached page is answered by a small WSGI fast
+path before Flask's routing. Web workers open the index read-only: they never write.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from .config import Config
+from .feeds import feed_specs
+from .http import Cached, etag_of, respond, status_line, wants_html
+from .index import Index, generation_file
+from .model import FeedSpec, Page
+from .urls import feed_base
+
+MAX_ENTRIES = 2048
+
+
+def page_key(path: str, variant: str = "") -> str:
+    """The cache key of a URL path; ``variant`` names a query or a representation (HTML of a feed)."""
+    return f"{path}?{variant}"
+
+
+@dataclass
+class Cache:
+    """Per-process cache of rendered pages, each valid for one index generation; the least
+    recently used go past ``MAX_ENTRIES`` (article pages of a large mirror would not all fit)."""
+
+    config: Config
+    entries: OrderedDict[str, Cached] = field(default_factory=OrderedDict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    local: threading.local = field(default_factory=threading.local)
+    spec_memo: tuple[int, dict[str, FeedSpec]] | None = None
+    token: tuple[int, int] | None = None
+    token_generation: int = -1
+
+    def index(self) -> Index:
+        """SQLite connections are per thread; each opens once (read-only) and then stays."""
+        if getattr(self.local, "index", None) is None:
+            self.local.index = Index.open(self.config.state_dir, readonly=True)
+        return self.local.index
+
+    def generation(self) -> int:
+        """The index generation; a stat of the generation file tells whether it moved."""
+        try:
+            st = os.stat(generation_file(self.config.state_dir))
+            token = (st.st_ino, st.st_mtime_ns)
+        except FileNotFoundError:
+            return self.index().generation
+        if token != self.token:
+            self.token_generation, self.token = self.index().generation, token
+        return self.token_generation
+
+    def peek(self, key: str) -> Cached | None:
+        """The cached page if it is still current, else None."""
+        cached = self.entries.get(key)
+        if cached is None or cached.generation != self.generation():
+            return None
+        with self.lock:
+            if key in self.entries:
+                self.entries.move_to_end(key)
+        return cached
+
+    def get(self, key: str, build: Callable[[Index], Page | None], vary: str = "Accept-Encoding") -> Cached | None:
+        """The current page for ``key``, rendered by ``build`` only when the index moved."""
+        if found := self.peek(key):
+            return found
+        generation = self.generation()
+        cached = self.entries.get(key)
+        page = build(self.index())
+        if page is None:
+            return None
+        etag = etag_of(page.body)
+        if cached and cached.etag == etag:
+            cached.generation = generation  # re-rendered to the same bytes: keep the gzip too
+            return cached
+        fresh = Cached(generation, page, etag, vary)
+        with self.lock:
+            self.entries[key] = fresh
+            while len(self.entries) > MAX_ENTRIES:
+                self.entries.popitem(last=False)
+        return fresh
+
+    def specs(self) -> dict[str, FeedSpec]:
+        """Every feed by URL path without extension, recomputed when the index changes."""
+        generation = self.generation()
+        memo = self.spec_memo
+        if memo is None or memo[0] != generation:
+            memo = self.spec_memo = (generation, {feed_base(s): s for s in feed_specs(self.index(), self.config)})
+        return memo[1]
+
+
+class FastPath:
+    """Answers GET/HEAD of an already rendered page without Flask's routing (feed readers
+    poll those all day); everything else goes on to the app."""
+
+    def __init__(self, app: Callable, cache: Cache, max_age: int) -> None:
+        self.app, self.cache, self.max_age = app, cache, max_age
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD")
+        if method in ("GET", "HEAD") and not environ.get("QUERY_STRING"):
+            cached = self.cache.peek(page_key(environ.get("PATH_INFO", "")))
+            if cached is not None and (cached.vary == "Accept-Encoding" or not wants_html(environ)):
+                status, headers, body = respond(cached, environ, self.max_age)
+                start_response(status_line(status), headers)
+                return [b"" if method == "HEAD" else body]
+        return self.app(environ, start_response)

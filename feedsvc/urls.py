@@ -1,0 +1,104 @@
+"""URLs: every public path of the site, the absolute URLs built on them, and the signed
+image-proxy URLs. The web routes and the export's file names come from here too, so the
+service and the static export can never disagree on where a thing lives.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from urllib.parse import quote
+
+from .model import Article, FeedSpec
+
+INDEX_PATH = "/"
+OPML_PATH = "/opml.xml"
+XSL_PATH = "/feed.xsl"
+HEALTH_PATH = "/healthz"
+_FEEDS, _CATEGORIES, _TAGS, _ARTICLES, _IMAGES = "/feeds/", "/categories/", "/tags/", "/articles/", "/img/"
+_BASES = {"all": _FEEDS, "channel": _FEEDS, "category": _CATEGORIES, "tag": _TAGS}
+
+# Flask routes
+FEED_ROUTE = _FEEDS + "<slug>.<fmt>"
+CATEGORY_ROUTE = _CATEGORIES + "<path:name>"
+TAG_ROUTE = _TAGS + "<path:name>"
+ARTICLE_ROUTE = _ARTICLES + "<article_id>"
+IMAGE_ROUTE = _IMAGES + "<signature>/<encoded>"
+
+
+def feed_base(spec: FeedSpec) -> str:
+    """A feed's path without its format: ``/feeds/all``, ``/categories/tu-pian/jian-dan``."""
+    return _BASES[spec.kind] + "/".join(spec.slugs)
+
+
+def feed_path(spec: FeedSpec, fmt: str) -> str:
+    return f"{feed_base(spec)}.{fmt}"
+
+
+def all_feed_path(fmt: str) -> str:
+    return f"{_FEEDS}all.{fmt}"
+
+
+def channel_base(slug: str) -> str:
+    """``/feeds/<slug>``: the feed of everything (``all``) or of a channel."""
+    return _FEEDS + slug
+
+
+def category_base(slugs: tuple[str, ...]) -> str:
+    return _CATEGORIES + "/".join(slugs)
+
+
+def article_path(article_id: str) -> str:
+    return _ARTICLES + quote(article_id, safe="")
+
+
+def absolute(site_url: str, path: str) -> str:
+    """``site.url`` has no trailing slash; every path starts with one."""
+    return site_url + path
+
+
+def article_url(site_url: str, article_id: str) -> str:
+    """The article's page here: also its GUID / Atom id, so editing never changes it."""
+    return absolute(site_url, article_path(article_id))
+
+
+def item_link(site_url: str, article: Article) -> str:
+    """Where a reader goes from an item: the original when the article names one."""
+    return article.link or article_url(site_url, article.id)
+
+
+def export_file(path: str) -> str:
+    """The file a static export writes for a URL path (nginx: ``try_files $uri $uri.html``)."""
+    if path == INDEX_PATH:
+        return "index.html"
+    return path[1:] + ".html" if path.startswith(_ARTICLES) else path[1:]
+
+
+def article_export_dir() -> str:
+    return _ARTICLES.strip("/")
+
+
+# -- the image proxy ---------------------------------------------------------
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def sign(key: str, url: str) -> str:
+    """HMAC-SHA256 of the URL with the proxy key, URL-safe base64."""
+    return _b64(hmac.new(key.encode(), url.encode(), hashlib.sha256).digest())
+
+
+def proxy_url(base: str, key: str, url: str) -> str:
+    return absolute(base, f"{_IMAGES}{sign(key, url)}/{_b64(url.encode())}")
+
+
+def verify(key: str, signature: str, encoded: str) -> str | None:
+    """The URL a proxy path stands for, or None when it is not signed with ``key``."""
+    try:
+        url = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return url if hmac.compare_digest(sign(key, url), signature) else None
