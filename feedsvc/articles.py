@@ -16,13 +16,14 @@ from markdown_it import MarkdownIt
 from . import frontmatter
 from .config import Config
 from .errors import ArticleError
-from .model import Article
+from .model import Article, CategoryPath
 from .rewrite import ImageRewriter, plain_text, rewrite_html, truncate, xml_safe
 
 _MARKDOWN = MarkdownIt("commonmark", {"html": True})
 _HTML_START = re.compile(r"^\s*<(?:!--|[A-Za-z][\w-]*[\s/>])")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _MAX_NAMES = 200  # categories/tags: bounds Hexo's nested lists and YAML alias tricks
+_MAX_DEPTH = 10  # names in one category path
 
 
 def path_id(relpath: str) -> str:
@@ -108,6 +109,32 @@ def names(value: Any) -> tuple[str, ...]:
     return tuple(found[:_MAX_NAMES])
 
 
+def category_paths(value: Any, warnings: list[str] | None = None) -> tuple[CategoryPath, ...]:
+    """Hexo's categories: ``A`` or ``[A]`` is the path A; a flat list ``[A, B, C]`` is ONE path
+    A › B › C; a list holding lists (``[[A, B], [C], D]``) is several paths, a plain string
+    among them a path of its own. Each path once, at most ``_MAX_DEPTH`` names deep; lists
+    nested deeper than that are no Hexo form and are left out, with a warning."""
+    problems: set[str] = set()
+    if isinstance(value, (list, tuple)) and any(isinstance(item, (list, tuple)) for item in value[:_MAX_NAMES]):
+        candidates = [_path(item, problems) for item in value[:_MAX_NAMES]]
+    else:
+        candidates = [_path(value, problems)]
+    if warnings is not None:
+        warnings += sorted(problems)
+    return tuple(dict.fromkeys(p for p in candidates if p))
+
+
+def _path(value: Any, problems: set[str]) -> CategoryPath:
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if any(isinstance(item, (list, tuple, dict)) for item in items):
+        problems.add("categories: a list nested inside a category path is not a Hexo form; left out")
+        items = [item for item in items if not isinstance(item, (list, tuple, dict))]
+    names = [name for item in items if (name := " ".join(_text(item).split()))]
+    if len(names) > _MAX_DEPTH:
+        problems.add(f"categories: a path deeper than {_MAX_DEPTH} levels is cut to {_MAX_DEPTH}")
+    return tuple(names[:_MAX_DEPTH])
+
+
 def _first(meta: dict[str, Any], *keys: str) -> str:
     for key in keys:
         if text := _text(meta.get(key)):
@@ -178,7 +205,7 @@ def parse_article(raw: bytes, relpath: str, mtime: datetime, config: Config) -> 
         published=published,
         updated=max(updated, published),
         author=" ".join(_text(meta.get("author")).split()),
-        categories=names(meta.get("categories")),
+        categories=category_paths(meta.get("categories"), warnings),
         tags=names(meta.get("tags")),
         image=rewrite(image) if image else "",
         summary=summary,

@@ -76,6 +76,7 @@ class Feeds(_Model):
     summary_chars: int = Field(280, ge=0)
     formats: tuple[Format, ...] = FORMATS
     categories: bool = True
+    tags: bool = True
     cache_seconds: int = Field(300, ge=0)
 
 
@@ -101,12 +102,15 @@ class Images(_Model):
         return self
 
 
+CategoryRef = str | tuple[str, ...]  # a name (any node of that name) or a path from the root
+
+
 class Channel(_Model):
     slug: Slug
     title: str
     description: str = ""
-    categories: tuple[str, ...] = ()
-    exclude_categories: tuple[str, ...] = ()
+    categories: tuple[CategoryRef, ...] = ()
+    exclude_categories: tuple[CategoryRef, ...] = ()
     tags: tuple[str, ...] = ()
     authors: tuple[str, ...] = ()
     match: str | None = None
@@ -136,9 +140,21 @@ class Config(_Model):
     state_dir: Path = Path(".feedsvc")
     feeds: Feeds = Feeds()
     category_slugs: dict[str, Slug] = {}
+    tag_slugs: dict[str, Slug] = {}
     images: Images = Images()
     channels: tuple[Channel, ...] = ()
     server: Server = Server()
+
+    @field_validator("category_slugs", "tag_slugs")
+    @classmethod
+    def _one_name_per_slug(cls, value: dict[str, str]) -> dict[str, str]:
+        """Two names with one slug would be one URL whenever they are siblings."""
+        owner: dict[str, str] = {}
+        for name, slug in value.items():
+            if slug in owner:
+                raise ValueError(f"{owner[slug]!r} and {name!r} both map to the slug {slug!r}")
+            owner[slug] = name
+        return value
 
     @model_validator(mode="after")
     def _unique_channels(self) -> Config:
@@ -163,6 +179,8 @@ _MESSAGES = {
     "float_parsing": "expected a number",
     "bool_parsing": "expected true or false",
     "bool_type": "expected true or false",
+    "string_pattern_mismatch": "not a valid URL segment (lower-case letters, digits, '.', '_' and '-', starting with"
+                               " a letter or digit)",
 }
 
 

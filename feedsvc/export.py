@@ -19,7 +19,7 @@ from .config import Config
 from .feeds import feed_specs, select
 from .files import replace_file
 from .index import Index
-from .model import FeedSpec, Selection
+from .model import FeedSpec
 from .urls import INDEX_PATH, OPML_PATH, XSL_PATH, article_export_dir, article_path, export_file, feed_base, feed_path
 
 ARTICLE_BATCH = 200  # whole articles held in memory at once
@@ -39,7 +39,7 @@ def _sig(*parts: str) -> str:
 def render_fingerprint(config: Config) -> str:
     """Everything besides the articles that output bytes depend on."""
     return _sig(__version__, config.site.model_dump_json(), config.feeds.model_dump_json(),
-                repr(config.channels), repr(sorted(config.category_slugs.items())))
+                repr(config.channels), repr(sorted(config.category_slugs.items())), repr(sorted(config.tag_slugs.items())))
 
 
 def write_atomic(target: Path, data: bytes) -> bool:
@@ -81,24 +81,26 @@ class _Writer:
         self.tick(1)
 
 
-def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str) -> dict[str, Selection]:
-    selections = {}
+def _listed(spec: FeedSpec) -> str:
+    """What the index page and the OPML show of a feed."""
+    return f"{spec.title}|{feed_base(spec)}|{spec.total}|{spec.newest.isoformat()}"
+
+
+def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str) -> None:
     for spec in specs:
-        sel = selections[feed_base(spec)] = select(index, spec)
-        signature = _sig(base, repr(spec), sel.signature)
+        sel = select(index, spec)
+        signature = _sig(base, feed_base(spec), spec.title, spec.description, str(spec.limit), sel.signature)
         for fmt in config.feeds.formats:
             relpath = export_file(feed_path(spec, fmt))
             if not w.fresh(relpath, signature):
                 w.put(relpath, signature, site.feed_page(index, config, spec, fmt, sel).body)
-    return selections
 
 
-def _index_page(w: _Writer, index: Index, config: Config, specs: list[FeedSpec],
-                selections: dict[str, Selection], base: str) -> None:
-    counts = [f"{s.title}|{feed_base(s)}|{len(selections[feed_base(s)].paths)}" for s in specs]
-    pages = ((INDEX_PATH, _sig(base, site.latest(index).signature, *counts),
-              lambda: site.index_page(index, config, specs, selections).body),
-             (OPML_PATH, _sig(base, *counts), lambda: site.opml_page(index, config, specs).body),
+def _index_page(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str) -> None:
+    listed = [_listed(s) for s in specs]
+    pages = ((INDEX_PATH, _sig(base, site.latest(index).signature, *listed),
+              lambda: site.index_page(index, config, specs).body),
+             (OPML_PATH, _sig(base, *listed), lambda: site.opml_page(index, config, specs).body),
              (XSL_PATH, _sig(base, site.stylesheet().decode()), site.stylesheet))
     for path, signature, render in pages:
         if not w.fresh(export_file(path), signature):
@@ -135,8 +137,8 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], None] 
     w = _Writer(out, index.export_manifest(key), tick)
     base = render_fingerprint(config)
     specs = feed_specs(index, config)
-    selections = _feeds(w, index, config, specs, base)
-    _index_page(w, index, config, specs, selections, base)
+    _feeds(w, index, config, specs, base)
+    _index_page(w, index, config, specs, base)
     _article_pages(w, index, config, base)
     removed = 0
     for relpath in set(w.old) - set(w.new):

@@ -1,15 +1,22 @@
-"""Feeds: which feeds exist (all, each channel, each category) and which articles each shows.
+"""Feeds: which feeds exist (all, each channel, each node of the category tree, each tag) and
+which articles each shows.
 
-Only the scanner writes here (slugs for new categories); everything else reads."""
+Slugs are given here, by the scanner only (``article_terms``); everything else reads.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import logging
+import re
+from collections.abc import Iterator
 
 from .config import Channel, Config
 from .index import Index
-from .model import Article, FeedQuery, FeedSpec, Selection
+from .model import Article, FeedQuery, FeedSpec, Selection, Term
+
+log = logging.getLogger("feedsvc.feeds")
+PATH_SEPARATOR = " › "
 
 
 def auto_slug(name: str) -> str:
@@ -21,49 +28,90 @@ def auto_slug(name: str) -> str:
     return slug or "c-" + hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
 
 
-def assign_slugs(names: Sequence[str], fixed: dict[str, str], existing: dict[str, str]) -> dict[str, str]:
-    """New slugs for names that have none yet; a slug once given is never given to another name."""
-    taken = set(fixed.values()) | set(existing.values())
-    assigned = {}
-    for name in sorted(set(names) - set(fixed) - set(existing)):
-        base = auto_slug(name)
-        slug, n = base, 2
-        while slug in taken:
-            slug, n = f"{base}-{n}", n + 1
-        taken.add(slug)
-        assigned[name] = slug
-    return assigned
+def new_slug(name: str, fixed: dict[str, str], taken: set[str]) -> str:
+    """The slug for a name seen for the first time: ``fixed`` (the config's map) else automatic,
+    with ``-2``, ``-3``… when a sibling already has it."""
+    base = fixed.get(name) or auto_slug(name)
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    return slug
 
 
-def assign_category_slugs(index: Index, config: Config) -> None:
-    """Give every new category its slug; the scanner calls this, web workers only read."""
-    index.add_slugs(assign_slugs(index.category_names(), config.category_slugs, index.slugs()))
+def article_terms(index: Index, config: Config, article: Article) -> list[int]:
+    """The category nodes (every level of every path) and tags an article is filed under,
+    made with their slugs when new. Scanner only."""
+    found: dict[int, None] = {}
+    for path in article.categories:
+        parent = 0
+        for name in path:
+            parent = index.term("category", parent, name, lambda n, taken: new_slug(n, config.category_slugs, taken))
+            found[parent] = None
+    for tag in article.tags:
+        found[index.term("tag", 0, tag, lambda n, taken: new_slug(n, config.tag_slugs, taken))] = None
+    return list(found)
 
 
-def category_slugs(index: Index, config: Config) -> dict[str, str]:
-    """Slug of every category: ``category_slugs`` first, then the ones kept in the index."""
-    stored = index.slugs()
-    found = ((name, config.category_slugs.get(name) or stored.get(name)) for name in index.category_names())
-    return {name: slug for name, slug in found if slug}
+def apply_configured_slugs(index: Index, config: Config) -> None:
+    """Terms named in ``category_slugs``/``tag_slugs`` take that slug unless a sibling holds it."""
+    for kind, wanted in (("category", config.category_slugs), ("tag", config.tag_slugs)):
+        if wanted:
+            for name in index.rename_slugs(kind, wanted):
+                log.warning("%s_slugs: %r keeps its slug: a sibling already has %r", kind, name, wanted[name])
+
+
+def _natural(slug: str) -> list[tuple[int, int | str]]:
+    """Sort key: ``source-9`` before ``source-10``; slugs are pinyin for CJK, so that order reads well too."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", slug) if part]
 
 
 def channel_query(channel: Channel) -> FeedQuery:
-    return FeedQuery(category_names=channel.categories, exclude_names=channel.exclude_categories,
+    def names(refs: tuple[str | tuple[str, ...], ...]) -> tuple[str, ...]:
+        return tuple(r for r in refs if isinstance(r, str))
+
+    def paths(refs: tuple[str | tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
+        return tuple(r for r in refs if not isinstance(r, str))
+
+    return FeedQuery(category_names=names(channel.categories), category_paths=paths(channel.categories),
+                     exclude_names=names(channel.exclude_categories), exclude_paths=paths(channel.exclude_categories),
                      tags=channel.tags, authors=channel.authors, match=channel.match)
 
 
 def feed_specs(index: Index, config: Config) -> list[FeedSpec]:
-    """Every feed, in the order the index page and OPML list them."""
+    """Every feed, in the order the index page and OPML list them: all, the channels, the
+    category tree depth first, the tags."""
     site, limit = config.site, config.feeds.limit
-    specs = [FeedSpec("all", ("all",), site.title, site.description, limit)]
+    total, newest = index.count(FeedQuery())
+    specs = [FeedSpec("all", ("all",), site.title, site.description, limit, total=total, newest=newest)]
     for ch in config.channels:
-        specs.append(FeedSpec("channel", (ch.slug,), ch.title, ch.description or ch.title, ch.limit or limit,
-                              channel_query(ch)))
+        query = channel_query(ch)
+        total, newest = index.count(query)
+        specs.append(FeedSpec("channel", (ch.slug,), ch.title, ch.description or ch.title, ch.limit or limit, query,
+                              total=total, newest=newest))
     if config.feeds.categories:
-        for name, slug in sorted(category_slugs(index, config).items(), key=lambda kv: kv[1]):
-            specs.append(FeedSpec("category", (slug,), name, f"{site.title}: {name}", limit,
-                                  FeedQuery(category_names=(name,)), names=(name,)))
+        specs += _tree(index.terms("category"), site.title, limit)
+    if config.feeds.tags:
+        for tag in sorted(index.terms("tag"), key=lambda t: _natural(t.slug)):
+            title = f"{site.title}: #{tag.name}"
+            specs.append(FeedSpec("tag", (tag.slug,), title, title, limit,
+                                  FeedQuery(tags=(tag.name,)), (tag.name,), tag.count, tag.newest))
     return specs
+
+
+def _tree(nodes: list[Term], site_title: str, limit: int) -> list[FeedSpec]:
+    children: dict[int, list[Term]] = {}
+    for node in nodes:
+        children.setdefault(node.parent, []).append(node)
+
+    def walk(parent: int, names: tuple[str, ...], slugs: tuple[str, ...]) -> Iterator[FeedSpec]:
+        for node in sorted(children.get(parent, ()), key=lambda n: _natural(n.slug)):
+            path, slug_path = (*names, node.name), (*slugs, node.slug)
+            title = f"{site_title}: {PATH_SEPARATOR.join(path)}"
+            yield FeedSpec("category", slug_path, title, title, limit,
+                           FeedQuery(category_nodes=(node.id,)), path, node.count, node.newest)
+            yield from walk(node.id, path, slug_path)
+
+    return list(walk(0, (), ()))
 
 
 def select(index: Index, spec: FeedSpec, limit: int | None = None) -> Selection:

@@ -3,6 +3,10 @@
 One row per file (its stat, the digest of its bytes, its last error) and one per article that
 parsed (the last good version). ``live`` marks the article that feeds show for an id: not a
 draft, and the newest file when two files claim the same id.
+
+Terms are the nodes of the category tree and the tags, each with the slug it was given for
+good. ``article_terms`` files an article under every node of its category paths, ancestors
+included, and under its tags, with its date: a feed's newest N items are an index range scan.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import hashlib
 import json
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +23,7 @@ from urllib.parse import quote
 
 from .errors import StoreUnavailable
 from .files import replace_file
-from .model import EPOCH, Article, FeedQuery, Problem, Selection
+from .model import EPOCH, Article, CategoryPath, FeedQuery, Problem, Selection, Term
 
 SCHEMA = """
 PRAGMA journal_mode = WAL;
@@ -37,11 +41,17 @@ CREATE TABLE IF NOT EXISTS articles (
 );
 CREATE INDEX IF NOT EXISTS articles_by_id ON articles (id, mtime_ns);
 CREATE INDEX IF NOT EXISTS articles_live ON articles (live, published DESC, id);
-CREATE TABLE IF NOT EXISTS article_names (
-    path TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (kind, name, path)
+DROP TABLE IF EXISTS article_names;
+DROP TABLE IF EXISTS slugs;
+CREATE TABLE IF NOT EXISTS terms (
+    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, parent INTEGER NOT NULL, name TEXT NOT NULL, slug TEXT NOT NULL,
+    UNIQUE (kind, parent, name), UNIQUE (kind, parent, slug)
+);
+CREATE TABLE IF NOT EXISTS article_terms (
+    term INTEGER NOT NULL, path TEXT NOT NULL, published TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (term, path)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS names_by_path ON article_names (path);
-CREATE TABLE IF NOT EXISTS slugs (name TEXT PRIMARY KEY, slug TEXT NOT NULL UNIQUE);
+CREATE INDEX IF NOT EXISTS article_terms_newest ON article_terms (term, published DESC, id);
+CREATE INDEX IF NOT EXISTS article_terms_by_path ON article_terms (path);
 CREATE TABLE IF NOT EXISTS exports (
     out TEXT NOT NULL, path TEXT NOT NULL, signature TEXT NOT NULL, PRIMARY KEY (out, path)
 ) WITHOUT ROWID;
@@ -63,7 +73,7 @@ def _row_to_article(row: Sequence) -> Article:
     return Article(
         id=row[0], relpath=row[1], title=row[2],
         published=datetime.strptime(row[3], _TIME), updated=datetime.strptime(row[4], _TIME),
-        author=row[5], categories=tuple(json.loads(row[6])), tags=tuple(json.loads(row[7])),
+        author=row[5], categories=tuple(tuple(p) for p in json.loads(row[6])), tags=tuple(json.loads(row[7])),
         image=row[8], summary=row[9], content=row[10], link=row[11], draft=bool(row[12]),
     )
 
@@ -77,6 +87,7 @@ class Index:
     def __init__(self, db: sqlite3.Connection, state_dir: Path) -> None:
         self.db = db
         self.state_dir = state_dir
+        self.term_ids: dict[tuple[str, int, str], int] = {}  # terms are never deleted: safe to remember
 
     @classmethod
     def open(cls, state_dir: Path, readonly: bool = False) -> Index:
@@ -145,7 +156,7 @@ class Index:
                 ids.add(row[0])
             self.db.execute("DELETE FROM files WHERE path = ?", (path,))
             self.db.execute("DELETE FROM articles WHERE path = ?", (path,))
-            self.db.execute("DELETE FROM article_names WHERE path = ?", (path,))
+            self.db.execute("DELETE FROM article_terms WHERE path = ?", (path,))
         return ids
 
     # -- articles -----------------------------------------------------------
@@ -153,7 +164,9 @@ class Index:
         row = self.db.execute("SELECT id, digest FROM articles WHERE path = ?", (path,)).fetchone()
         return (row[0], row[1]) if row else None
 
-    def store_article(self, path: str, article: Article, mtime_ns: int, digest: str) -> None:
+    def store_article(self, path: str, article: Article, mtime_ns: int, digest: str, terms: Iterable[int]) -> None:
+        """Store the article and file it under ``terms`` (its category nodes, ancestors included,
+        and its tags)."""
         values = (
             path, article.id, article.relpath, article.title, article.published.strftime(_TIME),
             article.updated.strftime(_TIME), article.author,
@@ -162,9 +175,9 @@ class Index:
         )
         self.db.execute(f"INSERT OR REPLACE INTO articles (path, {ARTICLE_COLUMNS}, mtime_ns, digest)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
-        self.db.execute("DELETE FROM article_names WHERE path = ?", (path,))
-        names = [(path, "category", n) for n in article.categories] + [(path, "tag", n) for n in article.tags]
-        self.db.executemany("INSERT OR IGNORE INTO article_names (path, kind, name) VALUES (?, ?, ?)", names)
+        self.db.execute("DELETE FROM article_terms WHERE path = ?", (path,))
+        self.db.executemany("INSERT OR IGNORE INTO article_terms (term, path, published, id) VALUES (?, ?, ?, ?)",
+                            [(term, path, values[4], article.id) for term in terms])
 
     def stored_published(self, path: str) -> datetime | None:
         row = self.db.execute("SELECT published FROM articles WHERE path = ?", (path,)).fetchone()
@@ -179,20 +192,92 @@ class Index:
 
     def select(self, query: FeedQuery, limit: int) -> Selection:
         """The newest ``limit`` live articles that ``query`` selects, newest first."""
-        where, params = _conditions(query)
-        pattern = re.compile(query.match) if query.match else None
-        rows = self.db.execute(f"SELECT a.path, a.digest, a.title, a.summary FROM articles a WHERE a.live = 1{where}"
-                               " ORDER BY a.published DESC, a.id", params)
         paths, digests = [], []
-        for path, digest, title, summary in rows:
-            if pattern and not pattern.search(f"{title}\n{summary}"):
-                continue
+        for path, digest, _ in self._matching(query, limit):
             paths.append(path)
             digests.append(digest)
-            if len(paths) >= limit:
+        return Selection(tuple(paths), hashlib.sha1("\n".join(digests).encode()).hexdigest())
+
+    def count(self, query: FeedQuery) -> tuple[int, datetime]:
+        """How many live articles ``query`` selects, and the newest one's date."""
+        total, newest = 0, None
+        for _, _, published in self._matching(query, None):
+            total += 1
+            newest = newest or published
+        return total, datetime.strptime(newest, _TIME) if newest else EPOCH
+
+    def _matching(self, query: FeedQuery, limit: int | None) -> Iterator[tuple[str, str, str]]:
+        """(path, digest, published) of the live articles a query selects, newest first."""
+        one_term = self._single_term(query)
+        if one_term is not None:  # a category's or a tag's own feed: a range of one index
+            sql = ("SELECT a.path, a.digest, a.published FROM article_terms x JOIN articles a ON a.path = x.path"
+                   " WHERE x.term = ? AND a.live = 1 ORDER BY x.published DESC, x.id")
+            rows = self.db.execute(sql + ("" if limit is None else f" LIMIT {int(limit)}"), (one_term,))
+            yield from rows
+            return
+        where, params = self._conditions(query)
+        pattern = re.compile(query.match) if query.match else None
+        rows = self.db.execute(f"SELECT a.path, a.digest, a.published, a.title, a.summary FROM articles a"
+                               f" WHERE a.live = 1{where} ORDER BY a.published DESC, a.id", params)
+        found = 0
+        for path, digest, published, title, summary in rows:
+            if pattern and not pattern.search(f"{title}\n{summary}"):
+                continue
+            yield path, digest, published
+            found += 1
+            if limit is not None and found >= limit:
                 break
         rows.close()
-        return Selection(tuple(paths), hashlib.sha1("\n".join(digests).encode()).hexdigest())
+
+    def _single_term(self, query: FeedQuery) -> int | None:
+        if query == FeedQuery(category_nodes=query.category_nodes) and len(query.category_nodes) == 1:
+            return query.category_nodes[0]
+        if query == FeedQuery(tags=query.tags) and len(query.tags) == 1:
+            return next(iter(self._tag_ids(query.tags)), -1)
+        return None
+
+    def _conditions(self, query: FeedQuery) -> tuple[str, list[object]]:
+        """SQL conditions on ``articles a``; values are always bound, never spliced."""
+        where, params = "", list[object]()
+        conditions: list[tuple[str, list[int]]] = []
+        if query.category_nodes or query.category_names or query.category_paths:
+            conditions.append(("", [*query.category_nodes, *self._node_ids(query.category_names, query.category_paths)]))
+        if query.exclude_names or query.exclude_paths:
+            conditions.append(("NOT ", self._node_ids(query.exclude_names, query.exclude_paths)))
+        if query.tags:
+            conditions.append(("", self._tag_ids(query.tags)))
+        for negation, terms in conditions:
+            where += (f" AND {negation}EXISTS (SELECT 1 FROM article_terms x"
+                      f" WHERE x.path = a.path AND x.term IN ({','.join('?' * len(terms))}))")
+            params += terms
+        if query.authors:
+            where += f" AND a.author IN ({','.join('?' * len(query.authors))})"
+            params += query.authors
+        return where, params
+
+    def _node_ids(self, names: Sequence[str], paths: Sequence[CategoryPath]) -> list[int]:
+        """Category nodes by name (anywhere in the tree) or by path from the root."""
+        found = []
+        if names:
+            marks = ",".join("?" * len(names))
+            found += [r[0] for r in self.db.execute(
+                f"SELECT id FROM terms WHERE kind = 'category' AND name IN ({marks})", tuple(names))]
+        for path in paths:
+            node: int | None = 0
+            for name in path:
+                row = self.db.execute("SELECT id FROM terms WHERE kind = 'category' AND parent = ? AND name = ?",
+                                      (node, name)).fetchone()
+                node = row[0] if row else None
+                if node is None:
+                    break
+            if node:
+                found.append(node)
+        return found
+
+    def _tag_ids(self, tags: Sequence[str]) -> list[int]:
+        marks = ",".join("?" * len(tags))
+        return [r[0] for r in self.db.execute(f"SELECT id FROM terms WHERE kind = 'tag' AND name IN ({marks})",
+                                              tuple(tags))]
 
     def articles_at(self, paths: Sequence[str]) -> list[Article]:
         """Whole articles for the given file paths, in the order given."""
@@ -208,11 +293,46 @@ class Index:
                 found[row[0]] = _row_to_article(row[1:])
         return found
 
-    def slugs(self) -> dict[str, str]:
-        return dict(self.db.execute("SELECT name, slug FROM slugs"))
+    # -- terms: category nodes and tags (written by the scanner only) -------------
+    def term(self, kind: str, parent: int, name: str, new_slug: Callable[[str, set[str]], str]) -> int:
+        """The id of a category node (or tag) under ``parent``, made with ``new_slug(name, slugs
+        of its siblings)`` the first time it is seen."""
+        key = (kind, parent, name)
+        if key not in self.term_ids:
+            row = self.db.execute("SELECT id FROM terms WHERE kind = ? AND parent = ? AND name = ?", key).fetchone()
+            if row is None:
+                taken = {r[0] for r in self.db.execute("SELECT slug FROM terms WHERE kind = ? AND parent = ?",
+                                                       (kind, parent))}
+                row = (self.db.execute("INSERT INTO terms (kind, parent, name, slug) VALUES (?, ?, ?, ?)",
+                                       (*key, new_slug(name, taken))).lastrowid,)
+            self.term_ids[key] = row[0]
+        return self.term_ids[key]
 
-    def add_slugs(self, assigned: dict[str, str]) -> None:
-        self.db.executemany("INSERT OR IGNORE INTO slugs (name, slug) VALUES (?, ?)", assigned.items())
+    def rename_slugs(self, kind: str, wanted: dict[str, str]) -> list[str]:
+        """Give terms named in ``wanted`` that slug where no sibling has it; returns the names
+        whose slug is taken by a sibling (they keep their own)."""
+        blocked = []
+        marks = ",".join("?" * len(wanted))
+        rows = self.db.execute(f"SELECT id, parent, name, slug FROM terms WHERE kind = ? AND name IN ({marks})",
+                               (kind, *wanted)).fetchall()
+        for term_id, parent, name, slug in rows:
+            if slug == wanted[name]:
+                continue
+            clash = self.db.execute("SELECT 1 FROM terms WHERE kind = ? AND parent = ? AND slug = ?",
+                                    (kind, parent, wanted[name])).fetchone()
+            if clash:
+                blocked.append(name)
+            else:
+                self.db.execute("UPDATE terms SET slug = ? WHERE id = ?", (wanted[name], term_id))
+        return blocked
+
+    def terms(self, kind: str) -> list[Term]:
+        """Every category node (or tag) holding a live article, with its count and newest date."""
+        rows = self.db.execute(
+            "SELECT t.id, t.parent, t.name, t.slug, COUNT(*), MAX(x.published) FROM terms t"
+            " JOIN article_terms x ON x.term = t.id JOIN articles a ON a.path = x.path AND a.live = 1"
+            " WHERE t.kind = ? GROUP BY t.id", (kind,))
+        return [Term(r[0], r[1], r[2], r[3], r[4], datetime.strptime(r[5], _TIME)) for r in rows]
 
     def live_signatures(self) -> Iterator[tuple[str, str, str]]:
         """(path, id, digest) of every live article: what an export needs to know is up to date."""
@@ -239,13 +359,6 @@ class Index:
         found = row.fetchone()
         return datetime.strptime(found[0], _TIME) if found else EPOCH
 
-    def category_names(self) -> list[str]:
-        """Every category of a live article, by name."""
-        rows = self.db.execute(
-            "SELECT DISTINCT n.name FROM article_names n JOIN articles a ON a.path = n.path"
-            " WHERE n.kind = 'category' AND a.live = 1 ORDER BY n.name")
-        return [r[0] for r in rows]
-
     def count_live(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM articles WHERE live = 1").fetchone()[0]
 
@@ -262,23 +375,3 @@ class Index:
         found += [Problem(p, f"duplicate id {i!r}: {w} is newer and is published instead", True) for p, i, w in rows]
         return found
 
-
-def _names_clause(kind: str, names: Sequence[str], negate: bool = False) -> tuple[str, list[str]]:
-    marks = ",".join("?" * len(names))
-    sql = (f" AND {'NOT ' if negate else ''}EXISTS (SELECT 1 FROM article_names n WHERE n.path = a.path"
-           f" AND n.kind = ? AND n.name IN ({marks}))")
-    return sql, [kind, *names]
-
-
-def _conditions(query: FeedQuery) -> tuple[str, list[str]]:
-    """SQL conditions on ``articles a`` for a query; values are always bound, never spliced."""
-    where, params = "", list[str]()
-    for kind, names, negate in (("category", query.category_names, False), ("category", query.exclude_names, True),
-                                ("tag", query.tags, False)):
-        if names:
-            sql, args = _names_clause(kind, names, negate)
-            where, params = where + sql, params + args
-    if query.authors:
-        where += f" AND a.author IN ({','.join('?' * len(query.authors))})"
-        params += list(query.authors)
-    return where, params

@@ -30,7 +30,7 @@ class Article:
     published: datetime
     updated: datetime
     author: str
-    categories: tuple[str, ...]
+    categories: tuple[CategoryPath, ...]  # every path the article is filed under
     tags: tuple[str, ...]
     image: str
     summary: str
@@ -40,14 +40,34 @@ class Article:
     warnings: tuple[str, ...] = ()
     dated: bool = True  # False: ``published`` is the file's mtime, the front matter has no date
 
+    @property
+    def category_names(self) -> tuple[str, ...]:
+        """Each name on the article's category paths once, in order."""
+        return tuple(dict.fromkeys(name for path in self.categories for name in path))
+
+
+@dataclass(frozen=True)
+class Term:
+    """A node of the category tree, or a tag, as the index keeps it: the slug it was given
+    for good, and what it holds now (live articles at or below it, the newest one's date)."""
+
+    id: int
+    parent: int  # 0: a root category, or a tag
+    name: str
+    slug: str
+    count: int
+    newest: datetime
+
 
 @dataclass(frozen=True)
 class FeedQuery:
     """Which live articles a feed shows: every condition given must hold.
 
-    ``category_names`` matches a node of that name anywhere in the tree, ``category_paths`` the
-    node at that path; either matches the articles filed at the node or below it."""
+    A category condition holds for an article filed at a matching node or anywhere below it;
+    ``category_names`` match nodes of that name anywhere in the tree, ``category_paths`` the
+    node at that path from the root; a condition with several values holds when any does."""
 
+    category_nodes: tuple[int, ...] = ()  # node ids (``Term.id``): a category's own feed
     category_names: tuple[str, ...] = ()
     category_paths: tuple[CategoryPath, ...] = ()
     exclude_names: tuple[str, ...] = ()
@@ -68,6 +88,8 @@ class FeedSpec:
     limit: int
     query: FeedQuery = FeedQuery()
     names: tuple[str, ...] = ()  # category: its path of names; tag: the tag
+    total: int = 0  # live articles it holds, all of them (the feed shows ``limit``)
+    newest: datetime = EPOCH  # the newest one's date
 
 
 @dataclass(frozen=True)

@@ -1,38 +1,64 @@
-"""Pages: the HTML index page (every feed, the latest articles, autodiscovery) and article pages."""
+"""Pages: the HTML index page (a map of every feed, the latest articles, autodiscovery) and
+article pages. Dates are shown in ``site.timezone``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .config import Config
-from .model import FORMAT_TYPES, Article, FeedSpec
-from .urls import INDEX_PATH, OPML_PATH, absolute, all_feed_path, article_url, feed_path, item_link
+from .model import EPOCH, FORMAT_TYPES, Article, FeedSpec
+from .urls import INDEX_PATH, OPML_PATH, absolute, all_feed_path, article_url, feed_path, item_link, relative
 
 _ENV = Environment(loader=PackageLoader("feedsvc"), autoescape=select_autoescape(default=True),
                    trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 FORMAT_LABELS = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
 
 
-@dataclass(frozen=True)
-class FeedListing:
+@dataclass
+class Branch:
+    """A node of the category tree on the index page, with the branches below it."""
+
     spec: FeedSpec
-    count: int  # items the feed holds now
+    children: list[Branch] = field(default_factory=list)
 
 
-def render_index(config: Config, feeds: list[FeedListing], latest: list[Article]) -> bytes:
+def category_tree(specs: list[FeedSpec]) -> list[Branch]:
+    """The category specs (every node listed before its children) as a tree."""
+    by_slugs: dict[tuple[str, ...], Branch] = {}
+    roots: list[Branch] = []
+    for spec in specs:
+        if spec.kind == "category":
+            branch = by_slugs[spec.slugs] = Branch(spec)
+            parent = by_slugs.get(spec.slugs[:-1])
+            (parent.children if parent else roots).append(branch)
+    return roots
+
+
+def _helpers(config: Config) -> dict[str, object]:
+    site = config.site
+
+    def local(when: datetime) -> str:
+        return "" if when == EPOCH else when.astimezone(site.tz).strftime("%Y-%m-%d %H:%M")
+
+    return {"site": site, "local": local, "formats": config.feeds.formats, "labels": FORMAT_LABELS,
+            "types": FORMAT_TYPES, "home": absolute(site.url, INDEX_PATH),
+            "feed_url": lambda spec, fmt: absolute(site.url, feed_path(spec, fmt)),
+            "relative_url": lambda spec, fmt: relative(feed_path(spec, fmt))}
+
+
+def render_index(config: Config, specs: list[FeedSpec], latest: list[Article]) -> bytes:
+    site_url = config.site.url
     html = _ENV.get_template("index.html").render(
-        site=config.site, feeds=feeds, latest=latest, formats=config.feeds.formats,
-        labels=FORMAT_LABELS, types=FORMAT_TYPES, link=lambda a: item_link(config.site.url, a),
-        page=lambda a: article_url(config.site.url, a.id), opml=absolute(config.site.url, OPML_PATH),
-        feed_url=lambda spec, fmt: absolute(config.site.url, feed_path(spec, fmt)),
-    )
+        **_helpers(config), feeds=[s for s in specs if s.kind in ("all", "channel")], tree=category_tree(specs),
+        tags=[s for s in specs if s.kind == "tag"], latest=latest, opml=absolute(site_url, OPML_PATH),
+        link=lambda a: item_link(site_url, a), page=lambda a: article_url(site_url, a.id))
     return html.encode("utf-8")
 
 
 def render_article(config: Config, article: Article) -> bytes:
     html = _ENV.get_template("article.html").render(
-        site=config.site, article=article, home=absolute(config.site.url, INDEX_PATH),
-        all_feed=absolute(config.site.url, all_feed_path("atom")))
+        **_helpers(config), article=article, all_feed=absolute(config.site.url, all_feed_path("atom")))
     return html.encode("utf-8")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape, quoteattr
@@ -20,7 +21,7 @@ from feedgen.feed import FeedGenerator
 from . import __version__
 from .config import Config
 from .model import EPOCH, FORMAT_TYPES, Article, FeedSpec
-from .urls import INDEX_PATH, absolute, article_url, feed_path, item_link
+from .urls import INDEX_PATH, absolute, article_url, categories_url, feed_path, item_link, tags_url
 
 GENERATOR = "feedsvc"
 
@@ -67,8 +68,10 @@ def _entry(fg: FeedGenerator, config: Config, article: Article, fmt: str) -> Non
     fe.updated(article.updated)
     if article.author:
         fe.author({"name": article.author}) if fmt == "atom" else fe.dc.dc_creator(article.author)
-    for name in article.categories:
-        fe.category(term=name)
+    for name in article.category_names:
+        fe.category(term=name, scheme=categories_url(config.site.url))
+    for tag in article.tags:
+        fe.category(term=tag, scheme=tags_url(config.site.url))
     if article.summary:
         fe.summary(article.summary) if fmt == "atom" else fe.description(article.summary)
     if config.feeds.content == "full" and article.content:
@@ -100,7 +103,7 @@ def _json_item(config: Config, article: Article) -> dict:
     if article.author:
         item["authors"] = [{"name": article.author}]
     if article.categories or article.tags:
-        item["tags"] = list(dict.fromkeys(article.categories + article.tags))
+        item["tags"] = list(dict.fromkeys(article.category_names + article.tags))
     return item
 
 
@@ -126,15 +129,39 @@ def render_feed(config: Config, spec: FeedSpec, articles: list[Article], fmt: st
 
 
 def render_opml(config: Config, specs: list[FeedSpec]) -> bytes:
-    """OPML 2.0: one outline per feed; its RSS (else Atom) URL, the index page as htmlUrl."""
+    """OPML 2.0: ``all`` and the channels, the category tree as nested folders (each holding
+    its node's own feed and its children's folders), then a ``Tags`` folder."""
     site = config.site
     xml_formats = [f for f in ("rss", "atom") if f in config.feeds.formats]
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<opml version="2.0">', "  <head>",
              f"    <title>{escape(site.title)}</title>", "  </head>", "  <body>"]
-    for spec in specs if xml_formats else []:
-        title = quoteattr(spec.title)
-        lines.append(f'    <outline type="rss" text={title} title={title}'
-                     f" xmlUrl={quoteattr(absolute(site.url, feed_path(spec, xml_formats[0])))}"
-                     f" htmlUrl={quoteattr(absolute(site.url, INDEX_PATH))}/>")
+    if xml_formats:
+        def outline(spec: FeedSpec, text: str, depth: int) -> str:
+            url = absolute(site.url, feed_path(spec, xml_formats[0]))
+            return (f'{"  " * depth}<outline type="rss" text={quoteattr(text)} title={quoteattr(text)}'
+                    f" xmlUrl={quoteattr(url)} htmlUrl={quoteattr(absolute(site.url, INDEX_PATH))}/>")
+
+        lines += [outline(s, s.title, 2) for s in specs if s.kind in ("all", "channel")]
+        lines += _category_folders(specs, outline)
+        tags = [outline(s, s.names[0], 3) for s in specs if s.kind == "tag"]
+        if tags:
+            lines += ['    <outline text="Tags">', *tags, "    </outline>"]
     lines += ["  </body>", "</opml>", ""]
     return "\n".join(lines).encode("utf-8")
+
+
+def _category_folders(specs: list[FeedSpec], outline: Callable[[FeedSpec, str, int], str]) -> list[str]:
+    """Nested folder outlines; ``specs`` list every node before its children."""
+    children: dict[tuple[str, ...], list[FeedSpec]] = {}
+    for spec in specs:
+        if spec.kind == "category":
+            children.setdefault(spec.slugs[:-1], []).append(spec)
+
+    def folder(spec: FeedSpec, depth: int) -> list[str]:
+        pad = "  " * depth
+        inner = [outline(spec, spec.names[-1], depth + 1)]
+        for child in children.get(spec.slugs, ()):
+            inner += folder(child, depth + 1)
+        return [f"{pad}<outline text={quoteattr(spec.names[-1])}>", *inner, f"{pad}</outline>"]
+
+    return [line for root in children.get((), ()) for line in folder(root, 2)]

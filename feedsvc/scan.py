@@ -26,7 +26,7 @@ from pathlib import Path
 from .articles import parse_article
 from .config import Config, Source
 from .errors import ArticleError
-from .feeds import assign_category_slugs
+from .feeds import apply_configured_slugs, article_terms
 from .index import Index, KnownFile, generation_file
 from .model import Article
 
@@ -184,7 +184,7 @@ def parse_all(jobs: list[tuple[OnDisk, str | None]], config: Config) -> Iterator
 def config_fingerprint(config: Config) -> str:
     """What parsed articles depend on: when it changes every file is read again."""
     # site.url: proxied image URLs are absolute URLs of this site
-    parts = [config.images.model_dump_json(), config.site.timezone, config.site.url, str(config.feeds.summary_chars), "v1"]
+    parts = [config.images.model_dump_json(), config.site.timezone, config.site.url, str(config.feeds.summary_chars), "v2"]
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()
 
 
@@ -200,7 +200,7 @@ def _keep_first_date(index: Index, parsed: Parsed) -> Article:
     return Article(**{**article.__dict__, "published": first, "updated": max(article.updated, first)})
 
 
-def _apply(index: Index, parsed: Parsed, touched: set[str]) -> bool:
+def _apply(index: Index, config: Config, parsed: Parsed, touched: set[str]) -> bool:
     """Store one parse result; True when a feed could show something different."""
     f = parsed.file
     if parsed.unchanged:
@@ -213,7 +213,7 @@ def _apply(index: Index, parsed: Parsed, touched: set[str]) -> bool:
     index.record_file(f.path, f.relpath, f.size, f.mtime_ns, parsed.digest, None, article.warnings)
     before = index.article_digest(f.path)
     content_digest = hashlib.sha1(repr(article.__dict__ | {"warnings": ()}).encode()).hexdigest()
-    index.store_article(f.path, article, f.mtime_ns, content_digest)
+    index.store_article(f.path, article, f.mtime_ns, content_digest, article_terms(index, config, article))
     touched.add(article.id)
     if before:
         touched.add(before[0])
@@ -237,14 +237,14 @@ def scan(index: Index, config: Config, now: float | None = None, settle: float |
         changed, errors, touched = 0, 0, set[str]()
         for parsed in parse_all(jobs, config):
             errors += parsed.error is not None
-            changed += _apply(index, parsed, touched)
+            changed += _apply(index, config, parsed, touched)
             if progress:
                 progress(1)
         index.mark_missing(decided.missing, now)
         index.mark_missing(decided.returned, None)
         touched |= index.forget(decided.forget)
         index.elect(touched)
-        assign_category_slugs(index, config)  # new categories get their slug here, never in a web worker
+        apply_configured_slugs(index, config)  # slugs are given here, never in a web worker
         changed += len(decided.forget)
         generation = index.generation + (1 if changed else 0)
         index.set_meta("generation", str(generation))

@@ -17,9 +17,9 @@ from .config import Config
 from .feeds import items, select
 from .index import Index
 from .model import FORMAT_TYPES, HTML, Article, FeedSpec, Page, Selection
-from .pages import FeedListing, render_article, render_index
+from .pages import render_article, render_index
 from .render import feed_updated, render_feed, render_opml
-from .urls import XSL_PATH, feed_base
+from .urls import XSL_PATH
 
 LATEST_ON_INDEX = 30
 ALL = FeedSpec("all", ("all",), "", "", LATEST_ON_INDEX)
@@ -66,15 +66,10 @@ def latest(index: Index) -> Selection:
     return select(index, ALL)
 
 
-def index_page(index: Index, config: Config, specs: list[FeedSpec],
-               selections: dict[str, Selection] | None = None) -> Page:
-    """Every feed with its item count (from ``selections`` when the caller has them) and the
-    latest articles."""
-    if selections is None:
-        selections = {feed_base(spec): select(index, spec) for spec in specs}
-    listings = [FeedListing(s, len(selections[feed_base(s)].paths)) for s in specs]
+def index_page(index: Index, config: Config, specs: list[FeedSpec]) -> Page:
+    """Every feed (the category tree as a tree) with its article count, and the latest articles."""
     newest = items(index, latest(index))
-    return Page(render_index(config, listings, newest), HTML, feed_updated(newest))
+    return Page(render_index(config, specs, newest), HTML, feed_updated(newest))
 
 
 def opml_page(index: Index, config: Config, specs: list[FeedSpec]) -> Page:

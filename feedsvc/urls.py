@@ -50,6 +50,19 @@ def category_base(slugs: tuple[str, ...]) -> str:
     return _CATEGORIES + "/".join(slugs)
 
 
+def categories_url(site_url: str) -> str:
+    """The scheme (Atom) / domain (RSS) of an item's categories."""
+    return absolute(site_url, _CATEGORIES)
+
+
+def tags_url(site_url: str) -> str:
+    return absolute(site_url, _TAGS)
+
+
+def tag_base(slug: str) -> str:
+    return _TAGS + slug
+
+
 def article_path(article_id: str) -> str:
     return _ARTICLES + quote(article_id, safe="")
 
@@ -57,6 +70,11 @@ def article_path(article_id: str) -> str:
 def absolute(site_url: str, path: str) -> str:
     """``site.url`` has no trailing slash; every path starts with one."""
     return site_url + path
+
+
+def relative(path: str) -> str:
+    """A path as a link from the index page (``/``): works served, exported, and under a sub-path."""
+    return path.removeprefix("/")
 
 
 def article_url(site_url: str, article_id: str) -> str:

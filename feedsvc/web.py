@@ -32,10 +32,12 @@ from .urls import (
     IMAGE_ROUTE,
     INDEX_PATH,
     OPML_PATH,
+    TAG_ROUTE,
     XSL_PATH,
     category_base,
     channel_base,
     feed_path,
+    tag_base,
     verify,
 )
 
@@ -80,9 +82,10 @@ def serve_feed(spec: FeedSpec | None, fmt: str) -> Response:
     return to_response(cached)
 
 
-def _redirect_by_name(specs: dict[str, FeedSpec], stem: str, fmt: str) -> WerkzeugResponse | None:
-    """A category asked for by its name as written (raw or percent-encoded): 301 to its slug URL."""
-    by_name = next((s for s in specs.values() if s.kind == "category" and "/".join(s.names) == stem), None)
+def _redirect_by_name(specs: dict[str, FeedSpec], kind: str, stem: str, fmt: str) -> WerkzeugResponse | None:
+    """A category (its path of names) or tag asked for as written, raw or percent-encoded: 301
+    to its slug URL."""
+    by_name = next((s for s in specs.values() if s.kind == kind and "/".join(s.names) == stem), None)
     if by_name is None or fmt not in _cache().config.feeds.formats:
         return None
     query = f"?{request.query_string.decode()}" if request.query_string else ""
@@ -99,10 +102,19 @@ def feed(slug: str, fmt: str) -> Response:
 
 @feeds.get(CATEGORY_ROUTE)
 def category(name: str) -> WerkzeugResponse:
+    return _term_feed("category", category_base(tuple(name.rpartition(".")[0].split("/"))), name)
+
+
+@feeds.get(TAG_ROUTE)
+def tag(name: str) -> WerkzeugResponse:
+    return _term_feed("tag", tag_base(name.rpartition(".")[0]), name)
+
+
+def _term_feed(kind: str, base: str, name: str) -> WerkzeugResponse:
     stem, _, fmt = name.rpartition(".")
     specs = _cache().specs()
-    spec = specs.get(category_base(tuple(stem.split("/"))))
-    if spec is None and stem and (moved := _redirect_by_name(specs, stem, fmt)):
+    spec = specs.get(base)
+    if spec is None and stem and (moved := _redirect_by_name(specs, kind, stem, fmt)):
         return moved
     return serve_feed(spec, fmt)
 

@@ -33,7 +33,8 @@ def test_every_real_post_parses_with_its_title_date_and_categories(path: Path) -
     article = parse(path, path.relative_to(REAL).as_posix())
     assert article.title and "&#" not in article.title
     assert article.published.year >= 2018 and article.published.tzinfo is not None
-    assert len(article.categories) == 3  # site section / source / route, as the mirror writes them
+    [path] = article.categories  # one path: site section › source › route, as the mirror writes it
+    assert len(path) == 3
     assert article.warnings == ()
 
 
@@ -41,7 +42,7 @@ def test_seed_article() -> None:
     article = parse(SEED)
     assert article.title == "离开大城市，我去三线城市做直播带货"
     assert article.published == datetime(2021, 9, 13, 20, 43, tzinfo=UTC)
-    assert article.categories == ("新媒体", "ZAKER", "channel")
+    assert article.categories == (("新媒体", "ZAKER", "channel"),)
     assert article.author == "ZAKER"
     assert article.image == "http://zkres1.myzaker.com/202109/61400d5bb15ec02dd6614cfd_1024.jpg"
     assert article.id == path_id(SEED.name)
@@ -52,9 +53,9 @@ def test_seed_article() -> None:
 def test_real_oddities_from_the_manifest() -> None:
     by_name = {p.name: parse(p, p.relative_to(REAL).as_posix()) for p in real_posts()}
     assert by_name["BIRDIE WING -Golf Girls' Story-｜.md"].title == "BIRDIE WING -Golf Girls' Story-｜"
-    assert by_name["第10话 - 说谎者的宴会.md"].categories[2] == "— 番剧"
+    assert by_name["第10话 - 说谎者的宴会.md"].categories[0][2] == "— 番剧"
     animen = next(a for n, a in by_name.items() if n.startswith("《BanG"))
-    assert animen.categories == ("二次元", "Animen 动漫平台", "news")  # 4-space indent, blank line inside
+    assert animen.categories == (("二次元", "Animen 动漫平台", "news"),)  # 4-space indent, blank line inside
     assert animen.image.startswith("https://www.animen.com.tw/")  # no headimg: the thumbnail
     assert by_name["123.md"].title == "123"
     assert by_name["2021.md"].title == "2021"
@@ -70,7 +71,7 @@ def test_real_oddities_from_the_manifest() -> None:
 def test_lenient_fallback_keeps_the_broken_title_and_warns() -> None:
     article = parse(HOSTILE / "broken-yaml.md")
     assert article.title == 'She said "hi" to {everyone}'
-    assert article.categories == ("hostile", "quoted")
+    assert article.categories == (("hostile", "quoted"),)
     assert article.image == ""
     assert article.published == datetime(2022, 1, 4, 4, 0, tzinfo=UTC)
     assert any("not valid YAML (line 2)" in w and "read leniently" in w for w in article.warnings)
@@ -79,7 +80,7 @@ def test_lenient_fallback_keeps_the_broken_title_and_warns() -> None:
 def test_crlf_bom_leading_blank_lines_and_tabs() -> None:
     article = parse(HOSTILE / "crlf bom  odd name (1) #.md")
     assert article.title == "CRLF, BOM and tabs"
-    assert article.categories == ("hostile",)
+    assert article.categories == (("hostile",),)
     assert article.content == "<p>Windows line ends</p>"
 
 
@@ -109,7 +110,7 @@ def test_yaml_cannot_run_code_or_explode() -> None:
     started = time.monotonic()
     bomb = parse(HOSTILE / "alias-bomb.md")
     assert time.monotonic() - started < 5  # a billion laughs would never finish
-    assert bomb.categories == ("lol",)
+    assert bomb.categories == () and any("not a Hexo form" in w for w in bomb.warnings)
 
 
 def test_not_utf8_is_read_as_gb18030_with_a_warning() -> None:
@@ -157,13 +158,26 @@ def test_unreadable_date_falls_back_to_mtime_with_a_warning_and_updated_is_used(
     assert edited.published == datetime(2020, 12, 31, 16, tzinfo=UTC)
 
 
-def test_categories_as_string_list_or_hexo_nested_list() -> None:
-    assert names("One") == ("One",)
-    assert names(["A", "B", "A"]) == ("A", "B")
-    assert names([["A", "B"], "C"]) == ("A", "B", "C")
-    assert parse_text("---\ntitle: x\ncategories: [[Tech, Web], News]\ntags: solo\n---\n").categories == (
-        "Tech", "Web", "News")
+@pytest.mark.parametrize(("front_matter", "paths"), [
+    ("categories: One", [("One",)]),
+    ("categories: [One]", [("One",)]),
+    ("categories: [图片, 煎蛋, 首页]", [("图片", "煎蛋", "首页")]),  # a flat list is ONE path, as Hexo reads it
+    ("categories:\n - Java\n - Spring", [("Java", "Spring")]),
+    ("categories: [[Tech, Web], [News]]", [("Tech", "Web"), ("News",)]),
+    ("categories: [[Tech, Web], News, [Tech, Web]]", [("Tech", "Web"), ("News",)]),  # a plain string: a path of its own
+    ("categories: ['  spaced   name ', '']", [("spaced name",)]),
+    ("categories: [a/b, '..']", [("a/b", "..")]),  # names as written; slugs keep URLs safe
+    ("categories: []", []),
+    ("tags: solo", []),
+])
+def test_categories_the_way_hexo_reads_them(front_matter: str, paths: list[tuple[str, ...]]) -> None:
+    assert parse_text(f"---\ntitle: x\n{front_matter}\n---\n").categories == tuple(paths)
+
+
+def test_tags_are_flat_names() -> None:
     assert parse_text("---\ntitle: x\ntags: solo\n---\n").tags == ("solo",)
+    assert parse_text("---\ntitle: x\ntags: [a, [b, c], a]\n---\n").tags == ("a", "b", "c")
+    assert names([["A", "B"], "C"]) == ("A", "B", "C")
 
 
 def test_ids_from_front_matter_or_the_relative_path() -> None:

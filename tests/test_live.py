@@ -31,7 +31,7 @@ def server(tmp_path: Path, corpus: Path):
 
 
 def test_feedparser_gets_304_with_its_validators(server: LiveServer) -> None:
-    for path in ("/feeds/all.atom", "/feeds/all.rss", "/categories/zaker.rss"):
+    for path in ("/feeds/all.atom", "/feeds/all.rss", "/categories/xin-mei-ti/zaker.rss"):
         first = feedparser.parse(server.url + path)
         assert first.status == 200 and first.bozo == 0 and first.entries
         again = feedparser.parse(server.url + path, etag=first.etag, modified=first.modified)
@@ -42,11 +42,11 @@ def test_feedparser_gets_304_with_its_validators(server: LiveServer) -> None:
 def test_newsboat_reloads_two_feeds_and_gets_304s_on_the_third(server: LiveServer, tmp_path: Path) -> None:
     newsboat = require("newsboat")
     urls = tmp_path / "urls"
-    urls.write_text(f"{server.url}/feeds/all.atom\n{server.url}/categories/zaker.rss\n", encoding="utf-8")
+    urls.write_text(f"{server.url}/feeds/all.atom\n{server.url}/categories/xin-mei-ti/zaker.rss\n", encoding="utf-8")
     cache = tmp_path / "cache.db"
     (tmp_path / "config").write_text("", encoding="utf-8")
     env = {**os.environ, "HOME": str(tmp_path), "TERM": "dumb"}
-    expected = {e.title for path in ("/feeds/all.atom", "/categories/zaker.rss")
+    expected = {e.title for path in ("/feeds/all.atom", "/categories/xin-mei-ti/zaker.rss")
                 for e in feedparser.parse(server.url + path).entries}
     marker = len(server.log)
     for _ in range(3):
