@@ -1,6 +1,6 @@
 """Generate N articles shaped like the mirror's (the seed's front matter and HTML body).
 
-    python bench/generate.py OUT_DIR [-n 10000] [--seed 1]
+    python bench/generate.py OUT_DIR [-n 10000] [--seed 1] [--categories 1000]
 
 Same arguments, same files: the corpus is reproducible. Never commit what it writes.
 """
@@ -49,25 +49,42 @@ def _body(rng: random.Random, paragraphs: list[str], image: str) -> str:
     return "".join(parts) + "  \n</div>"
 
 
-def article(rng: random.Random, paragraphs: list[str], n: int) -> tuple[str, str]:
+def category_tree(nodes: int) -> list[tuple[str, str, str]]:
+    """Leaf paths of a three-level tree of about ``nodes`` nodes: 10 sections of 10 sources, the
+    rest routes below the sources (1,000 -> 10 + 100 + 900)."""
+    routes = max(1, round((nodes - 110) / 100))
+    return [(f"分区{a}", f"来源{a}-{b}", f"栏目{c}") for a in range(10) for b in range(10) for c in range(routes)]
+
+
+def article(rng: random.Random, paragraphs: list[str], n: int,
+            tree: list[tuple[str, str, str]] | None = None) -> tuple[str, str]:
     section = rng.choice(list(SECTIONS))
     source, route = rng.choice(SECTIONS[section]), rng.choice(ROUTES)
+    if tree:  # 1-4 paths of the big tree, Hexo's list of lists
+        paths = rng.sample(tree, rng.randint(1, 4))
+        section, source, route = paths[0]
+        categories = "categories:\n" + "".join(f" - [{', '.join(p)}]\n" for p in paths)
+    else:
+        categories = f"categories: \n - {section}\n - {source}\n - {route}\n"
     when = datetime(2021, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randint(0, 2 * 365 * 86400))
     date = when.strftime("%a, %d %b %Y %H:%M:%S GMT") if n % 3 else when.strftime("%Y-%m-%d %H:%M:%S")
     image = _image(rng)
     title = f"第{n}篇：" + re.sub(r"<[^>]+>", "", rng.choice(paragraphs))[:30]
-    text = (f"\n---\ntitle: '{title}'\ncategories: \n - {section}\n - {source}\n - {route}\n"
+    text = (f"\n---\ntitle: '{title}'\n{categories}"
             f"headimg: 'https://cors.zfour.workers.dev/?{image}'\nauthor: {source}\ncomments: false\n"
             f"date: {date}\nthumbnail: 'https://cors.zfour.workers.dev/?{image}'\n---\n\n"
             + _body(rng, paragraphs, image))
     return f"{section}/{source}/{route}/{n:06}.md", text
 
 
-def generate(out: Path, count: int, seed: int = 1) -> None:
+def generate(out: Path, count: int, seed: int = 1, categories: int | None = None) -> None:
+    """``categories``: file the articles under a three-level tree of about that many nodes,
+    1-4 paths each, instead of the mirror's [site type, source, route]."""
     rng = random.Random(seed)
     paragraphs = _paragraphs()
+    tree = category_tree(categories) if categories else None
     for n in range(count):
-        relpath, text = article(rng, paragraphs, n)
+        relpath, text = article(rng, paragraphs, n, tree)
         path = out / relpath
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
@@ -78,8 +95,9 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("-n", "--count", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--categories", type=int, help="a three-level tree of about this many categories")
     args = parser.parse_args()
-    generate(args.out, args.count, args.seed)
+    generate(args.out, args.count, args.seed, args.categories)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -23,14 +24,18 @@ config_option = click.option("--config", "config_file", metavar="FILE",
 
 
 def _load(config_file: str | None) -> Config:
-    from .config import load_config
+    """The config, or exit 2 naming every problem (a source that is not a directory too)."""
+    from .config import config_path, load_config, missing_sources
     from .errors import ConfigError
 
     try:
-        return load_config(config_file)
+        config = load_config(config_file)
+        if missing := missing_sources(config):
+            raise ConfigError(str(config_path(config_file, os.environ)), missing)
     except ConfigError as e:
         click.echo(str(e), err=True)
         sys.exit(2)
+    return config
 
 
 def _shown(path: str) -> str:
@@ -57,11 +62,11 @@ def main() -> None:
 @click.option("--strict", is_flag=True, help="Exit 1 when any article is in error.")
 def build(config_file: str | None, out_dir: Path, strict: bool) -> None:
     """Scan once and write every feed, page and the OPML to OUT."""
-    from .scheduler import scan_lock
+    from .files import scan_lock
 
     config = _load(config_file)
     # a running `feedsvc serve` on the same state directory finishes its scan first
-    with scan_lock(config, wait=True):
+    with scan_lock(config.state_dir, wait=True):
         report, exported, problems = _scan_and_export(config, out_dir)
     _report(problems)
     errors = sum(p.fatal for p in problems)
@@ -75,7 +80,7 @@ def _scan_and_export(config: Config, out_dir: Path) -> tuple:
     """The one path behind ``build`` and ``check``: scan into the index, render every URL."""
     from tqdm import tqdm
 
-    from .export import export, outputs_count
+    from .export import export
     from .index import Index
     from .scan import scan
 
@@ -84,7 +89,7 @@ def _scan_and_export(config: Config, out_dir: Path) -> tuple:
         with tqdm(desc="scan", unit=" files", disable=None, leave=False) as bar:
             # A one-off build has no next scan to wait for: it reads files however fresh.
             report = scan(index, config, settle=0, progress=bar.update)
-        with tqdm(desc="export", unit=" files", total=outputs_count(index, config), disable=None, leave=False) as bar:
+        with tqdm(desc="export", unit=" files", disable=None, leave=False) as bar:
             exported = export(index, config, out_dir, tick=bar.update)
         return report, exported, index.problems()
     finally:
@@ -99,7 +104,7 @@ def check(config_file: str | None) -> None:
     # Exactly what `build` does, into a scratch state directory and export: whatever would
     # fail a build fails here, and the duplicate-id rule is the index's own.
     with tempfile.TemporaryDirectory(prefix="feedsvc-check-") as scratch:
-        scratch_config = config.model_copy(update={"state_dir": Path(scratch) / "state"})
+        scratch_config = dataclasses.replace(config, state_dir=Path(scratch) / "state")
         report, _, problems = _scan_and_export(scratch_config, Path(scratch) / "out")
     _report(problems)
     errors = sum(p.fatal for p in problems)

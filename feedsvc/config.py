@@ -1,203 +1,196 @@
-"""Config: the YAML file parsed once into frozen, validated models and passed explicitly."""
+"""Config: the YAML file parsed once into frozen dataclasses and passed explicitly.
+
+The settings are declared once, as typed dataclass fields with their defaults and checks; one
+small validator (``settings``) reads YAML data against them and reports every problem at
+once, in plain words, by key path (``channels[1].categories: expected a list``), with "did
+you mean" for unknown keys. Plain dataclasses keep every command's start-up fast.
+"""
 
 from __future__ import annotations
 
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .settings import check, validate
 
 DEFAULT_PATH = "config/feedsvc.yaml"
 DEFAULT_GLOB = "**/*.{md,markdown,html,txt}"
-SLUG_RE = r"^[a-z0-9][a-z0-9._-]*$"
-Slug = Annotated[str, Field(pattern=SLUG_RE, max_length=100)]
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}\Z")
 Format = Literal["rss", "atom", "json"]
 FORMATS: tuple[Format, ...] = ("rss", "atom", "json")
+CategoryRef = str | tuple[str, ...]  # a name (any node of that name) or a path from the root
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+def _slug(value: str) -> str | None:
+    return None if SLUG_RE.match(value) else ("not a valid URL segment (lower-case letters, digits, '.', '_' and '-',"
+                                              " starting with a letter or digit)")
 
 
-class Site(_Model):
+def _at_least(low: float, strict: bool = False) -> Any:
+    def test(value: float) -> str | None:
+        if value > low or (value == low and not strict):
+            return None
+        return f"must be {'greater than' if strict else 'at least'} {low:g}"
+    return test
+
+
+def _between(low: int, high: int) -> Any:
+    return lambda value: None if low <= value <= high else f"must be between {low} and {high}"
+
+
+def _absolute_url(value: str) -> str | None:
+    return None if re.match(r"^https?://[^/\s]+", value) else "expected an absolute http(s) URL"
+
+
+def _time_zone(value: str) -> str | None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"unknown time zone {value!r}"
+    return None
+
+
+def _regex(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        re.compile(value)
+    except re.error as e:
+        return f"not a valid regular expression: {e}"
+    return None
+
+
+def _one_name_per_slug(value: dict[str, str]) -> str | None:
+    """Two names with one slug would be one URL whenever they are siblings."""
+    owner: dict[str, str] = {}
+    for name, slug in value.items():
+        if slug in owner:
+            return f"{owner[slug]!r} and {name!r} both map to the slug {slug!r}"
+        owner[slug] = name
+    return None
+
+
+@dataclass(frozen=True)
+class Site:
     title: str = "feedsvc"
-    url: str = "http://127.0.0.1:8080"
+    url: str = field(default="http://127.0.0.1:8080", metadata=check(_absolute_url))
     description: str = "Articles republished as feeds"
     language: str = "en"
-    timezone: str = "UTC"
+    timezone: str = field(default="UTC", metadata=check(_time_zone))
 
-    @field_validator("url")
-    @classmethod
-    def _absolute_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("expected an absolute http(s) URL")
-        return value.rstrip("/")
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "url", self.url.rstrip("/"))
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as e:
-            raise ValueError(f"unknown time zone {value!r}") from e
-        return value
-
-    @property
+    @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
 
-class Source(_Model):
+@dataclass(frozen=True)
+class Source:
     path: Path
     glob: str = DEFAULT_GLOB
 
 
-class Scan(_Model):
-    interval: float = Field(60, gt=0)
-    settle: float = Field(2, ge=0)
-    delete_after: float | None = Field(None, ge=0)
+@dataclass(frozen=True)
+class Scan:
+    interval: float = field(default=60, metadata=check(_at_least(0, strict=True)))
+    settle: float = field(default=2, metadata=check(_at_least(0)))
+    delete_after: float | None = field(default=None, metadata=check(_at_least(0)))
+    max_file_mb: float = field(default=10, metadata=check(_at_least(0, strict=True)))
 
     @property
     def delete_grace(self) -> float:
-        """Seconds a missing file stays published; two intervals unless set."""
-        return 2 * self.interval if self.delete_after is None else self.delete_after
+        """Seconds a missing file stays published: two intervals, at least a minute, unless set
+        (a mirror's rm -rf and rewrite takes seconds to minutes)."""
+        return max(2 * self.interval, 60) if self.delete_after is None else self.delete_after
 
 
-class Feeds(_Model):
-    limit: int = Field(20, ge=1, le=1000)
+@dataclass(frozen=True)
+class Feeds:
+    limit: int = field(default=20, metadata=check(_between(1, 1000)))
     content: Literal["full", "summary"] = "full"
-    summary_chars: int = Field(280, ge=0)
+    summary_chars: int = field(default=280, metadata=check(_at_least(0)))
     formats: tuple[Format, ...] = FORMATS
     categories: bool = True
     tags: bool = True
-    cache_seconds: int = Field(300, ge=0)
+    cache_seconds: int = field(default=300, metadata=check(_at_least(0)))
 
 
-class Images(_Model):
+@dataclass(frozen=True)
+class Images:
     mode: Literal["original", "template", "proxy", "keep"] = "original"
     unwrap: tuple[str, ...] = ("https://cors.zfour.workers.dev/?",)
     https_hosts: tuple[str, ...] = ()
     template: str | None = None
     proxy_key: str | None = None
     proxy_allow_private: bool = False
-    referers: dict[str, str] = {}
-    proxy_max_mb: float = Field(15, gt=0)
-    proxy_cache_mb: float = Field(512, gt=0)
-    proxy_timeout: float = Field(20, gt=0)
+    referers: dict[str, str] = field(default_factory=dict)
+    proxy_max_mb: float = field(default=15, metadata=check(_at_least(0, strict=True)))
+    proxy_cache_mb: float = field(default=512, metadata=check(_at_least(0, strict=True)))
+    proxy_timeout: float = field(default=20, metadata=check(_at_least(0, strict=True)))
 
-    @model_validator(mode="after")
-    def _mode_needs(self) -> Images:
-        if self.mode == "template":
-            if not self.template or not re.search(r"\{(url|raw|url_noscheme)\}", self.template):
-                raise ValueError("template: mode 'template' needs a template with {url}, {raw} or {url_noscheme}")
+    def problems(self) -> list[str]:
+        found = []
+        if self.mode == "template" and not re.search(r"\{(url|raw|url_noscheme)\}", self.template or ""):
+            found.append("template: mode 'template' needs a template with {url}, {raw} or {url_noscheme}")
         if self.mode == "proxy" and not self.proxy_key:
-            raise ValueError("proxy_key: mode 'proxy' needs a key to sign image URLs (or env FEEDSVC_PROXY_KEY)")
-        return self
+            found.append("proxy_key: mode 'proxy' needs a key to sign image URLs (or env FEEDSVC_PROXY_KEY)")
+        return found
 
 
-CategoryRef = str | tuple[str, ...]  # a name (any node of that name) or a path from the root
-
-
-class Channel(_Model):
-    slug: Slug
+@dataclass(frozen=True)
+class Channel:
+    slug: str = field(metadata=check(_slug))
     title: str
     description: str = ""
     categories: tuple[CategoryRef, ...] = ()
     exclude_categories: tuple[CategoryRef, ...] = ()
     tags: tuple[str, ...] = ()
     authors: tuple[str, ...] = ()
-    match: str | None = None
-    limit: int | None = Field(None, ge=1, le=1000)
-
-    @field_validator("match")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as e:
-                raise ValueError(f"not a valid regular expression: {e}") from e
-        return value
+    match: str | None = field(default=None, metadata=check(_regex))
+    limit: int | None = field(default=None, metadata=check(_between(1, 1000)))
 
 
-class Server(_Model):
+@dataclass(frozen=True)
+class Server:
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=1, le=65535)
-    workers: int = Field(2, ge=1, le=64)
+    port: int = field(default=8080, metadata=check(_between(1, 65535)))
+    workers: int = field(default=2, metadata=check(_between(1, 64)))
 
 
-class Config(_Model):
+@dataclass(frozen=True)
+class Config:
+    sources: tuple[Source, ...]
     site: Site = Site()
-    sources: tuple[Source, ...] = Field(min_length=1)
     scan: Scan = Scan()
     state_dir: Path = Path(".feedsvc")
     feeds: Feeds = Feeds()
-    category_slugs: dict[str, Slug] = {}
-    tag_slugs: dict[str, Slug] = {}
+    category_slugs: dict[str, str] = field(default_factory=dict, metadata=check(_one_name_per_slug, each=_slug))
+    tag_slugs: dict[str, str] = field(default_factory=dict, metadata=check(_one_name_per_slug, each=_slug))
     images: Images = Images()
     channels: tuple[Channel, ...] = ()
     server: Server = Server()
 
-    @field_validator("category_slugs", "tag_slugs")
-    @classmethod
-    def _one_name_per_slug(cls, value: dict[str, str]) -> dict[str, str]:
-        """Two names with one slug would be one URL whenever they are siblings."""
-        owner: dict[str, str] = {}
-        for name, slug in value.items():
-            if slug in owner:
-                raise ValueError(f"{owner[slug]!r} and {name!r} both map to the slug {slug!r}")
-            owner[slug] = name
-        return value
-
-    @model_validator(mode="after")
-    def _unique_channels(self) -> Config:
+    def problems(self) -> list[str]:
+        """What no single key shows: needs between keys."""
+        found = [] if self.sources else ["sources: at least one source is needed"]
+        found += [f"images: {p}" for p in self.images.problems()]
         seen: set[str] = set()
         for channel in self.channels:
             if channel.slug == "all" or channel.slug in seen:
-                raise ValueError(f"channels: slug {channel.slug!r} is used twice or reserved")
+                found.append(f"channels: slug {channel.slug!r} is used twice or reserved")
             seen.add(channel.slug)
-        return self
-
-
-_MESSAGES = {
-    "extra_forbidden": "unknown key",
-    "missing": "required key is missing",
-    "list_type": "expected a list",
-    "tuple_type": "expected a list",
-    "dict_type": "expected a mapping",
-    "model_type": "expected a mapping",
-    "string_type": "expected a string",
-    "int_type": "expected an integer",
-    "int_parsing": "expected an integer",
-    "float_parsing": "expected a number",
-    "bool_parsing": "expected true or false",
-    "bool_type": "expected true or false",
-    "string_pattern_mismatch": "not a valid URL segment (lower-case letters, digits, '.', '_' and '-', starting with"
-                               " a letter or digit)",
-}
-
-
-def _key_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _problems(error: ValidationError) -> list[str]:
-    problems = []
-    for item in error.errors():
-        loc = tuple(p for p in item["loc"] if p not in ("function-after",))
-        message = _MESSAGES.get(item["type"], item["msg"].removeprefix("Value error, "))
-        problems.append(f"{_key_path(loc)}: {message}")
-    return problems
+        return found
 
 
 _ENV_OVERRIDES = {
@@ -205,23 +198,30 @@ _ENV_OVERRIDES = {
     "FEEDSVC_HOST": ("server", "host"),
     "FEEDSVC_PORT": ("server", "port"),
     "FEEDSVC_PROXY_KEY": ("images", "proxy_key"),
+    "FEEDSVC_SITE_URL": ("site", "url"),
 }
 
 
-def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, str]:
+    """Environment variables over the file's keys; returns key path -> variable, so a problem
+    with a value from the environment names the variable."""
+    named = {}
     for name, keys in _ENV_OVERRIDES.items():
         if name in env:
             section = data
             for key in keys[:-1]:
-                section = section.setdefault(key, {})
+                section[key] = dict(section.get(key) or {})
+                section = section[key]
             section[keys[-1]] = env[name]
+            named[".".join(keys)] = name
+    return named
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     """Relative paths in the file are relative to the file's own directory."""
-    for source in data.get("sources") or []:
-        if isinstance(source, dict) and isinstance(source.get("path"), str):
-            source["path"] = os.path.normpath(base / source["path"])
+    if isinstance(data.get("sources"), list):
+        data["sources"] = [{**s, "path": os.path.normpath(base / s["path"])}
+                           if isinstance(s, dict) and isinstance(s.get("path"), str) else s for s in data["sources"]]
     if isinstance(data.get("state_dir"), str):
         data["state_dir"] = os.path.normpath(base / data["state_dir"])
 
@@ -232,11 +232,19 @@ def parse_config(data: Any, source: str = "config", base: Path = Path("."), env:
         raise ConfigError(source, ["(top level): expected a mapping of sections"])
     data = dict(data)
     _resolve_paths(data, base)
-    _apply_env(data, env)
-    try:
-        return Config.model_validate(data)
-    except ValidationError as e:
-        raise ConfigError(source, _problems(e)) from e
+    from_env = _apply_env(data, env)
+    config, problems = validate(Config, data)
+    if config is not None and not problems:
+        problems = config.problems()
+    if problems:
+        raise ConfigError(source, [_name_variable(p, from_env) for p in problems])
+    assert config is not None
+    return config
+
+
+def _name_variable(problem: str, from_env: dict[str, str]) -> str:
+    key, _, message = problem.partition(": ")
+    return f"{from_env[key]} (environment, for {key}): {message}" if key in from_env else problem
 
 
 def config_path(explicit: str | None, env: Mapping[str, str]) -> Path:
@@ -256,3 +264,10 @@ def load_config(explicit: str | None = None, env: Mapping[str, str] | None = Non
     except yaml.YAMLError as e:
         raise ConfigError(str(path), [f"(file): not valid YAML: {e}"]) from e
     return parse_config(data, str(path), path.parent, env)
+
+
+def missing_sources(config: Config) -> list[str]:
+    """Sources that are not readable directories, as config problems (checked where the
+    config is used, not where it is parsed: parsing touches no disk)."""
+    return [f"sources[{i}].path: no such directory: {s.path}" for i, s in enumerate(config.sources)
+            if not os.path.isdir(s.path) or not os.access(s.path, os.R_OK | os.X_OK)]

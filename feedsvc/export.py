@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__, site
+from . import __version__
 from .config import Config
 from .feeds import feed_specs, select
 from .files import replace_file
@@ -38,7 +38,7 @@ def _sig(*parts: str) -> str:
 
 def render_fingerprint(config: Config) -> str:
     """Everything besides the articles that output bytes depend on."""
-    return _sig(__version__, config.site.model_dump_json(), config.feeds.model_dump_json(),
+    return _sig(__version__, repr(config.site), repr(config.feeds),
                 repr(config.channels), repr(sorted(config.category_slugs.items())), repr(sorted(config.tag_slugs.items())))
 
 
@@ -87,6 +87,8 @@ def _listed(spec: FeedSpec) -> str:
 
 
 def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str) -> None:
+    from . import site  # rendering (feedgen, jinja2, lxml) is loaded only when something is written
+
     for spec in specs:
         sel = select(index, spec)
         signature = _sig(base, feed_base(spec), spec.title, spec.description, str(spec.limit), sel.signature)
@@ -97,6 +99,8 @@ def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base
 
 
 def _index_page(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str) -> None:
+    from . import site  # rendering (feedgen, jinja2, lxml) is loaded only when something is written
+
     listed = [_listed(s) for s in specs]
     pages = ((INDEX_PATH, _sig(base, site.latest(index).signature, *listed),
               lambda: site.index_page(index, config, specs).body),
@@ -108,6 +112,8 @@ def _index_page(w: _Writer, index: Index, config: Config, specs: list[FeedSpec],
 
 
 def _article_pages(w: _Writer, index: Index, config: Config, base: str) -> None:
+    from . import site  # rendering (feedgen, jinja2, lxml) is loaded only when something is written
+
     stale: list[tuple[str, str]] = []
     folder = article_export_dir()
     try:
@@ -124,18 +130,35 @@ def _article_pages(w: _Writer, index: Index, config: Config, base: str) -> None:
             w.put(export_file(article_path(article.id)), batch[path], site.article_page(config, article).body)
 
 
-def outputs_count(index: Index, config: Config) -> int:
-    """How many files an export writes, for a progress bar."""
-    specs = feed_specs(index, config)
-    return len(specs) * len(config.feeds.formats) + 3 + index.count_live()
+def _untouched(out: Path, manifest: dict[str, str]) -> bool:
+    """Every file of the last export is still there (one directory listing per folder)."""
+    listed: dict[str, set[str]] = {}
+    for relpath in manifest:
+        folder, _, name = relpath.rpartition("/")
+        if folder not in listed:
+            try:
+                listed[folder] = set(os.listdir(out / folder))
+            except OSError:
+                return False
+        if name not in listed[folder]:
+            return False
+    return True
 
 
 def export(index: Index, config: Config, out: Path, tick: Callable[[int], None] = lambda n: None) -> ExportReport:
-    """Write (or refresh) the whole static site in ``out``; removes what is no longer published."""
+    """Write (or refresh) the whole static site in ``out``; removes what is no longer published.
+
+    When the index has not moved since the last export into ``out`` (same generation, same
+    render fingerprint) and its files are all there, nothing is selected or rendered."""
     out.mkdir(parents=True, exist_ok=True)
     key = str(out.resolve())
-    w = _Writer(out, index.export_manifest(key), tick)
+    manifest = index.export_manifest(key)
     base = render_fingerprint(config)
+    state = f"{index.generation}|{base}"
+    if index.get_meta(f"export:{key}") == state and _untouched(out, manifest):
+        tick(len(manifest))
+        return ExportReport(0, len(manifest), 0)
+    w = _Writer(out, manifest, tick)
     specs = feed_specs(index, config)
     _feeds(w, index, config, specs, base)
     _index_page(w, index, config, specs, base)
@@ -147,5 +170,5 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], None] 
             removed += 1
         except FileNotFoundError:
             pass
-    index.save_export_manifest(key, w.new)
+    index.save_export_manifest(key, w.new, state)
     return ExportReport(w.written, w.unchanged, removed)

@@ -1,9 +1,13 @@
-"""Files: atomic replacement, so a reader (nginx, another worker) never sees half a file."""
+"""Files: atomic replacement, so a reader (nginx, another worker) never sees half a file; the
+state directory's scan lock."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -18,3 +22,19 @@ def replace_file(target: Path, data: bytes, mode: int = 0o644) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+@contextmanager
+def scan_lock(state_dir: Path, wait: bool = False) -> Iterator[bool]:
+    """True when this process holds the state directory's scan lock (``wait``: until it does)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(state_dir / "scan.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -200,10 +200,15 @@ class Index:
 
     def count(self, query: FeedQuery) -> tuple[int, datetime]:
         """How many live articles ``query`` selects, and the newest one's date."""
-        total, newest = 0, None
-        for _, _, published in self._matching(query, None):
-            total += 1
-            newest = newest or published
+        if query.match:  # a regular expression: only Python can tell
+            total, newest = 0, None
+            for _, _, published in self._matching(query, None):
+                total += 1
+                newest = newest or published
+        else:
+            where, params = self._conditions(query)
+            total, newest = self.db.execute(f"SELECT COUNT(*), MAX(a.published) FROM articles a WHERE a.live = 1{where}",
+                                            params).fetchone()
         return total, datetime.strptime(newest, _TIME) if newest else EPOCH
 
     def _matching(self, query: FeedQuery, limit: int | None) -> Iterator[tuple[str, str, str]]:
@@ -341,12 +346,16 @@ class Index:
     def export_manifest(self, out: str) -> dict[str, str]:
         return dict(self.db.execute("SELECT path, signature FROM exports WHERE out = ?", (out,)))
 
-    def save_export_manifest(self, out: str, manifest: dict[str, str]) -> None:
+    def save_export_manifest(self, out: str, manifest: dict[str, str], state: str) -> None:
+        """What an export into ``out`` wrote (only the rows that changed), and the index state
+        it was made from."""
+        old = self.export_manifest(out)
         with self.db:
             self.db.execute("BEGIN")
-            self.db.execute("DELETE FROM exports WHERE out = ?", (out,))
-            self.db.executemany("INSERT INTO exports (out, path, signature) VALUES (?, ?, ?)",
-                                [(out, p, s) for p, s in manifest.items()])
+            self.db.executemany("DELETE FROM exports WHERE out = ? AND path = ?", [(out, p) for p in old.keys() - manifest])
+            self.db.executemany("INSERT OR REPLACE INTO exports (out, path, signature) VALUES (?, ?, ?)",
+                                [(out, p, s) for p, s in manifest.items() if old.get(p) != s])
+            self.set_meta(f"export:{out}", state)
 
     def article(self, article_id: str) -> Article | None:
         row = self.db.execute(f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE live = 1 AND id = ?",
@@ -365,7 +374,8 @@ class Index:
     def problems(self) -> list[Problem]:
         """File errors and warnings, and files that lost an id to a newer file."""
         found = []
-        for path, error, warnings in self.db.execute("SELECT path, error, warnings FROM files ORDER BY path"):
+        for path, error, warnings in self.db.execute(
+                "SELECT path, error, warnings FROM files WHERE error IS NOT NULL OR warnings != '[]' ORDER BY path"):
             if error:
                 found.append(Problem(path, error, True))
             found += [Problem(path, w, False) for w in json.loads(warnings)]

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .articles import parse_article
 from .config import Config, Source
 from .errors import ArticleError
 from .feeds import apply_configured_slugs, article_terms
@@ -161,6 +160,8 @@ def read_and_parse(job: tuple[OnDisk, str | None]) -> Parsed:
     digest = hashlib.sha1(raw).hexdigest()
     if digest == known_digest:
         return Parsed(file, digest, unchanged=True)
+    from .articles import parse_article  # markdown, lxml, nh3: loaded only when a file changed
+
     mtime = datetime.fromtimestamp(file.mtime_ns / 1e9, UTC)
     try:
         return Parsed(file, digest, parse_article(raw, file.relpath, mtime, _worker_config))
@@ -184,7 +185,7 @@ def parse_all(jobs: list[tuple[OnDisk, str | None]], config: Config) -> Iterator
 def config_fingerprint(config: Config) -> str:
     """What parsed articles depend on: when it changes every file is read again."""
     # site.url: proxied image URLs are absolute URLs of this site
-    parts = [config.images.model_dump_json(), config.site.timezone, config.site.url, str(config.feeds.summary_chars), "v2"]
+    parts = [repr(config.images), config.site.timezone, config.site.url, str(config.feeds.summary_chars), "v2"]
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()
 
 

@@ -8,38 +8,20 @@ that fails is logged and rolled back: the last good feeds stay online.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import Config
+from .files import scan_lock
 from .index import Index
 from .scan import ScanReport, scan
 
 log = logging.getLogger("feedsvc.scan")
-
-
-@contextmanager
-def scan_lock(config: Config, wait: bool = False) -> Iterator[bool]:
-    """True when this process holds the state directory's scan lock (``wait``: until it does)."""
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    with open(config.state_dir / "scan.lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def record(index: Index, report: ScanReport, finished: float) -> None:
@@ -52,7 +34,7 @@ def record(index: Index, report: ScanReport, finished: float) -> None:
 
 def scan_once(config: Config) -> ScanReport | None:
     """One scan with the lock held; None when another scan is running."""
-    with scan_lock(config) as held:
+    with scan_lock(config.state_dir) as held:
         if not held:
             log.warning("scan skipped: another scan of %s is running", config.state_dir)
             return None

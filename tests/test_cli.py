@@ -66,12 +66,12 @@ def test_build_waits_for_a_running_scan_of_the_same_index(tmp_path: Path, corpus
     import time
 
     from feedsvc.config import load_config
-    from feedsvc.scheduler import scan_lock
+    from feedsvc.files import scan_lock
 
     config_path = write_config(tmp_path, corpus)
     config = load_config(str(config_path), env={})
     finished = []
-    with scan_lock(config) as held:
+    with scan_lock(config.state_dir) as held:
         assert held
         worker = threading.Thread(target=lambda: finished.append(
             run("build", "--config", str(config_path), "--out", str(tmp_path / "site"))))

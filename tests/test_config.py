@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import get_args
+from typing import get_args, get_type_hints
 
 import pytest
 
@@ -23,11 +24,12 @@ def test_shipped_config_loads_and_points_at_the_bundled_articles() -> None:
 
 def _keys(model: type, prefix: str = "") -> set[str]:
     keys = set()
-    for name, field in model.model_fields.items():
-        keys.add(prefix + name)
-        for sub in (field.annotation, *get_args(field.annotation)):
-            if isinstance(sub, type) and hasattr(sub, "model_fields"):
-                keys |= _keys(sub, f"{prefix}{name}.")
+    hints = get_type_hints(model)
+    for field in dataclasses.fields(model):
+        keys.add(prefix + field.name)
+        for sub in (hints[field.name], *get_args(hints[field.name])):
+            if isinstance(sub, type) and dataclasses.is_dataclass(sub):
+                keys |= _keys(sub, f"{prefix}{field.name}.")
     return keys
 
 

@@ -205,10 +205,10 @@ def test_a_failing_scan_is_logged_and_the_last_good_feeds_stay(setup, monkeypatc
 
 
 def test_only_one_scan_at_a_time(setup) -> None:
-    from feedsvc.scheduler import scan_lock
+    from feedsvc.files import scan_lock
 
     config, _ = setup
-    with scan_lock(config) as held:
+    with scan_lock(config.state_dir) as held:
         assert held
         assert scan_once(config) is None  # another scanner holds the state directory
     assert scan_once(config) is not None
