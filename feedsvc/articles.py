@@ -152,15 +152,29 @@ def _article_id(meta: dict[str, Any], relpath: str, warnings: list[str]) -> str:
     return hashlib.sha1(given.encode("utf-8")).hexdigest()[:16]
 
 
+def _utc(meta: dict[str, Any], key: str, tz: tzinfo, warnings: list[str]) -> datetime | None:
+    """A front matter date in UTC; None (with a warning) when it cannot be read or lies outside
+    the years 1000-9999 that every feed format and reader can carry."""
+    value = meta.get(key)
+    parsed = parse_date(value, tz)
+    try:
+        utc = parsed.astimezone(UTC) if parsed else None
+    except OverflowError:
+        utc = None
+    if utc is not None and 1000 <= utc.year <= 9999:
+        return utc
+    if value not in (None, ""):
+        problem = "is out of range" if parsed else "is not a date I can read"
+        fallback = "the file's time" if key == "date" else "the date"
+        warnings.append(f"{key} {str(value)!r} {problem}; using {fallback}")
+    return None
+
+
 def _dates(meta: dict[str, Any], mtime: datetime, tz: tzinfo, warnings: list[str]) -> tuple[datetime, datetime, bool]:
-    published = parse_date(meta.get("date"), tz)
+    published = _utc(meta, "date", tz, warnings)
     dated = published is not None
-    if published is None:
-        if meta.get("date") not in (None, ""):
-            warnings.append(f"date {str(meta.get('date'))!r} is not a date I can read; using the file's time")
-        published = mtime
-    updated = parse_date(meta.get("updated"), tz) or published
-    return published.astimezone(UTC), updated.astimezone(UTC), dated
+    published = published or mtime.astimezone(UTC)
+    return published, _utc(meta, "updated", tz, warnings) or published, dated
 
 
 def body_html(body: str, relpath: str) -> str:
@@ -168,6 +182,14 @@ def body_html(body: str, relpath: str) -> str:
     if relpath.lower().endswith((".html", ".htm")) or _HTML_START.match(body):
         return body
     return _MARKDOWN.render(body)
+
+
+def _image(url: str, rewrite: ImageRewriter, warnings: list[str]) -> str:
+    try:
+        return rewrite(url) if url else ""
+    except ValueError:
+        warnings.append(f"image {url[:80]!r} is not a valid URL; left out")
+        return ""
 
 
 def _link(meta: dict[str, Any], rewrite: ImageRewriter, warnings: list[str]) -> str:
@@ -195,6 +217,7 @@ def parse_article(raw: bytes, relpath: str, mtime: datetime, config: Config) -> 
     meta = parts.meta or {}
     rewrite = ImageRewriter(config.images, config.site.url)
     body = rewrite_html(body_html(parts.body, relpath), rewrite)
+    warnings += body.problems
     summary = truncate(plain_text(_first(meta, "description", "excerpt")) or body.text, config.feeds.summary_chars)
     published, updated, dated = _dates(meta, mtime, config.site.tz, warnings)
     image = _first(meta, "headimg", "thumbnail", "cover")
@@ -207,7 +230,7 @@ def parse_article(raw: bytes, relpath: str, mtime: datetime, config: Config) -> 
         author=" ".join(_text(meta.get("author")).split()),
         categories=category_paths(meta.get("categories"), warnings),
         tags=names(meta.get("tags")),
-        image=rewrite(image) if image else "",
+        image=_image(image, rewrite, warnings),
         summary=summary,
         content=body.html,
         link=_link(meta, rewrite, warnings),

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,22 +80,32 @@ def build(config_file: str | None, out_dir: Path, strict: bool) -> None:
 
 def _scan_and_export(config: Config, out_dir: Path) -> tuple:
     """The one path behind ``build`` and ``check``: scan into the index, render every URL."""
-    from tqdm import tqdm
-
     from .export import export
     from .index import Index
     from .scan import scan
 
     index = Index.open(config.state_dir)
     try:
-        with tqdm(desc="scan", unit=" files", disable=None, leave=False) as bar:
+        with _progress("scan") as tick:
             # A one-off build has no next scan to wait for: it reads files however fresh.
-            report = scan(index, config, settle=0, progress=bar.update)
-        with tqdm(desc="export", unit=" files", disable=None, leave=False) as bar:
-            exported = export(index, config, out_dir, tick=bar.update)
+            report = scan(index, config, settle=0, progress=tick)
+        with _progress("export") as tick:
+            exported = export(index, config, out_dir, tick=tick)
         return report, exported, index.problems()
     finally:
         index.close()
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int], object]]:
+    """A progress bar on a terminal; nothing (not even tqdm's import) elsewhere."""
+    if not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from tqdm import tqdm
+
+    with tqdm(desc=label, unit=" files", leave=False) as bar:
+        yield bar.update
 
 
 @main.command()
@@ -122,6 +134,7 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
     """Serve the feeds on a production WSGI server, scanning on a schedule."""
     from . import scheduler
     from .config import config_path
+    from .imageproxy import UPSTREAM_THREADS
     from .index import Index
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -131,8 +144,9 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
     env = {**os.environ, "FEEDSVC_CONFIG": str(config_path(config_file, os.environ).resolve())}
     command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--factory", "feedsvc.web:app_from_env",
                "--host", host, "--port", str(port), "--workers", str(workers), "--no-ws", "--log-level", "warning",
-               # requests are short and hold the GIL: a few threads per worker keep it busy
-               "--blocking-threads", "4", "--backpressure", "64"]
+               # requests are short and hold the GIL: a few threads per worker keep it busy, and a
+               # few more may wait on upstream images (imageproxy.UPSTREAM_THREADS) beside them
+               "--blocking-threads", str(4 + UPSTREAM_THREADS), "--backpressure", "64"]
     if access_log:
         command += ["--access-log", "--log-level", "info"]
     Index.open(config.state_dir).close()  # web workers open it read-only: it must exist

@@ -9,8 +9,9 @@ is left untouched, so its mtime, and the ETag nginx derives from it, stay put.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def write_atomic(target: Path, data: bytes) -> bool:
 
 
 class _Writer:
-    def __init__(self, out: Path, old: dict[str, str], tick: Callable[[int], None]) -> None:
+    def __init__(self, out: Path, old: dict[str, str], tick: Callable[[int], object]) -> None:
         self.out, self.old, self.tick = out, old, tick
         self.new: dict[str, str] = {}
         self.written = self.unchanged = 0
@@ -130,35 +131,40 @@ def _article_pages(w: _Writer, index: Index, config: Config, base: str) -> None:
             w.put(export_file(article_path(article.id)), batch[path], site.article_page(config, article).body)
 
 
-def _untouched(out: Path, manifest: dict[str, str]) -> bool:
-    """Every file of the last export is still there (one directory listing per folder)."""
-    listed: dict[str, set[str]] = {}
-    for relpath in manifest:
-        folder, _, name = relpath.rpartition("/")
-        if folder not in listed:
-            try:
-                listed[folder] = set(os.listdir(out / folder))
-            except OSError:
-                return False
-        if name not in listed[folder]:
-            return False
-    return True
+def _folder_times(out: Path, folders: Iterable[str]) -> dict[str, int]:
+    """mtime of each folder of the export: it moves whenever a file in it is added, removed or
+    replaced, so equal times mean every file written is still there as written."""
+    times = {}
+    for folder in folders:
+        try:
+            times[folder] = os.stat(out / folder).st_mtime_ns
+        except OSError:
+            times[folder] = -1
+    return times
 
 
-def export(index: Index, config: Config, out: Path, tick: Callable[[int], None] = lambda n: None) -> ExportReport:
+def _unmoved(index: Index, out: Path, key: str, state: str) -> bool:
+    """Nothing to do: the index and the config are those of the last export into ``out``, and
+    no file of it was touched since."""
+    try:
+        last = json.loads(index.get_meta(f"export:{key}", "{}"))
+    except ValueError:
+        return False
+    return last.get("state") == state and _folder_times(out, last.get("folders", {})) == last["folders"]
+
+
+def export(index: Index, config: Config, out: Path, tick: Callable[[int], object] = lambda n: None) -> ExportReport:
     """Write (or refresh) the whole static site in ``out``; removes what is no longer published.
 
     When the index has not moved since the last export into ``out`` (same generation, same
     render fingerprint) and its files are all there, nothing is selected or rendered."""
     out.mkdir(parents=True, exist_ok=True)
     key = str(out.resolve())
-    manifest = index.export_manifest(key)
     base = render_fingerprint(config)
     state = f"{index.generation}|{base}"
-    if index.get_meta(f"export:{key}") == state and _untouched(out, manifest):
-        tick(len(manifest))
-        return ExportReport(0, len(manifest), 0)
-    w = _Writer(out, manifest, tick)
+    if _unmoved(index, out, key, state):
+        return ExportReport(0, index.export_size(key), 0)
+    w = _Writer(out, index.export_manifest(key), tick)
     specs = feed_specs(index, config)
     _feeds(w, index, config, specs, base)
     _index_page(w, index, config, specs, base)
@@ -170,5 +176,6 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], None] 
             removed += 1
         except FileNotFoundError:
             pass
-    index.save_export_manifest(key, w.new, state)
+    folders = {relpath.rpartition("/")[0] for relpath in w.new} | {""}
+    index.save_export_manifest(key, w.new, json.dumps({"state": state, "folders": _folder_times(out, sorted(folders))}))
     return ExportReport(w.written, w.unchanged, removed)

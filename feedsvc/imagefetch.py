@@ -12,7 +12,10 @@ import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -101,11 +104,41 @@ class _HTTPS(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
-def _request(url: str, referers: dict[str, str], limits: Limits) -> http.client.HTTPResponse:
-    parts = urlsplit(url)
+@contextmanager
+def _deadline(connection: http.client.HTTPConnection, deadline: float) -> Iterator[None]:
+    """Cut the connection when the total time is up: a server that drips a byte at a time
+    never lets a read time out on its own."""
+    def cut() -> None:
+        if connection.sock is not None:
+            with suppress(OSError):
+                connection.sock.shutdown(socket.SHUT_RDWR)
+
+    timer = threading.Timer(max(deadline - time.monotonic(), 0), cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    except (OSError, http.client.HTTPException, FetchError) as e:
+        if time.monotonic() >= deadline:  # whatever broke, it broke because the time was up
+            raise FetchError(504, "image fetch took too long") from e
+        raise
+    finally:
+        timer.cancel()
+
+
+def _connection(url: str, limits: Limits) -> tuple[http.client.HTTPConnection, str]:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise FetchError(403, f"not a valid URL: {url}") from e
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FetchError(403, f"only http and https images are proxied: {url}")
-    connection = (_HTTPS if parts.scheme == "https" else _HTTP)(parts.hostname, parts.port, limits)
+    return (_HTTPS if parts.scheme == "https" else _HTTP)(parts.hostname, port, limits), parts.hostname
+
+
+def _request(connection: http.client.HTTPConnection, url: str, referers: dict[str, str]) -> http.client.HTTPResponse:
+    parts = urlsplit(url)
     headers = {"User-Agent": USER_AGENT, "Accept": "image/*"}
     if parts.hostname in referers:  # some hosts insist on one; the rest get none at all
         headers["Referer"] = referers[parts.hostname]
@@ -113,6 +146,8 @@ def _request(url: str, referers: dict[str, str], limits: Limits) -> http.client.
     try:
         connection.request("GET", path, headers=headers)
         return connection.getresponse()
+    except FetchError:
+        raise
     except TimeoutError as e:
         connection.close()
         raise FetchError(504, f"{parts.hostname} did not answer in time") from e
@@ -136,29 +171,47 @@ def _read(response: http.client.HTTPResponse, limits: Limits, deadline: float) -
             chunks.append(chunk)
     except TimeoutError as e:
         raise FetchError(504, "image download stalled") from e
+    if time.monotonic() >= deadline:  # cut at the deadline: what arrived may end anywhere
+        raise FetchError(504, "image download took too long")
     return b"".join(chunks)
 
 
 def fetch(url: str, referers: dict[str, str], limits: Limits) -> Fetched:
-    """The image at ``url``, following at most five redirects, each hop guarded."""
+    """The image at ``url``, following at most five redirects, each hop guarded, all of it
+    within ``limits.total_timeout``."""
     deadline = time.monotonic() + limits.total_timeout
     for _ in range(MAX_REDIRECTS + 1):
         if time.monotonic() > deadline:
             raise FetchError(504, "image fetch took too long")
-        response = _request(url, referers, limits)
+        connection, host = _connection(url, limits)
         try:
-            if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
-                url = urljoin(url, response.getheader("Location", ""))
-                continue
-            if response.status in (404, 410):
-                raise FetchError(404, f"upstream answered {response.status}")
-            if response.status != 200:
-                raise FetchError(502, f"upstream answered {response.status}")
-            content_type = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
-            if not content_type.startswith("image/"):
-                raise FetchError(502, f"upstream sent {content_type or 'no type'}, not an image")
-            body = _read(response, limits, deadline)
-            return Fetched(body, content_type, response.getheader("Last-Modified"))
+            with _deadline(connection, deadline):
+                fetched = _hop(connection, url, referers, limits, deadline)
+        except (OSError, http.client.HTTPException) as e:
+            raise FetchError(502, f"{host}: {e}") from e
         finally:
-            response.close()
+            connection.close()
+        if isinstance(fetched, Fetched):
+            return fetched
+        url = fetched
     raise FetchError(502, "too many redirects")
+
+
+def _hop(connection: http.client.HTTPConnection, url: str, referers: dict[str, str], limits: Limits,
+         deadline: float) -> Fetched | str:
+    """One request: the image, or the URL a redirect points to."""
+    response = _request(connection, url, referers)
+    try:
+        if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
+            return urljoin(url, response.getheader("Location", ""))
+        if response.status in (404, 410):
+            raise FetchError(404, f"upstream answered {response.status}")
+        if response.status != 200:
+            raise FetchError(502, f"upstream answered {response.status}")
+        content_type = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
+        if not content_type.startswith("image/"):
+            raise FetchError(502, f"upstream sent {content_type or 'no type'}, not an image")
+        body = _read(response, limits, deadline)
+        return Fetched(body, content_type, response.getheader("Last-Modified"))
+    finally:
+        response.close()

@@ -22,6 +22,11 @@ from .imagefetch import FetchError, Limits, fetch
 
 CACHE_BYTES = 512 * 1024 * 1024
 FAILURE_SECONDS = 60  # how long an upstream failure is remembered
+# Threads of a web worker that may wait on upstream images at once (fetching, or waiting for
+# another thread's fetch of the same image); the rest keep serving feeds. `feedsvc serve`
+# gives each worker more threads than this.
+UPSTREAM_THREADS = 8
+FETCHES = 2  # of which fetching
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class ImageCache:
         self.locks: dict[str, threading.Lock] = {}
         self.guard = threading.Lock()
         self.failures: dict[str, tuple[float, FetchError]] = {}
+        self.upstream = threading.BoundedSemaphore(UPSTREAM_THREADS)
+        self.fetching = threading.BoundedSemaphore(FETCHES)
 
     def _paths(self, url: str) -> tuple[Path, Path]:
         digest = hashlib.sha256(url.encode()).hexdigest()
@@ -65,19 +72,37 @@ class ImageCache:
         failed = self.failures.get(url)
         if failed and failed[0] > time.monotonic():
             raise failed[1]
-        with self.guard:
-            lock = self.locks.setdefault(url, threading.Lock())
-        with lock, self._file_lock(url):
-            if found := self._load(url):  # fetched meanwhile by another thread or worker
-                return found
-            try:
-                image = fetch(url, self.referers, self.limits)
-            except FetchError as e:
-                self.failures[url] = (time.monotonic() + FAILURE_SECONDS, e)
-                raise
-            stored = self._store(url, image.body, image.content_type)
+        if not self.upstream.acquire(blocking=False):
+            raise FetchError(503, "the image proxy is busy; try again shortly")
+        try:
+            stored = self._fetch_once(url)
+        finally:
+            self.upstream.release()
         self.evict()
         return stored
+
+    def _fetch_once(self, url: str) -> CachedImage:
+        with self.guard:
+            lock = self.locks.setdefault(url, threading.Lock())
+        # another thread fetching the same image is waited for, at most the fetch's own time limit
+        if not lock.acquire(timeout=self.limits.total_timeout + 1):
+            raise FetchError(504, "image fetch took too long")
+        try:
+            with self._file_lock(url):
+                if found := self._load(url):  # fetched meanwhile by another thread or worker
+                    return found
+                if not self.fetching.acquire(blocking=False):
+                    raise FetchError(503, "the image proxy is busy; try again shortly")
+                try:
+                    image = fetch(url, self.referers, self.limits)
+                except FetchError as e:
+                    self.failures[url] = (time.monotonic() + FAILURE_SECONDS, e)
+                    raise
+                finally:
+                    self.fetching.release()
+                return self._store(url, image.body, image.content_type)
+        finally:
+            lock.release()
 
     def _file_lock(self, url: str) -> _Flock:
         body, _ = self._paths(url)

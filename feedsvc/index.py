@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote
 
 from .errors import StoreUnavailable
@@ -56,16 +57,16 @@ CREATE TABLE IF NOT EXISTS exports (
     out TEXT NOT NULL, path TEXT NOT NULL, signature TEXT NOT NULL, PRIMARY KEY (out, path)
 ) WITHOUT ROWID;
 """
+log = logging.getLogger("feedsvc.index")
 DB_NAME = "index.sqlite3"
 ARTICLE_COLUMNS = "id, relpath, title, published, updated, author, categories, tags, image, summary, content, link, draft"
 _TIME = "%Y-%m-%dT%H:%M:%S.%f%z"  # fixed width, so text order is time order
 
 
-@dataclass(frozen=True)
-class KnownFile:
+class KnownFile(NamedTuple):  # a tuple: ten thousand of them are made on every scan
     size: int
     mtime_ns: int
-    digest: str | None
+    digest: str | None  # of the last bytes that parsed (or of a file in error that never did)
     missing_since: float | None
 
 
@@ -107,8 +108,19 @@ class Index:
         return cls(db, state_dir)
 
     def publish_generation(self) -> None:
-        """Tell readers in other processes that the index moved (after the commit)."""
-        replace_file(generation_file(self.state_dir), str(self.generation).encode("ascii"))
+        """Tell readers in other processes that the index moved (after the commit). A write
+        that fails (a full disk) is logged and tried again after the next scan."""
+        path, current = generation_file(self.state_dir), str(self.generation).encode("ascii")
+        try:
+            if path.read_bytes() == current:
+                return
+        except OSError:
+            pass
+        try:
+            replace_file(path, current)
+        except OSError as e:
+            log.error("cannot write %s: %s; web workers serve the previous feeds until it can be written", path,
+                      e.strerror or e)
 
     def close(self) -> None:
         self.db.close()
@@ -131,6 +143,29 @@ class Index:
         rows = self.db.execute("SELECT path, size, mtime_ns, digest, missing_since FROM files")
         return {r[0]: KnownFile(r[1], r[2], r[3], r[4]) for r in rows}
 
+    def reread_all(self, fingerprint: str) -> None:
+        """The config that articles depend on changed: every file is read again (its stat is
+        forgotten, its bytes' digest too)."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("UPDATE files SET size = -1, digest = NULL")
+            self.set_meta("config", fingerprint)
+
+    def set_source_problems(self, problems: Sequence[tuple[str, str]]) -> None:
+        """Sources or folders that could not be listed in the last scan."""
+        value = json.dumps([list(p) for p in problems], ensure_ascii=False)
+        if self.get_meta("source_problems", "[]") != value:
+            self.set_meta("source_problems", value)
+
+    def record_error(self, path: str, relpath: str, size: int, mtime_ns: int, error: str) -> None:
+        """A file that cannot be published as it is now: its last good article (and the digest
+        of its bytes) stay."""
+        self.db.execute(
+            "INSERT INTO files (path, relpath, size, mtime_ns, digest, error, warnings, missing_since)"
+            " VALUES (?, ?, ?, ?, NULL, ?, '[]', NULL) ON CONFLICT (path) DO UPDATE SET size = excluded.size,"
+            " mtime_ns = excluded.mtime_ns, error = excluded.error, missing_since = NULL",
+            (path, relpath, size, mtime_ns, error))
+
     def record_file(self, path: str, relpath: str, size: int, mtime_ns: int, digest: str | None,
                     error: str | None, warnings: Sequence[str]) -> None:
         self.db.execute(
@@ -141,7 +176,7 @@ class Index:
 
     def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
         """Same bytes under a new stat (the file was rewritten): remember the stat only."""
-        self.db.execute("UPDATE files SET size = ?, mtime_ns = ?, missing_since = NULL WHERE path = ?",
+        self.db.execute("UPDATE files SET size = ?, mtime_ns = ?, missing_since = NULL, error = NULL WHERE path = ?",
                         (size, mtime_ns, path))
 
     def mark_missing(self, paths: Sequence[str], since: float | None) -> None:
@@ -343,6 +378,9 @@ class Index:
         """(path, id, digest) of every live article: what an export needs to know is up to date."""
         yield from self.db.execute("SELECT path, id, digest FROM articles WHERE live = 1 ORDER BY id")
 
+    def export_size(self, out: str) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM exports WHERE out = ?", (out,)).fetchone()[0]
+
     def export_manifest(self, out: str) -> dict[str, str]:
         return dict(self.db.execute("SELECT path, signature FROM exports WHERE out = ?", (out,)))
 
@@ -372,8 +410,9 @@ class Index:
         return self.db.execute("SELECT COUNT(*) FROM articles WHERE live = 1").fetchone()[0]
 
     def problems(self) -> list[Problem]:
-        """File errors and warnings, and files that lost an id to a newer file."""
-        found = []
+        """Sources that could not be read, file errors and warnings, and files that lost an id
+        to a newer file."""
+        found = [Problem(path, message, True) for path, message in json.loads(self.get_meta("source_problems", "[]"))]
         for path, error, warnings in self.db.execute(
                 "SELECT path, error, warnings FROM files WHERE error IS NOT NULL OR warnings != '[]' ORDER BY path"):
             if error:

@@ -22,6 +22,9 @@ from .urls import proxy_url
 LAZY_ATTRS = ("data-original", "data-src", "data-lazy-src", "data-actualsrc")
 URL_ATTRS = ("href", "src", "poster")
 _ILLEGAL_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_CHAR_REF = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));?")
+# libxml2 stops at 256 levels of nesting and drops the rest; huge_tree lifts that
+_PARSER = lxml.html.HTMLParser(huge_tree=True, remove_comments=False)
 _SPACES = re.compile(r"\s+")
 
 _TAGS = nh3.ALLOWED_TAGS | {"video", "audio", "source", "picture", "section", "main"}
@@ -46,6 +49,32 @@ def xml_safe(text: str) -> str:
     return _ILLEGAL_XML.sub("", text)
 
 
+def _legal_ref(match: re.Match[str]) -> str:
+    code = int(match.group(1), 16) if match.group(1) else int(match.group(2))
+    legal = code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF
+    return match.group(0) if legal else ""
+
+
+def xml_safe_markup(html: str) -> str:
+    """Markup whose text, once its character references are decoded, is still XML-legal:
+    ``&#x1;`` or ``&#xFFFE;`` would decode to what no feed can carry."""
+    html = xml_safe(html)
+    return _CHAR_REF.sub(_legal_ref, html) if "&#" in html else html
+
+
+def parse_fragment(html: str) -> etree._Element | None:
+    """An HTML fragment (or a whole document: its body) as a ``div``; None when it holds nothing."""
+    try:
+        document = lxml.html.document_fromstring(html, parser=_PARSER)
+    except (etree.ParserError, ValueError):  # "Document is empty": a doctype, a comment, nothing
+        return None
+    body = document.find("body")
+    if body is None:
+        return None
+    body.tag = "div"
+    return body
+
+
 def unwrap(url: str, prefixes: tuple[str, ...]) -> str:
     """The original URL behind known CORS/image proxies, raw or percent-encoded."""
     for _ in range(4):  # proxies are sometimes stacked; a few layers at most
@@ -67,11 +96,13 @@ class ImageRewriter:
     base_url: str = ""  # the site's public URL: proxied images are served from it
 
     def __call__(self, url: str) -> str:
+        """The URL to load; raises ValueError for one that is not a URL (``http://[::1``)."""
         url = url.strip()
         if self.images.mode == "keep" or not url or url.startswith("data:"):
             return url
         url = unwrap(url, self.images.unwrap)
         parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
         if parts.scheme == "http" and parts.hostname in self.images.https_hosts:
             url = "https" + url[4:]
         if self.images.mode == "template" and parts.scheme in ("http", "https"):
@@ -102,7 +133,7 @@ def _fill_template(template: str, url: str) -> str:
     )
 
 
-def _fix_img(img: etree._Element, rewrite: ImageRewriter) -> None:
+def _fix_img(img: etree._Element, rewrite: ImageRewriter, problems: list[str]) -> None:
     for attr in LAZY_ATTRS:
         lazy = img.attrib.pop(attr, None)
         if lazy and lazy.strip():
@@ -110,10 +141,13 @@ def _fix_img(img: etree._Element, rewrite: ImageRewriter) -> None:
     lazy_srcset = img.attrib.pop("data-srcset", None)
     if lazy_srcset:
         img.set("srcset", lazy_srcset)
-    if img.get("src"):
-        img.set("src", rewrite(img.get("src", "")))
-    if img.get("srcset"):
-        img.set("srcset", rewrite.srcset(img.get("srcset", "")))
+    for attr, fix in (("src", rewrite), ("srcset", rewrite.srcset)):
+        if value := img.get(attr):
+            try:
+                img.set(attr, fix(value))
+            except ValueError:
+                del img.attrib[attr]
+                problems.append(f"image {attr} {value[:80]!r} is not a valid URL; left out")
 
 
 def _iframe_to_link(iframe: etree._Element) -> None:
@@ -132,16 +166,19 @@ def _iframe_to_link(iframe: etree._Element) -> None:
     iframe.getparent().replace(iframe, paragraph)
 
 
-def _rewrite_tree(root: etree._Element, rewrite: ImageRewriter) -> None:
+def _rewrite_tree(root: etree._Element, rewrite: ImageRewriter, problems: list[str]) -> None:
     for bad in list(root.iter("script", "style", "noscript", "template")):
         bad.drop_tree()
     for iframe in list(root.iter("iframe")):
         _iframe_to_link(iframe)
     for element in root.iter(etree.Element):
         if element.tag == "img":
-            _fix_img(element, rewrite)
+            _fix_img(element, rewrite, problems)
         elif element.tag == "source" and element.get("srcset"):
-            element.set("srcset", rewrite.srcset(element.get("srcset", "")))
+            try:
+                element.set("srcset", rewrite.srcset(element.get("srcset", "")))
+            except ValueError:
+                del element.attrib["srcset"]
         for attr in URL_ATTRS:
             value = element.get(attr)
             if value and element.tag != "img":
@@ -152,31 +189,29 @@ def _rewrite_tree(root: etree._Element, rewrite: ImageRewriter) -> None:
 class Rewritten:
     html: str
     text: str  # plain text of the body, whitespace collapsed: the summary's raw material
+    problems: tuple[str, ...] = ()  # parts left out, for the article's warnings
 
 
 def rewrite_html(html: str, rewrite: ImageRewriter) -> Rewritten:
     """Clean an article body for feeds: images fixed, scripts gone, XML-safe."""
-    html = xml_safe(html)
-    if not html.strip():
+    root = parse_fragment(xml_safe_markup(html)) if html.strip() else None
+    if root is None:
         return Rewritten("", "")
-    root = lxml.html.fragment_fromstring(html, create_parent="div")
-    _rewrite_tree(root, rewrite)
+    problems: list[str] = []
+    _rewrite_tree(root, rewrite, problems)
     text = _SPACES.sub(" ", root.text_content()).strip()
     inner = (root.text or "") + "".join(etree.tostring(c, encoding="unicode", method="html") for c in root)
     # Inside an attribute the sanitizer leaves '>' as is; ']]>' would end a CDATA section.
     cleaned = _CLEANER.clean(inner).replace("]]>", "]]&gt;")
-    return Rewritten(cleaned.strip(), xml_safe(text))
+    return Rewritten(cleaned.strip(), text, tuple(dict.fromkeys(problems)))
 
 
 def plain_text(html: str) -> str:
     """Text of an HTML snippet (a front matter description may carry markup)."""
     if "<" not in html and "&" not in html:
         return _SPACES.sub(" ", html).strip()
-    try:
-        root = lxml.html.fragment_fromstring(html, create_parent="div")
-    except etree.ParserError:
-        return ""
-    return _SPACES.sub(" ", root.text_content()).strip()
+    root = parse_fragment(xml_safe_markup(html))
+    return "" if root is None else _SPACES.sub(" ", root.text_content()).strip()
 
 
 def truncate(text: str, limit: int) -> str:

@@ -1,43 +1,39 @@
 """Scan: bring the index up to date with the article directories.
 
-    walk the sources            -> what is on disk now (path, size, mtime)     [I/O]
-    plan(on disk, in index)     -> read / wait / mark missing / forget         [pure]
-    read + parse changed files  -> Article or error, on every core when many   [I/O, CPU]
-    apply to the index          -> one transaction; bump the generation if a feed could change
+    list the sources            -> what is on disk now, and what could not be seen    [I/O]
+    plan(on disk, in index)     -> read / wait / mark missing / forget                [pure]
+    read + parse changed files  -> Article or error, on every core when many          [I/O, CPU]
+    apply to the index          -> in batches of transactions; the generation moves when a
+                                   feed could change
 
-Unchanged files (same size and mtime) are never read. A file rewritten with the same bytes
-changes nothing. A file that stops parsing keeps its last good article. A missing file is
-forgotten only after it stayed missing for the grace period: mirror jobs delete and rewrite
-the whole directory, and a scan in the middle of that must not empty the feeds.
+Unchanged files (same size and mtime) are never read. A file rewritten with the same bytes,
+or with bytes that give the same article, changes nothing (not even an undated article's
+dates). A file that stops parsing keeps its last good article. A missing file is forgotten
+only after it stayed missing for the grace period: mirror jobs delete and rewrite the whole
+directory, and a scan in the middle of that must not empty the feeds. A kill in the middle of
+a long scan keeps every batch committed before it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
+import logging
 import os
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
 
-from .config import Config, Source
+from .config import Config
 from .errors import ArticleError
 from .feeds import apply_configured_slugs, article_terms
-from .index import Index, KnownFile, generation_file
+from .index import Index, KnownFile
 from .model import Article
+from .sources import OnDisk, list_sources
 
+log = logging.getLogger("feedsvc.scan")
 PARALLEL_THRESHOLD = 64  # below this many files a process pool costs more than it saves
-
-
-@dataclass(frozen=True)
-class OnDisk:
-    path: str
-    relpath: str
-    size: int
-    mtime_ns: int
+BATCH = 500  # files applied per transaction
 
 
 @dataclass
@@ -59,61 +55,19 @@ class ScanReport:
     removed: int
     seconds: float
     generation: int
+    source_problems: int = 0
 
 
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """A path glob with ``**``, ``*``, ``?`` and ``{a,b}`` alternatives, as one regex."""
-    out, i = "", 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out, i = out + "(?:.*/)?", i + 3
-        elif pattern.startswith("**", i):
-            out, i = out + ".*", i + 2
-        elif pattern[i] == "*":
-            out, i = out + "[^/]*", i + 1
-        elif pattern[i] == "?":
-            out, i = out + "[^/]", i + 1
-        elif pattern[i] == "{" and "}" in pattern[i:]:
-            end = pattern.index("}", i)
-            out += "(?:" + "|".join(re.escape(a) for a in pattern[i + 1 : end].split(",")) + ")"
-            i = end + 1
-        else:
-            out, i = out + re.escape(pattern[i]), i + 1
-    return re.compile(out + r"\Z", re.IGNORECASE)
-
-
-def walk(source: Source) -> Iterator[OnDisk]:
-    """Every matching regular file below a source (no symlinks, no hidden files or folders)."""
-    matcher = glob_regex(source.glob)
-    stack = [(str(source.path), "")]
-    while stack:
-        folder, prefix = stack.pop()
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
-            continue  # removed while we walk: the next scan sees it gone
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            relpath = prefix + entry.name
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append((entry.path, relpath + "/"))
-                elif entry.is_file(follow_symlinks=False) and matcher.match(relpath):
-                    st = entry.stat(follow_symlinks=False)
-                    yield OnDisk(entry.path, relpath, st.st_size, st.st_mtime_ns)
-            except OSError:
-                continue
-
-
-def plan(on_disk: Iterable[OnDisk], known: dict[str, KnownFile], now: float, settle: float, grace: float) -> Plan:
-    """Decide what a scan does; touches nothing."""
+def plan(on_disk: Iterable[OnDisk], known: dict[str, KnownFile], now: float, settle: float, grace: float,
+         blind: Iterable[str] = ()) -> Plan:
+    """Decide what a scan does; touches nothing. Files below a ``blind`` folder (one that could
+    not be listed) are neither missing nor forgotten."""
     result = Plan()
     present = set()
     for f in on_disk:
         present.add(f.path)
         old = known.get(f.path)
-        if old and (old.size, old.mtime_ns) == (f.size, f.mtime_ns):
+        if old and old.size == f.size and old.mtime_ns == f.mtime_ns:
             if old.missing_since is not None:
                 result.returned.append(f.path)
         elif now - f.mtime_ns / 1e9 < settle:
@@ -122,8 +76,9 @@ def plan(on_disk: Iterable[OnDisk], known: dict[str, KnownFile], now: float, set
                 result.returned.append(f.path)
         else:
             result.read.append(f)
+    unseen = tuple(blind)
     for path, old in known.items():
-        if path in present:
+        if path in present or (unseen and path.startswith(unseen)):
             continue
         if old.missing_since is None:
             result.missing.append(path)
@@ -139,6 +94,7 @@ class Parsed:
     article: Article | None = None
     error: str | None = None
     unchanged: bool = False  # same bytes as the version in the index
+    vanished: bool = False  # gone between the listing and the read: the next scan sees it
 
 
 _worker_config: Config | None = None
@@ -152,11 +108,20 @@ def _init_worker(config: Config) -> None:
 def read_and_parse(job: tuple[OnDisk, str | None]) -> Parsed:
     """Read one file and parse it unless its bytes are the ones already indexed."""
     file, known_digest = job
-    assert _worker_config is not None
+    config = _worker_config
+    assert config is not None
+    if file.problem:
+        return Parsed(file, None, error=file.problem)
+    limit = int(config.scan.max_file_mb * 2**20)
     try:
-        raw = Path(file.path).read_bytes()
+        with open(file.path, "rb") as handle:
+            raw = handle.read(limit + 1)
+    except FileNotFoundError:
+        return Parsed(file, None, vanished=True)
     except OSError as e:
         return Parsed(file, None, error=f"cannot read: {e.strerror or e}")
+    if len(raw) > limit:
+        return Parsed(file, None, error=f"larger than scan.max_file_mb ({config.scan.max_file_mb:g} MB); skipped")
     digest = hashlib.sha1(raw).hexdigest()
     if digest == known_digest:
         return Parsed(file, digest, unchanged=True)
@@ -164,7 +129,7 @@ def read_and_parse(job: tuple[OnDisk, str | None]) -> Parsed:
 
     mtime = datetime.fromtimestamp(file.mtime_ns / 1e9, UTC)
     try:
-        return Parsed(file, digest, parse_article(raw, file.relpath, mtime, _worker_config))
+        return Parsed(file, digest, parse_article(raw, file.relpath, mtime, config))
     except ArticleError as e:
         return Parsed(file, digest, error=e.message)
     except Exception as e:  # noqa: BLE001 - one odd file must not stop a scan; it is reported
@@ -177,6 +142,8 @@ def parse_all(jobs: list[tuple[OnDisk, str | None]], config: Config) -> Iterator
         _init_worker(config)
         yield from map(read_and_parse, jobs)
         return
+    import multiprocessing
+
     context = multiprocessing.get_context("spawn")  # safe beside the web server's threads
     with context.Pool(os.cpu_count(), initializer=_init_worker, initargs=(config,)) as pool:
         yield from pool.imap(read_and_parse, jobs, chunksize=16)
@@ -185,76 +152,103 @@ def parse_all(jobs: list[tuple[OnDisk, str | None]], config: Config) -> Iterator
 def config_fingerprint(config: Config) -> str:
     """What parsed articles depend on: when it changes every file is read again."""
     # site.url: proxied image URLs are absolute URLs of this site
-    parts = [repr(config.images), config.site.timezone, config.site.url, str(config.feeds.summary_chars), "v2"]
+    parts = [repr(config.images), config.site.timezone, config.site.url, str(config.feeds.summary_chars), "v3"]
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()
 
 
-def _keep_first_date(index: Index, parsed: Parsed) -> Article:
-    """An article with no date of its own keeps the time it was first seen, not its new mtime."""
-    article = parsed.article
-    assert article is not None
+def content_digest(article: Article) -> str:
+    """What readers see of an article; an undated article's dates come from its file's time,
+    so they are left out: the same text rewritten later is the same article."""
+    parts = [article.id, article.relpath, article.title, article.author, repr(article.categories),
+             repr(article.tags), article.image, article.summary, article.content, article.link, str(article.draft)]
     if article.dated:
-        return article
-    first = index.stored_published(parsed.file.path)
-    if first is None:
-        return article
-    return Article(**{**article.__dict__, "published": first, "updated": max(article.updated, first)})
+        parts += [article.published.isoformat(), article.updated.isoformat()]
+    return hashlib.sha1("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _apply(index: Index, config: Config, parsed: Parsed, touched: set[str]) -> bool:
     """Store one parse result; True when a feed could show something different."""
     f = parsed.file
+    if parsed.vanished:
+        return False
     if parsed.unchanged:
         index.touch_file(f.path, f.size, f.mtime_ns)
         return False
     if parsed.article is None:
-        index.record_file(f.path, f.relpath, f.size, f.mtime_ns, parsed.digest, parsed.error, [])
+        index.record_error(f.path, f.relpath, f.size, f.mtime_ns, parsed.error or "cannot be read")
         return False
-    article = _keep_first_date(index, parsed)
+    article, digest = parsed.article, content_digest(parsed.article)
     index.record_file(f.path, f.relpath, f.size, f.mtime_ns, parsed.digest, None, article.warnings)
     before = index.article_digest(f.path)
-    content_digest = hashlib.sha1(repr(article.__dict__ | {"warnings": ()}).encode()).hexdigest()
-    index.store_article(f.path, article, f.mtime_ns, content_digest, article_terms(index, config, article))
+    if before and before[1] == digest:
+        return False
+    if not article.dated and (first := index.stored_published(f.path)):
+        article = replace(article, published=first, updated=max(article.updated, first))
+    index.store_article(f.path, article, f.mtime_ns, digest, article_terms(index, config, article))
     touched.add(article.id)
     if before:
         touched.add(before[0])
-    return before is None or before[1] != content_digest
+    return True
+
+
+class _Batches:
+    """Applies results in transactions of ``BATCH`` files; each commit that changed something
+    moves the generation, so readers see a long cold scan's progress."""
+
+    def __init__(self, index: Index) -> None:
+        self.index, self.pending, self.changed, self.total_changed = index, 0, False, 0
+        self.touched: set[str] = set()
+        index.db.execute("BEGIN IMMEDIATE")
+
+    def count(self, changed: bool) -> None:
+        self.changed |= changed
+        self.total_changed += changed
+        self.pending += 1
+        if self.pending >= BATCH:
+            self.commit()
+            self.index.db.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.index.elect(self.touched)
+        self.touched.clear()
+        if self.changed:
+            self.index.set_meta("generation", str(self.index.generation + 1))
+        self.index.db.execute("COMMIT")
+        self.pending, self.changed = 0, False
 
 
 def scan(index: Index, config: Config, now: float | None = None, settle: float | None = None,
-         progress: Callable[[int], None] | None = None) -> ScanReport:
+         progress: Callable[[int], object] | None = None) -> ScanReport:
     """One incremental scan; ``now`` and ``settle`` are injectable for tests and ``build``."""
     started = time.monotonic()
     now = time.time() if now is None else now
-    on_disk = [f for source in config.sources for f in walk(source)]
-    fingerprint = config_fingerprint(config)
+    listing = list_sources(config.sources)
+    index.set_source_problems(listing.problems)
+    if index.get_meta("config") != (fingerprint := config_fingerprint(config)):
+        index.reread_all(fingerprint)  # committed at once: a killed rescan does not start over
     known = index.known_files()
-    if index.get_meta("config") != fingerprint:
-        known = {p: KnownFile(-1, -1, None, k.missing_since) for p, k in known.items()}
-    decided = plan(on_disk, known, now, config.scan.settle if settle is None else settle, config.scan.delete_grace)
+    decided = plan(listing.files, known, now, config.scan.settle if settle is None else settle,
+                   config.scan.delete_grace, listing.blind)
     jobs = [(f, known[f.path].digest if f.path in known else None) for f in decided.read]
-    index.db.execute("BEGIN IMMEDIATE")
+    batches = _Batches(index)
     try:
-        changed, errors, touched = 0, 0, set[str]()
+        errors = 0
         for parsed in parse_all(jobs, config):
             errors += parsed.error is not None
-            changed += _apply(index, config, parsed, touched)
+            batches.count(_apply(index, config, parsed, batches.touched))
             if progress:
                 progress(1)
         index.mark_missing(decided.missing, now)
         index.mark_missing(decided.returned, None)
-        touched |= index.forget(decided.forget)
-        index.elect(touched)
+        batches.touched |= index.forget(decided.forget)
+        batches.changed |= bool(decided.forget)
         apply_configured_slugs(index, config)  # slugs are given here, never in a web worker
-        changed += len(decided.forget)
-        generation = index.generation + (1 if changed else 0)
-        index.set_meta("generation", str(generation))
-        index.set_meta("config", fingerprint)
-        index.db.execute("COMMIT")
+        batches.commit()
     except BaseException:
-        index.db.execute("ROLLBACK")
+        if index.db.in_transaction:
+            index.db.execute("ROLLBACK")
         raise
-    if changed or not generation_file(index.state_dir).exists():
-        index.publish_generation()
-    return ScanReport(len(on_disk), len(jobs), changed, errors, decided.waiting, len(decided.forget),
-                      time.monotonic() - started, generation)
+    index.publish_generation()
+    return ScanReport(len(listing.files), len(jobs), batches.total_changed + len(decided.forget), errors,
+                      decided.waiting, len(decided.forget), time.monotonic() - started, index.generation,
+                      len(listing.problems))

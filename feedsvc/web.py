@@ -61,7 +61,7 @@ def _limit(spec: FeedSpec) -> int | None:
     value = request.args.get("limit")
     if value is None:
         return None
-    if not value.isdigit() or int(value) < 1:
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:  # '²'.isdigit() is true, int('²') fails
         abort(400, "limit must be a positive whole number")
     return min(int(value), spec.limit)
 
@@ -171,6 +171,8 @@ def healthz() -> Response:
 def create_app(config: Config) -> Flask:
     """The app factory: starts nothing, opens nothing until the first request."""
     app = Flask("feedsvc")
+    # werkzeug would answer //feeds with a redirect built from the Host header: an open redirect
+    app.url_map.merge_slashes = False
     cache = Cache(config)
     app.extensions["feedsvc"] = cache
     app.wsgi_app = FastPath(app.wsgi_app, cache, config.feeds.cache_seconds)  # type: ignore[method-assign]
@@ -218,7 +220,10 @@ def images_blueprint(config: Config) -> Blueprint:
             found = cache.get(url)
         except FetchError as e:
             response = Response(f"{e.status} {e}\n", status=e.status, content_type="text/plain; charset=utf-8")
-            response.headers["Cache-Control"] = f"max-age={FAILURE_SECONDS}"
+            if e.status == 503:  # busy now, not broken
+                response.headers.update({"Cache-Control": "no-store", "Retry-After": "1"})
+            else:
+                response.headers["Cache-Control"] = f"max-age={FAILURE_SECONDS}"
             return response
         response = send_file(found.path, mimetype=found.content_type, conditional=True, etag=found.etag,
                              last_modified=found.last_modified, max_age=IMAGE_MAX_AGE)

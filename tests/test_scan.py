@@ -11,7 +11,8 @@ import pytest
 from feedsvc.config import Config
 from feedsvc.index import Index
 from feedsvc.model import Article, FeedQuery
-from feedsvc.scan import glob_regex, scan
+from feedsvc.scan import scan
+from feedsvc.sources import glob_regex
 
 from .conftest import HOSTILE, make_config
 
