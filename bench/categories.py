@@ -11,6 +11,7 @@ beside the bare start-up of `feedsvc --help` measured in the same run; the figur
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -26,10 +27,18 @@ from generate import generate  # noqa: E402
 FEEDSVC = [sys.executable, "-m", "feedsvc"]
 
 
-def timed(command: list[str]) -> float:
+def timed(command: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, the child's own) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def median(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    return statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
 
 
 def scenario(root: Path, count: int, categories: int | None) -> dict[str, float]:
@@ -40,13 +49,12 @@ def scenario(root: Path, count: int, categories: int | None) -> dict[str, float]
                       "feeds:\n  limit: 100\n", encoding="utf-8")
     build = [*FEEDSVC, "build", "--config", str(config), "--out", str(out)]
     cold = timed(build)
-    no_change = [timed(build) for _ in range(5)]
-    startup = [timed([*FEEDSVC, "--help"]) for _ in range(5)]
-    nodes = len({p.parent.relative_to(out) for p in (out / "categories").rglob("*.atom")} |
-                {p.with_suffix("").relative_to(out) for p in (out / "categories").rglob("*.atom")})
-    feeds = len(list(out.rglob("*.atom")))
-    return {"feeds": feeds, "nodes": nodes, "cold": cold, "no_change": statistics.median(no_change),
-            "startup": statistics.median(startup)}
+    no_change, startup = [], []
+    for _ in range(7):  # alternating, so both see the same noise
+        no_change.append(timed(build))
+        startup.append(timed([*FEEDSVC, "--help"]))
+    return {"feeds": len(list(out.rglob("*.atom"))), "cold": cold, "no_change": median(no_change),
+            "startup": median(startup)}
 
 
 def main() -> None:
@@ -58,11 +66,13 @@ def main() -> None:
     for name, categories in (("mirror shape", None), (f"{args.categories}-node tree", args.categories)):
         with tempfile.TemporaryDirectory(prefix="feedsvc-bench-") as tmp:
             rows[name] = scenario(Path(tmp), args.count, categories)
-    print(f"{args.count} articles; medians of 5 runs; seconds of wall time")
-    print(f"{'scenario':18} {'feeds':>6} {'cold build':>11} {'no-change':>10} {'--help':>7} {'no-change above start-up':>25}")
+    print(f"{args.count} articles; seconds, wall / CPU (user + system); no-change and --help: medians of 7"
+          " alternating runs")
+    print(f"{'scenario':16} {'feeds':>6} {'cold build':>13} {'no-change':>11} {'--help':>11} {'no-change above start-up':>25}")
     for name, r in rows.items():
-        print(f"{name:18} {r['feeds']:6} {r['cold']:11.2f} {r['no_change']:10.2f} {r['startup']:7.2f}"
-              f" {r['no_change'] - r['startup']:25.2f}")
+        (cw, cc), (nw, nc), (sw, sc) = r["cold"], r["no_change"], r["startup"]
+        print(f"{name:16} {r['feeds']:6} {cw:6.2f} /{cc:6.2f} {nw:5.2f} /{nc:5.2f} {sw:5.2f} /{sc:5.2f}"
+              f" {nw - sw:15.2f} /{nc - sc:5.2f}")
 
 
 if __name__ == "__main__":

@@ -6,14 +6,12 @@ import dataclasses
 import logging
 import os
 import signal
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -79,7 +77,19 @@ def build(config_file: str | None, out_dir: Path, strict: bool) -> None:
 
 
 def _scan_and_export(config: Config, out_dir: Path) -> tuple:
-    """The one path behind ``build`` and ``check``: scan into the index, render every URL."""
+    """The one path behind ``build`` and ``check``: scan into the index, render every URL. A
+    disk that is full or read-only ends it with one line naming the problem (exit 1)."""
+    import sqlite3
+
+    try:
+        return _scan_and_export_unguarded(config, out_dir)
+    except OSError as e:
+        _fail(f"cannot write {e.filename or out_dir}: {e.strerror or e}", 1)
+    except sqlite3.OperationalError as e:
+        _fail(f"the index in {config.state_dir}: {e}", 1)
+
+
+def _scan_and_export_unguarded(config: Config, out_dir: Path) -> tuple:
     from .export import export
     from .index import Index
     from .scan import scan
@@ -120,7 +130,8 @@ def check(config_file: str | None) -> None:
         report, _, problems = _scan_and_export(scratch_config, Path(scratch) / "out")
     _report(problems)
     errors = sum(p.fatal for p in problems)
-    click.echo(f"{report.seen} files checked: {errors} errors, {len(problems) - errors} warnings", err=True)
+    click.echo(f"{report.seen} files checked: {_count(errors, 'error')}, {_count(len(problems) - errors, 'warning')}",
+               err=True)
     sys.exit(1 if errors else 0)
 
 
@@ -132,7 +143,9 @@ def check(config_file: str | None) -> None:
 @click.option("--access-log", is_flag=True, help="Log every request.")
 def serve(config_file: str | None, host: str | None, port: int | None, workers: int | None, access_log: bool) -> None:
     """Serve the feeds on a production WSGI server, scanning on a schedule."""
-    from . import scheduler
+    import sqlite3
+
+    from . import scheduler, supervisor
     from .config import config_path
     from .imageproxy import UPSTREAM_THREADS
     from .index import Index
@@ -149,26 +162,25 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
                "--blocking-threads", str(4 + UPSTREAM_THREADS), "--backpressure", "64"]
     if access_log:
         command += ["--access-log", "--log-level", "info"]
-    Index.open(config.state_dir).close()  # web workers open it read-only: it must exist
+    try:
+        supervisor.ensure_free(host, port)
+        Index.open(config.state_dir).close()  # web workers open it read-only: it must exist
+    except supervisor.StartError as e:
+        _fail(str(e), 2)
+    except (OSError, sqlite3.Error) as e:
+        _fail(f"state_dir {config.state_dir} cannot be written ({e}); it must be writable by this user", 2)
+    web = supervisor.start(command, env)
     jobs = scheduler.start(config)
-    web = subprocess.Popen(command, env=env)
     click.echo(f"feedsvc: serving on http://{host}:{port}/ with {workers} workers", err=True)
-    code = _supervise(web)
+    code = supervisor.supervise(web)
     jobs.shutdown(wait=True)
     sys.exit(0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code)
 
 
-def _supervise(web: subprocess.Popen, grace: float = 15) -> int:
-    """Wait for the web server; on SIGTERM/SIGINT stop it, repeating the signal until it takes
-    (a server still starting may miss the first) and killing it after ``grace`` seconds."""
-    stopping: list[float] = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(time.monotonic()))
-    signal.signal(signal.SIGINT, lambda *_: stopping.append(time.monotonic()))
-    while True:
-        try:
-            return web.wait(timeout=0.5)
-        except subprocess.TimeoutExpired:
-            if stopping and time.monotonic() - stopping[0] > grace:
-                web.kill()
-            elif stopping:
-                web.terminate()
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"feedsvc: {message}", err=True)
+    sys.exit(code)

@@ -16,6 +16,7 @@ import json
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -79,6 +80,21 @@ def _row_to_article(row: Sequence) -> Article:
     )
 
 
+def is_corrupt(error: sqlite3.DatabaseError) -> bool:
+    text = str(error)
+    return "not a database" in text or "malformed" in text
+
+
+def set_aside(state_dir: Path) -> Path:
+    """Move a corrupt index out of the way (kept for a post-mortem); the next open makes a new
+    one, which the next scan fills from the sources."""
+    target = state_dir / f"{DB_NAME}.corrupt-{int(time.time())}"
+    (state_dir / DB_NAME).rename(target)
+    for suffix in ("-wal", "-shm"):
+        (state_dir / (DB_NAME + suffix)).unlink(missing_ok=True)
+    return target
+
+
 def generation_file(state_dir: Path) -> Path:
     """Rewritten (new inode) after every scan that changed the index: readers stat it."""
     return state_dir / "generation"
@@ -105,7 +121,18 @@ class Index:
         db = sqlite3.connect(state_dir / DB_NAME, timeout=30, isolation_level=None, check_same_thread=False)
         db.executescript(SCHEMA)
         db.execute("PRAGMA synchronous = NORMAL")
-        return cls(db, state_dir)
+        index = cls(db, state_dir)
+        if not index.get_meta("generation"):
+            index.set_meta("generation", str(index._published_generation()))
+        return index
+
+    def _published_generation(self) -> int:
+        """The generation readers last saw: a rebuilt index carries on from it, so no reader
+        takes its cached pages for the new index's."""
+        try:
+            return int(generation_file(self.state_dir).read_text(encoding="ascii"))
+        except (OSError, ValueError):
+            return 0
 
     def publish_generation(self) -> None:
         """Tell readers in other processes that the index moved (after the commit). A write
@@ -150,6 +177,9 @@ class Index:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("UPDATE files SET size = -1, digest = NULL")
             self.set_meta("config", fingerprint)
+
+    def source_problem_paths(self) -> set[str]:
+        return {path for path, _ in json.loads(self.get_meta("source_problems", "[]"))}
 
     def set_source_problems(self, problems: Sequence[tuple[str, str]]) -> None:
         """Sources or folders that could not be listed in the last scan."""

@@ -7,20 +7,32 @@ path before Flask's routing. Web workers open the index read-only: they never wr
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .config import Config
+from .errors import StoreUnavailable
 from .feeds import feed_specs
 from .http import Cached, etag_of, respond, status_line, wants_html
-from .index import Index, generation_file
+from .index import DB_NAME, Index, generation_file
 from .model import FeedSpec, Page
 from .urls import feed_base
 
+log = logging.getLogger("feedsvc.web")
 MAX_ENTRIES = 2048
+
+
+def _inode(path: Path) -> int:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return -1
 
 
 def page_key(path: str, variant: str = "") -> str:
@@ -38,13 +50,20 @@ class Cache:
     lock: threading.Lock = field(default_factory=threading.Lock)
     local: threading.local = field(default_factory=threading.local)
     spec_memo: tuple[int, dict[str, FeedSpec]] | None = None
+    failures: dict[str, tuple[int, str]] = field(default_factory=dict)  # key -> (generation, error): /healthz
     token: tuple[int, int] | None = None
     token_generation: int = -1
 
     def index(self) -> Index:
-        """SQLite connections are per thread; each opens once (read-only) and then stays."""
-        if getattr(self.local, "index", None) is None:
+        """SQLite connections are per thread; each opens once (read-only) and stays while the
+        index file is the same (a corrupt index is replaced by the scanner)."""
+        inode = _inode(self.config.state_dir / DB_NAME)
+        if getattr(self.local, "index", None) is None or self.local.inode != inode:
+            if getattr(self.local, "index", None) is not None:
+                self.local.index.close()
+                self.local.index = None
             self.local.index = Index.open(self.config.state_dir, readonly=True)
+            self.local.inode = inode
         return self.local.index
 
     def generation(self) -> int:
@@ -74,7 +93,17 @@ class Cache:
             return found
         generation = self.generation()
         cached = self.entries.get(key)
-        page = build(self.index())
+        try:
+            page = build(self.index())
+        except sqlite3.DatabaseError as e:  # corrupt or gone: the scanner rebuilds it
+            raise StoreUnavailable(f"the index cannot be read: {e}") from e
+        except StoreUnavailable:
+            raise
+        except Exception as e:
+            log.exception("cannot render %s", key)
+            self.failures[key] = (generation, f"{type(e).__name__}: {e}")
+            raise
+        self.failures.pop(key, None)
         if page is None:
             return None
         etag = etag_of(page.body)
@@ -87,6 +116,11 @@ class Cache:
             while len(self.entries) > MAX_ENTRIES:
                 self.entries.popitem(last=False)
         return fresh
+
+    def render_failures(self) -> dict[str, str]:
+        """Pages that failed to render from the current index, in this worker."""
+        generation = self.generation()
+        return {key.rstrip("?"): error for key, (seen, error) in self.failures.items() if seen == generation}
 
     def specs(self) -> dict[str, FeedSpec]:
         """Every feed by URL path without extension, recomputed when the index changes."""

@@ -3,7 +3,8 @@
 It runs in the ``feedsvc serve`` supervisor process, never in a web worker, so however many
 workers serve requests there is one scanner; a lock file in ``state_dir`` also keeps a second
 deployment (or a ``feedsvc build``) on the same index from scanning at the same time. A scan
-that fails is logged and rolled back: the last good feeds stay online.
+that fails is logged, rolled back and recorded for ``/healthz``: the last good feeds stay
+online. An index that is corrupt is moved aside and rebuilt from the sources.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import time
 from datetime import UTC, datetime
 
@@ -18,13 +20,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import Config
 from .files import scan_lock
-from .index import Index
+from .index import Index, is_corrupt, set_aside
 from .scan import ScanReport, scan
 
 log = logging.getLogger("feedsvc.scan")
 
 
 def record(index: Index, report: ScanReport, finished: float) -> None:
+    index.set_meta("last_error", "")
     index.set_meta("last_scan", json.dumps({
         "finished": datetime.fromtimestamp(finished, UTC).isoformat(timespec="milliseconds"),
         "seconds": round(report.seconds, 3), "files": report.seen, "read": report.read,
@@ -33,24 +36,56 @@ def record(index: Index, report: ScanReport, finished: float) -> None:
 
 
 def scan_once(config: Config) -> ScanReport | None:
-    """One scan with the lock held; None when another scan is running."""
+    """One scan with the lock held; None when another scan is running or the scan failed."""
     with scan_lock(config.state_dir) as held:
         if not held:
             log.warning("scan skipped: another scan of %s is running", config.state_dir)
             return None
-        index = Index.open(config.state_dir)
         try:
-            report = scan(index, config)
-            record(index, report, time.time())
-        except Exception:
+            report = _scan_or_rebuild(config)
+        except Exception as e:
             log.exception("scan failed; the last good feeds stay online")
+            _record_failure(config, e)
             return None
-        finally:
-            index.close()
     log.info("scan: %d files, %d read, %d changed, %d errors, %d waiting, %d removed in %.2fs (pid %d)",
              report.seen, report.read, report.changed, report.errors, report.waiting, report.removed,
              report.seconds, os.getpid())
     return report
+
+
+def _scan_or_rebuild(config: Config) -> ScanReport:
+    try:
+        return _scan(config)
+    except sqlite3.DatabaseError as e:
+        if not is_corrupt(e):
+            raise
+        moved = set_aside(config.state_dir)
+        log.error("the index was corrupt (%s); moved it to %s and rebuilding it from the sources", e, moved)
+        return _scan(config)
+
+
+def _scan(config: Config) -> ScanReport:
+    index = Index.open(config.state_dir)
+    try:
+        report = scan(index, config)
+        record(index, report, time.time())
+        return report
+    finally:
+        index.close()
+
+
+def _record_failure(config: Config, error: Exception) -> None:
+    """For /healthz, when the index can still be written (a full disk may say no: then the
+    last scan only grows old, and /healthz says that instead)."""
+    try:
+        index = Index.open(config.state_dir)
+        try:
+            index.set_meta("last_error", json.dumps({"at": datetime.now(UTC).isoformat(timespec="seconds"),
+                                                     "error": f"{type(error).__name__}: {error}"}))
+        finally:
+            index.close()
+    except Exception:  # noqa: BLE001 - already logged above
+        pass
 
 
 def start(config: Config) -> BackgroundScheduler:

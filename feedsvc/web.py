@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 
 from flask import Blueprint, Flask, Response, abort, current_app, redirect, request, send_file
 from werkzeug.exceptions import HTTPException
@@ -17,11 +18,12 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from . import site
 from .config import Config, load_config
 from .errors import StoreUnavailable
-from .feeds import feed_specs, select
+from .feeds import select
+from .health import health_report, now_utc
 from .http import Cached, etag_of, respond, wants_html
 from .imagefetch import FetchError, Limits
 from .imageproxy import FAILURE_SECONDS, ImageCache
-from .index import Index
+from .index import DB_NAME, Index
 from .model import EPOCH, FeedSpec, Page
 from .pagecache import Cache, FastPath, page_key
 from .urls import (
@@ -163,9 +165,12 @@ health = Blueprint("health", __name__)
 def healthz() -> Response:
     cache = _cache()
     try:
-        return health_response(cache.index(), cache.config)
-    except StoreUnavailable as e:
-        return _json({"status": "starting", "detail": str(e)}, 503)
+        body, status = health_report(cache.index(), cache.config, len(cache.specs()), cache.render_failures(),
+                                     now_utc())
+    except (StoreUnavailable, sqlite3.DatabaseError) as e:
+        starting = not (cache.config.state_dir / DB_NAME).exists()
+        body, status = {"status": "starting" if starting else "unavailable", "detail": str(e)}, 503
+    return _json(body, status)
 
 
 def create_app(config: Config) -> Flask:
@@ -187,8 +192,11 @@ def create_app(config: Config) -> Flask:
         return _plain(f"{error.code} {message}\n", error.code or 500)
 
     @app.errorhandler(StoreUnavailable)
-    def no_index(error: StoreUnavailable) -> Response:
-        return _plain("503 the index is not ready; try again shortly\n", 503)
+    @app.errorhandler(sqlite3.DatabaseError)
+    def no_index(error: Exception) -> Response:
+        response = _plain("503 the index is not ready; try again shortly\n", 503)
+        response.headers["Retry-After"] = "30"
+        return response
 
     return app
 
@@ -233,25 +241,6 @@ def images_blueprint(config: Config) -> Blueprint:
         return response
 
     return images
-
-
-def health_response(index: Index, config: Config) -> Response:
-    """503 until the first scan; then counts, the last scan and the files in error."""
-    last = index.get_meta("last_scan")
-    if not last:
-        body: dict[str, object] = {"status": "starting", "detail": "no scan has finished yet"}
-        status = 503
-    else:
-        problems = index.problems()
-        status = 200
-        body = {
-            "status": "ok",
-            "articles": index.count_live(),
-            "feeds": len(feed_specs(index, config)) * len(config.feeds.formats),
-            "last_scan": json.loads(last),
-            "files_in_error": sorted({p.path for p in problems if p.fatal}),
-        }
-    return _json(body, status)
 
 
 def app_from_env() -> Flask:

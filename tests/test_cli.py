@@ -43,7 +43,7 @@ def test_check_prints_path_and_message_and_exits_1(tmp_path: Path, articles: Pat
     assert code == 1
     lines = output.splitlines()
     assert f"{articles / 'no-title.md'}: front matter has no title" in lines
-    assert lines[-1] == "12 files checked: 1 errors, 5 warnings"
+    assert lines[-1] == "12 files checked: 1 error, 5 warnings"
     assert f"{articles / 'alias-bomb.md'}: warning: categories: a list nested inside a category path" in output
     assert not (tmp_path / "state").exists()  # check changes nothing
 

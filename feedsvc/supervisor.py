@@ -1,0 +1,57 @@
+"""Supervisor: ``feedsvc serve``'s process around the web server it starts (granian): the port
+must be free, the server dies with the supervisor, and stop signals reach it."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import signal
+import socket
+import subprocess
+import time
+
+
+class StartError(Exception):
+    """The server cannot start; the message says why, for the operator."""
+
+
+def ensure_free(host: str, port: int) -> None:
+    """Refuse to start beside another server on the same port (granian's SO_REUSEPORT would
+    let both listen and split the traffic)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise StartError(f"cannot listen on {host}: {e.strerror}") from e
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as e:
+            raise StartError(f"cannot listen on {host}:{port}: {e.strerror} (is another feedsvc serve running?)") from e
+
+
+def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
+    """The web server, set to receive SIGTERM when this process dies, even by SIGKILL (Linux)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+    def die_with_parent() -> None:
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+    return subprocess.Popen(command, env=env, preexec_fn=die_with_parent)
+
+
+def supervise(web: subprocess.Popen, grace: float = 15) -> int:
+    """Wait for the web server; on SIGTERM/SIGINT stop it, repeating the signal until it takes
+    (a server still starting may miss the first) and killing it after ``grace`` seconds."""
+    stopping: list[float] = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(time.monotonic()))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(time.monotonic()))
+    while True:
+        try:
+            return web.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            if stopping and time.monotonic() - stopping[0] > grace:
+                web.kill()
+            elif stopping:
+                web.terminate()
