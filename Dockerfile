@@ -1,5 +1,7 @@
-# feedsvc serve in a container: mount the article directory at /articles, keep /var/lib/feedsvc.
-#   docker build -t feedsvc . && docker run -p 8080:8080 -v "$PWD/articles:/articles:ro" feedsvc
+# feedsvc serve in a container: mount the article directory at /articles, keep /var/lib/feedsvc
+# (it must be writable by uid 10001, the image's user). The public URL: -e FEEDSVC_SITE_URL=...
+#   docker build -t feedsvc . && docker run -p 8080:8080 -v "$PWD/articles:/articles:ro" \
+#     -e FEEDSVC_SITE_URL=https://feeds.example.com feedsvc
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
@@ -18,6 +20,6 @@ USER feedsvc
 VOLUME ["/articles", "/var/lib/feedsvc"]
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('FEEDSVC_PORT', '8080'), timeout=4)"]
 STOPSIGNAL SIGTERM
 CMD ["feedsvc", "serve"]

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= config/feedsvc.yaml
 
-.PHONY: install system-deps run test lint build check bench bench-serve clean
+.PHONY: install system-deps run test lint fuzz build check bench bench-serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ run: install  ## serve the bundled example articles on http://127.0.0.1:8080
 
 test: install lint  ## the whole test suite
 	$(BIN)/pytest
+
+fuzz: install  ## the property test with many more random files (FEEDSVC_FUZZ_EXAMPLES)
+	FEEDSVC_FUZZ_EXAMPLES=$${FEEDSVC_FUZZ_EXAMPLES:-5000} $(BIN)/pytest -q tests/test_properties.py
 
 lint: install
 	$(BIN)/ruff check feedsvc tests bench

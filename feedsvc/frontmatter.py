@@ -64,6 +64,8 @@ def parse_header(header: str) -> tuple[dict[str, Any], list[str]]:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 2})" if mark else ""
         return lenient(header), [f"front matter is not valid YAML{where}: {problem}; read leniently"]
+    except (ValueError, OverflowError, RecursionError) as e:  # a value YAML cannot build: `date: 2022-13-45`
+        return lenient(header), [f"front matter has a value YAML cannot read ({e}); read leniently"]
     if data is None:
         return {}, []
     if not isinstance(data, dict):

@@ -91,7 +91,8 @@ class _HTTP(http.client.HTTPConnection):
         self.limits = limits
 
     def connect(self) -> None:
-        self.sock = guarded_connect(self.host, self.port, self.limits.connect_timeout, self.limits.allow_private)
+        self.sock = self.guarded_sock = guarded_connect(self.host, self.port, self.limits.connect_timeout,
+                                                        self.limits.allow_private)
 
 
 class _HTTPS(http.client.HTTPSConnection):
@@ -101,7 +102,8 @@ class _HTTPS(http.client.HTTPSConnection):
 
     def connect(self) -> None:
         sock = guarded_connect(self.host, self.port, self.limits.connect_timeout, self.limits.allow_private)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+        self.sock = self.guarded_sock = self._context.wrap_socket(  # type: ignore[attr-defined]
+            sock, server_hostname=self.host)
 
 
 @contextmanager
@@ -109,9 +111,11 @@ def _deadline(connection: http.client.HTTPConnection, deadline: float) -> Iterat
     """Cut the connection when the total time is up: a server that drips a byte at a time
     never lets a read time out on its own."""
     def cut() -> None:
-        if connection.sock is not None:
+        # the connection's own reference is dropped once a response that closes is read
+        sock = getattr(connection, "guarded_sock", None)
+        if sock is not None:
             with suppress(OSError):
-                connection.sock.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(socket.SHUT_RDWR)
 
     timer = threading.Timer(max(deadline - time.monotonic(), 0), cut)
     timer.daemon = True

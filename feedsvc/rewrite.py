@@ -26,6 +26,8 @@ _CHAR_REF = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));?")
 # libxml2 stops at 256 levels of nesting and drops the rest; huge_tree lifts that
 _PARSER = lxml.html.HTMLParser(huge_tree=True, remove_comments=False)
 _SPACES = re.compile(r"\s+")
+_SCHEME = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*:")
+_WEB_SCHEME = re.compile(r"^\s*https?:", re.IGNORECASE)
 
 _TAGS = nh3.ALLOWED_TAGS | {"video", "audio", "source", "picture", "section", "main"}
 _ATTRIBUTES = {tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()}
@@ -116,10 +118,12 @@ class ImageRewriter:
         return url if self.images.mode == "keep" else unwrap(url.strip(), self.images.unwrap)
 
     def srcset(self, value: str) -> str:
+        """Each candidate rewritten; one with a scheme other than http(s) is left out (the
+        sanitizer checks ``src`` and ``href`` schemes, not the URLs inside a ``srcset``)."""
         candidates = []
         for candidate in value.split(","):
             words = candidate.split()
-            if words:
+            if words and not (_SCHEME.match(words[0]) and not _WEB_SCHEME.match(words[0])):
                 candidates.append(" ".join([self(words[0]), *words[1:]]))
         return ", ".join(candidates)
 

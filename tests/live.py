@@ -46,7 +46,8 @@ def wait_for(check: Callable[[], object], timeout: float = 30, step: float = 0.1
 
 
 class LiveServer:
-    def __init__(self, tmp: Path, articles: Path, workers: int = 2, extra_yaml: str = "", **scan: float) -> None:
+    def __init__(self, tmp: Path, articles: Path, workers: int = 2, extra_yaml: str = "", limit: int = 20,
+                 **scan: float) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = tmp / "live.yaml"
@@ -54,7 +55,7 @@ class LiveServer:
         self.config.write_text(
             f"site: {{title: Live, url: '{self.url}', timezone: Asia/Shanghai}}\n"
             f"sources: [{{path: '{articles}'}}]\nstate_dir: '{tmp / 'live-state'}'\n"
-            f"scan: {{{scan_yaml}}}\nfeeds: {{cache_seconds: 60}}\nserver: {{workers: {workers}}}\n{extra_yaml}",
+            f"scan: {{{scan_yaml}}}\nfeeds: {{cache_seconds: 60, limit: {limit}}}\nserver: {{workers: {workers}}}\n{extra_yaml}",
             encoding="utf-8")
         self.log: list[str] = []
         self.process: subprocess.Popen[str] | None = None
@@ -88,6 +89,15 @@ class LiveServer:
             self.reader.join(timeout=5)
             if self.process.stdout:
                 self.process.stdout.close()
+
+    def kill(self) -> None:
+        """kill -9: the supervisor gets no chance to stop anything itself."""
+        assert self.process
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        self.reader.join(timeout=5)
+        if self.process.stdout:
+            self.process.stdout.close()
 
     def health(self) -> dict:
         return json.loads(get(self.url + "/healthz")[2])

@@ -30,6 +30,16 @@ class Origin:
                 if route == "/slow.png":
                     time.sleep(3)
                     return self.reply(200, "image/png", PNG)
+                if route == "/drip.png":  # headers at once, then a byte at a time, for a minute
+                    self.send_response(200)
+                    self.send_header("Content-Type", "image/png")
+                    self.send_header("Content-Length", "600")
+                    self.end_headers()
+                    for _ in range(600):
+                        self.wfile.write(b"\0")
+                        self.wfile.flush()
+                        time.sleep(0.1)
+                    return None
                 if route == "/huge.png":
                     return self.reply(200, "image/png", b"\0" * (3 * 1024 * 1024))
                 if route == "/page.html":

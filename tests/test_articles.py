@@ -209,3 +209,9 @@ def test_link_description_and_image_fields() -> None:
     assert article.summary == "Short text"
     assert article.image == "http://img.example/a.png"
     assert parse_text("---\ntitle: x\nlink: 'javascript:alert(1)'\n---\n").link == ""
+
+
+def test_a_yaml_value_that_cannot_be_built_falls_back_to_the_lenient_reader() -> None:
+    article = parse_text("---\ntitle: Bad date\ndate: 2022-13-45\n---\nbody")  # YAML's timestamp, month 13
+    assert article.title == "Bad date"
+    assert any("read leniently" in w for w in article.warnings) and any("2022-13-45" in w for w in article.warnings)

@@ -38,12 +38,37 @@ def test_the_command_is_a_feedsvc_subcommand_of_the_console_script() -> None:
     assert command[1] in main.commands
 
 
-def test_healthcheck_asks_healthz_with_code_that_compiles() -> None:
+def test_healthcheck_asks_healthz_on_the_port_the_server_listens_on() -> None:
+    import os
+    import subprocess
+    import sys
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
     check = dict(instructions())["HEALTHCHECK"]
     command = exec_form(check.split("CMD", 1)[1].strip())
     assert command[:2] == ["python", "-c"]
-    compile(command[2], "HEALTHCHECK", "exec")
-    assert "http://127.0.0.1:8080/healthz" in command[2]
+    answers = {"/healthz": 200}
+
+    class Health(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            self.send_response(answers.get(self.path, 404))
+            self.end_headers()
+
+    server = HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {**os.environ, "FEEDSVC_PORT": str(server.server_address[1])}
+        run = [sys.executable, "-c", command[2]]
+        assert subprocess.run(run, env=env, capture_output=True, timeout=30).returncode == 0
+        answers["/healthz"] = 503  # an unhealthy service fails the check
+        assert subprocess.run(run, env=env, capture_output=True, timeout=30).returncode != 0
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_copied_files_exist_and_the_container_config_is_valid() -> None:

@@ -91,3 +91,9 @@ def test_embedded_videos_become_links() -> None:
     assert ('<p><a href="https://youtube.com/embed/YHXaMVQq4cc" rel="noopener noreferrer">'
             'https://youtube.com/embed/YHXaMVQq4cc</a></p> after') in out
     assert 'href="https://player.example/v/1"' in out and "alert" not in out
+
+
+def test_srcset_keeps_only_web_urls() -> None:
+    tag = '<img srcset="javascript:alert(1) 1x, http://a.example/x.png 2x, data:x 3x">'
+    html = rewrite_html(tag, ImageRewriter(Images())).html
+    assert "javascript:" not in html and "data:" not in html and "http://a.example/x.png 2x" in html

@@ -1,0 +1,124 @@
+"""The real server through faults: kill -9, a second server on the same port, and the mirror's
+whole rewrite of a few hundred files (rm -rf, then slow non-atomic writes) while clients poll."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .live import LiveServer, get, wait_for
+
+
+def children(pid: int) -> set[int]:
+    """Every descendant process of ``pid`` (from /proc)."""
+    found, frontier = set(), {pid}
+    while frontier:
+        parent = frontier.pop()
+        for task in Path(f"/proc/{parent}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                found.add(int(child))
+                frontier.add(int(child))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_kill_9_of_serve_takes_its_web_workers_down_and_a_restart_serves(tmp_path: Path, corpus: Path) -> None:
+    live = LiveServer(tmp_path, corpus).start()
+    assert live.process
+    workers = children(live.process.pid)
+    assert len(workers) >= 3  # granian and its two workers
+    live.kill()
+    wait_for(lambda: not any(alive(pid) for pid in workers), timeout=20)
+    live.start()
+    try:
+        assert live.health()["status"] == "ok"
+    finally:
+        live.stop()
+
+
+def test_a_second_serve_on_the_same_port_refuses_to_start(tmp_path: Path, corpus: Path) -> None:
+    live = LiveServer(tmp_path, corpus).start()
+    try:
+        second = subprocess.run([sys.executable, "-m", "feedsvc", "serve", "--config", str(live.config), "--port",
+                                 str(live.port)], capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2 and f"cannot listen on 127.0.0.1:{live.port}" in second.stderr
+        assert get(live.url + "/healthz")[0] == 200
+    finally:
+        live.stop()
+
+
+def write_slowly(path: Path, content: bytes) -> None:
+    """As the mirror writes: not atomically, in two pieces a moment apart."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(content[: len(content) // 2])
+        handle.flush()
+        time.sleep(0.002)
+        handle.write(content[len(content) // 2 :])
+
+
+def test_the_mirrors_full_rewrite_loses_moves_and_doubles_nothing(tmp_path: Path, articles: Path) -> None:
+    files = {}
+    for n in range(300):
+        dated = f"date: 2022-01-{n % 28 + 1:02} 10:{n % 60:02}\n" if n % 3 else ""  # a third have no date
+        files[articles / f"site{n % 5}" / f"route{n % 3}" / f"post{n}.md"] = (
+            f"---\ntitle: Post {n}\n{dated}categories: [Site {n % 5}, Route {n % 3}]\n---\n<p>body {n}</p>\n".encode())
+    for path, content in files.items():
+        write_slowly(path, content)
+    live = LiveServer(tmp_path, articles, settle=2, limit=100).start()
+    seen: list[dict[str, tuple[str, str]]] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            items = _all_items(live)
+            ids = [i["id"] for i in items]
+            assert len(ids) == len(set(ids)), "an item appears twice"
+            seen.append({i["id"]: (i["date_published"], i["date_modified"]) for i in items})
+            time.sleep(0.05)
+
+    try:
+        live.next_scans(1)
+        wait_for(lambda: live.health()["articles"] == 300, timeout=60)
+        before = _snapshot(live)
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        for _ in range(2):
+            for folder in list(articles.iterdir()):
+                shutil.rmtree(folder)
+            time.sleep(1.2)  # a scan or so sees the directory empty
+            for path, content in files.items():
+                write_slowly(path, content)
+        live.next_scans(4, timeout=60)
+        stop.set()
+        poller.join(timeout=20)
+        assert len(seen) > 20
+        assert all(snapshot == before for snapshot in seen)  # nothing disappeared, nothing moved
+        assert _snapshot(live) == before
+    finally:
+        stop.set()
+        live.stop()
+
+
+def _all_items(live: LiveServer) -> list[dict]:
+    """Every article, through the category feeds (the 'all' feed shows only the newest 20)."""
+    items: dict[str, dict] = {}
+    for site in range(5):
+        items.update({i["id"]: i for i in live.feed(f"/categories/site-{site}.json?limit=1000")["items"]})
+    return list(items.values())
+
+
+def _snapshot(live: LiveServer) -> dict[str, tuple[str, str]]:
+    return {i["id"]: (i["date_published"], i["date_modified"]) for i in _all_items(live)}
+
