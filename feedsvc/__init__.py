@@ -6,23 +6,27 @@ The data flow, one module a stage, listed in import order (each imports only tho
     model       plain values every stage passes on: Article, FeedQuery, FeedSpec, Selection, Page
     files       atomic file replacement
     urls        every public path and absolute URL; signed image-proxy URLs
+    settings    YAML data checked against dataclass fields; every problem at once
     config      YAML -> frozen, validated Config
     frontmatter a file's text -> YAML header (strict, else lenient) and body
     rewrite     body HTML -> unwrapped image URLs, no lazy loading, sanitized, XML-safe
     articles    file bytes -> Article (front matter, dates, ids, Markdown/HTML body)
     index       SQLite store of files and articles in state_dir; owns all of its SQL
     feeds       which feeds exist and which articles each one selects; slugs
-    scan        article directories -> incremental updates of the index
+    sources     what the article directories hold now, and what could not be seen
+    scan        article directories -> incremental updates of the index, in batches
     render      RSS 2.0 / Atom 1.0 / JSON Feed 1.1 / OPML bytes
     pages       the HTML index page and one page per article
     site        one rendering path (index -> Page) for the service and the export
     http        conditional GET, gzip and cache headers on a plain WSGI environ
     pagecache   rendered pages per worker, and the fast path that answers from them
+    health      what /healthz says, with its reasons
     imagefetch  one guarded upstream image fetch
     imageproxy  the image proxy's disk cache
     export      every URL written to a directory, atomically, unchanged files untouched
     scheduler   the scan on a schedule, once per deployment
     web         the Flask app: feeds, pages, images and health blueprints
+    supervisor  serve's process around granian: a free port, workers that die with it
     cli         ``feedsvc serve | build | check``
 """
 

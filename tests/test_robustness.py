@@ -211,6 +211,19 @@ def test_9_a_corrupt_index_is_set_aside_and_rebuilt_from_the_sources(tmp_path: P
     assert len(feedparser.parse(client.get("/feeds/all.atom").data).entries) == 20
 
 
+@pytest.mark.parametrize(("body", "kept"), [('<p>ok</p><img src="http://[::1"><p>after</p>', "after"),
+                                            ("<html></html>", ""), ("<!doctype html>", ""),
+                                            ("<div>" * 300 + "deep" + "</div>" * 300 + "<p>after the depth</p>",
+                                             "after the depth")])
+def test_11_odd_html_or_urls_keep_the_article_and_the_rest_of_its_body(built: Build, articles: Path, body: str,
+                                                                        kept: str) -> None:
+    post(articles, "odd.html", "date: 2022-01-01 10:00", body)
+    out = built(articles)
+    every_feed_parses(out)
+    [item] = json.loads((out / "feeds/all.json").read_text(encoding="utf-8"))["items"]
+    assert item["title"] == "odd.html" and kept in item.get("content_html", item.get("content_text", ""))
+
+
 def test_12_odd_query_strings_and_double_slashes(tmp_path: Path, corpus: Path) -> None:
     config = make_config(corpus, tmp_path / "state", scan={"settle": 0})
     scan_once(config)
