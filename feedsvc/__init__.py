@@ -7,9 +7,11 @@ The data flow, one module a stage, listed in import order (each imports only tho
     files       atomic file replacement
     urls        every public path and absolute URL; signed image-proxy URLs
     settings    YAML data checked against dataclass fields; every problem at once
+    hexo        a Hexo blog's settings, permalinks and file-name dates
     config      YAML -> frozen, validated Config
     frontmatter a file's text -> YAML header (strict, else lenient) and body
-    rewrite     body HTML -> unwrapped image URLs, no lazy loading, sanitized, XML-safe
+    tagplugins  Hexo's {% tag %} plugins rendered, unknown ones reported
+    rewrite     body HTML -> absolute and unwrapped image URLs, no lazy loading, sanitized, XML-safe
     articles    file bytes -> Article (front matter, dates, ids, Markdown/HTML body)
     index       SQLite store of files and articles in state_dir; owns all of its SQL
     feeds       which feeds exist and which articles each one selects; slugs

@@ -10,18 +10,21 @@ from datetime import UTC, date, datetime, tzinfo
 from email.utils import parsedate_to_datetime
 from pathlib import PurePosixPath
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from markdown_it import MarkdownIt
 
-from . import frontmatter
+from . import frontmatter, hexo, tagplugins
 from .config import Config
 from .errors import ArticleError
+from .hexo import Blog
 from .model import Article, CategoryPath
 from .rewrite import ImageRewriter, plain_text, rewrite_html, truncate, xml_safe
 
 _MARKDOWN = MarkdownIt("commonmark", {"html": True})
 _HTML_START = re.compile(r"^\s*<(?:!--|[A-Za-z][\w-]*[\s/>])")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_MORE = re.compile(r"<!--\s*more\s*-->", re.IGNORECASE)
 _MAX_NAMES = 200  # categories/tags: bounds Hexo's nested lists and YAML alias tricks
 _MAX_DEPTH = 10  # names in one category path
 
@@ -170,8 +173,13 @@ def _utc(meta: dict[str, Any], key: str, tz: tzinfo, warnings: list[str]) -> dat
     return None
 
 
-def _dates(meta: dict[str, Any], mtime: datetime, tz: tzinfo, warnings: list[str]) -> tuple[datetime, datetime, bool]:
+def _dates(meta: dict[str, Any], mtime: datetime, tz: tzinfo, warnings: list[str], relpath: str = "",
+           blog: Blog | None = None) -> tuple[datetime, datetime, bool]:
+    """Front matter ``date``, else the file name's date (by the blog's ``new_post_name``, or a
+    leading YYYY-MM-DD-), else the file's time (then ``dated`` is False)."""
     published = _utc(meta, "date", tz, warnings)
+    if published is None and (named := hexo.filename_date(blog.new_post_name if blog else None, relpath)):
+        published = named.replace(tzinfo=tz).astimezone(UTC)
     dated = published is not None
     published = published or mtime.astimezone(UTC)
     return published, _utc(meta, "updated", tz, warnings) or published, dated
@@ -192,12 +200,25 @@ def _image(url: str, rewrite: ImageRewriter, warnings: list[str]) -> str:
         return ""
 
 
-def _link(meta: dict[str, Any], rewrite: ImageRewriter, warnings: list[str]) -> str:
+def _link(meta: dict[str, Any], config: Config, warnings: list[str], blog: Blog | None, relpath: str,
+          local_date: datetime, categories: tuple[tuple[str, ...], ...], article_id: str) -> str:
+    """Where the item leads: the original (``link``/``source``), else the post on its blog (a
+    front matter ``permalink``, else the blog's permalink pattern), else "" (the page here)."""
     link = _first(meta, "link", "source")
     if link and not re.match(r"^https?://\S+$", link):
         warnings.append(f"link {link!r} is not an http(s) URL; ignored")
+        link = ""
+    if link:
+        return ImageRewriter(config.images).link(link)
+    permalink = _first(meta, "permalink")
+    if permalink and re.match(r"^https?://", permalink):
+        return hexo.encode_url(permalink)
+    if blog is None:
         return ""
-    return rewrite.link(link)
+    if permalink:
+        return hexo.post_url(blog, hexo.pretty(blog, permalink.lstrip("/")))
+    title = _text(meta.get("title"))
+    return hexo.post_url(blog, hexo.post_path(blog, relpath, local_date, title, categories, article_id))
 
 
 def _title(meta: dict[str, Any] | None, relpath: str, summary: str) -> str:
@@ -209,32 +230,60 @@ def _title(meta: dict[str, Any] | None, relpath: str, summary: str) -> str:
     return title or truncate(summary, 80) or "(untitled)"
 
 
-def parse_article(raw: bytes, relpath: str, mtime: datetime, config: Config) -> Article:
-    """Parse one file; raises ``ArticleError`` when it cannot be published at all."""
+def parse_article(raw: bytes, relpath: str, mtime: datetime, config: Config, blog: Blog | None = None) -> Article:
+    """Parse one file; raises ``ArticleError`` when it cannot be published at all. ``blog``: the
+    Hexo blog the file belongs to (its links, file-name dates and assets follow it)."""
     text, warnings = decode(raw)
     parts = frontmatter.split(text)
     warnings += parts.warnings
     meta = parts.meta or {}
-    rewrite = ImageRewriter(config.images, config.site.url)
-    body = rewrite_html(body_html(parts.body, relpath), rewrite)
+    tz = _zone(blog, config)
+    published, updated, dated = _dates(meta, mtime, tz, warnings, relpath, blog)
+    article_id = _article_id(meta, relpath, warnings)
+    categories = category_paths(meta.get("categories"), warnings)
+    link = _link(meta, config, warnings, blog, relpath, published.astimezone(tz), categories, article_id)
+    rewrite = ImageRewriter(config.images, config.site.url, link, blog.root_url if blog else _origin(link))
+    source, tag_warnings = tagplugins.render(parts.body, rewrite.resolve)
+    warnings += tag_warnings
+    rendered = body_html(source, relpath)
+    body = rewrite_html(rendered, rewrite)
     warnings += body.problems
-    summary = truncate(plain_text(_first(meta, "description", "excerpt")) or body.text, config.feeds.summary_chars)
-    published, updated, dated = _dates(meta, mtime, config.site.tz, warnings)
-    image = _first(meta, "headimg", "thumbnail", "cover")
+    summary = plain_text(_first(meta, "description", "excerpt")) or _excerpt(rendered) or body.text
+    image = _first(meta, "headimg", "thumbnail", "cover", "image", "banner")
     return Article(
-        id=_article_id(meta, relpath, warnings),
+        id=article_id,
         relpath=relpath,
         title=_title(parts.meta, relpath, body.text),
         published=published,
         updated=max(updated, published),
         author=" ".join(_text(meta.get("author")).split()),
-        categories=category_paths(meta.get("categories"), warnings),
+        categories=categories,
         tags=names(meta.get("tags")),
         image=_image(image, rewrite, warnings),
-        summary=summary,
+        summary=truncate(summary, config.feeds.summary_chars),
         content=body.html,
-        link=_link(meta, rewrite, warnings),
+        link=link,
         draft=meta.get("draft") is True or meta.get("published") is False,
         warnings=tuple(warnings),
         dated=dated,
     )
+
+
+def _zone(blog: Blog | None, config: Config) -> tzinfo:
+    if blog and blog.timezone:
+        try:
+            return ZoneInfo(blog.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return config.site.tz
+
+
+def _origin(url: str) -> str:
+    return re.sub(r"^(https?://[^/]+).*$", r"\1/", url) if url else ""
+
+
+def _excerpt(html_text: str) -> str:
+    """The text before ``<!-- more -->`` (a marker inside code was escaped by Markdown, so it
+    is text there, not a comment)."""
+    match = _MORE.search(html_text)
+    return plain_text(html_text[: match.start()]) if match else ""

@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from .errors import ConfigError
+from .hexo import Blog, blog_from_config
 from .settings import check, validate
 
 DEFAULT_PATH = "config/feedsvc.yaml"
@@ -99,6 +100,30 @@ class Site:
 class Source:
     path: Path
     glob: str = DEFAULT_GLOB
+    hexo: Path | None = None  # the blog's _config.yml: url, root, permalink, new_post_name, timezone, ...
+    url: str | None = field(default=None, metadata=check(lambda v: v and _absolute_url(v)))
+    permalink: str | None = None
+    new_post_name: str | None = None
+
+
+@cache
+def blog_of(source: Source) -> Blog | None:
+    """The Hexo blog a source is (its links, dates and assets follow the blog's settings), or
+    None for a plain directory of articles. Raises ConfigError when ``hexo`` cannot be read."""
+    if source.hexo is None and not (source.url or source.permalink or source.new_post_name):
+        return None
+    data: Any = {}
+    if source.hexo is not None:
+        try:
+            data = yaml.safe_load(source.hexo.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ConfigError(str(source.hexo), [f"(file): cannot read the Hexo config: {e}"]) from e
+        if not isinstance(data, dict):
+            raise ConfigError(str(source.hexo), ["(file): expected a mapping"])
+    blog = blog_from_config(data, url=source.url, permalink=source.permalink, new_post_name=source.new_post_name)
+    if not re.match(r"^https?://[^/\s]+", blog.url):
+        raise ConfigError(str(source.hexo or "config"), [f"url: the blog needs an absolute http(s) URL, not {blog.url!r}"])
+    return blog
 
 
 @dataclass(frozen=True)
@@ -220,10 +245,16 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, str]:
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     """Relative paths in the file are relative to the file's own directory."""
     if isinstance(data.get("sources"), list):
-        data["sources"] = [{**s, "path": os.path.normpath(base / s["path"])}
-                           if isinstance(s, dict) and isinstance(s.get("path"), str) else s for s in data["sources"]]
+        data["sources"] = [_resolve_source(s, base) for s in data["sources"]]
     if isinstance(data.get("state_dir"), str):
         data["state_dir"] = os.path.normpath(base / data["state_dir"])
+
+
+def _resolve_source(source: Any, base: Path) -> Any:
+    if not isinstance(source, dict):
+        return source
+    return {**source, **{key: os.path.normpath(base / source[key]) for key in ("path", "hexo")
+                         if isinstance(source.get(key), str)}}
 
 
 def parse_config(data: Any, source: str = "config", base: Path = Path("."), env: Mapping[str, str] = {}) -> Config:
@@ -236,6 +267,11 @@ def parse_config(data: Any, source: str = "config", base: Path = Path("."), env:
     config, problems = validate(Config, data)
     if config is not None and not problems:
         problems = config.problems()
+        for i, each in enumerate(config.sources):
+            try:
+                blog_of(each)
+            except ConfigError as e:
+                problems += [f"sources[{i}].hexo: {e.source}: {p.split(': ', 1)[-1]}" for p in e.problems]
     if problems:
         raise ConfigError(source, [_name_variable(p, from_env) for p in problems])
     assert config is not None

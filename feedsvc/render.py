@@ -9,6 +9,7 @@ removes them). Output depends only on the inputs: the same index gives the same 
 
 from __future__ import annotations
 
+import html
 import json
 import mimetypes
 from collections.abc import Callable
@@ -73,7 +74,10 @@ def _entry(fg: FeedGenerator, config: Config, article: Article, fmt: str) -> Non
     for tag in article.tags:
         fe.category(term=tag, scheme=tags_url(config.site.url))
     if article.summary:
-        fe.summary(article.summary) if fmt == "atom" else fe.description(article.summary)
+        # the summary is plain text; readers (and validators) take RSS descriptions as HTML, so
+        # "<script>" written in a post's prose must arrive as text, escaped, in both formats
+        escaped = html.escape(article.summary, quote=False)
+        fe.summary(escaped, type="html") if fmt == "atom" else fe.description(escaped)
     if config.feeds.content == "full" and article.content:
         fe.content(article.content, type="html")
     if article.image:

@@ -17,6 +17,7 @@ import nh3
 from lxml import etree
 
 from .config import Images
+from .hexo import absolute
 from .urls import proxy_url
 
 LAZY_ATTRS = ("data-original", "data-src", "data-lazy-src", "data-actualsrc")
@@ -96,10 +97,16 @@ class ImageRewriter:
 
     images: Images
     base_url: str = ""  # the site's public URL: proxied images are served from it
+    page: str = ""  # the item's link: relative URLs resolve against it (a reader would use the feed's)
+    root_url: str = ""  # where root-relative URLs (/img/x.png) point: the blog's origin and root
+
+    def resolve(self, url: str) -> str:
+        """A URL of the article, absolute (when the article has a page to resolve it against)."""
+        return absolute(url, self.page, self.root_url) if self.page or self.root_url else url.strip()
 
     def __call__(self, url: str) -> str:
         """The URL to load; raises ValueError for one that is not a URL (``http://[::1``)."""
-        url = url.strip()
+        url = self.resolve(url)
         if self.images.mode == "keep" or not url or url.startswith("data:"):
             return url
         url = unwrap(url, self.images.unwrap)
@@ -115,7 +122,8 @@ class ImageRewriter:
 
     def link(self, url: str) -> str:
         """Links are only unwrapped: the proxy is dead weight there too, the mode is for images."""
-        return url if self.images.mode == "keep" else unwrap(url.strip(), self.images.unwrap)
+        url = self.resolve(url)
+        return url if self.images.mode == "keep" else unwrap(url, self.images.unwrap)
 
     def srcset(self, value: str) -> str:
         """Each candidate rewritten; one with a scheme other than http(s) is left out (the

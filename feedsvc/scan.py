@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from .config import Config
+from .config import Config, blog_of
 from .errors import ArticleError
 from .feeds import apply_configured_slugs, article_terms
 from .index import Index, KnownFile
@@ -129,7 +129,7 @@ def read_and_parse(job: tuple[OnDisk, str | None]) -> Parsed:
 
     mtime = datetime.fromtimestamp(file.mtime_ns / 1e9, UTC)
     try:
-        return Parsed(file, digest, parse_article(raw, file.relpath, mtime, config))
+        return Parsed(file, digest, parse_article(raw, file.relpath, mtime, config, blog_of(config.sources[file.source])))
     except ArticleError as e:
         return Parsed(file, digest, error=e.message)
     except Exception as e:  # noqa: BLE001 - one odd file must not stop a scan; it is reported
@@ -152,7 +152,8 @@ def parse_all(jobs: list[tuple[OnDisk, str | None]], config: Config) -> Iterator
 def config_fingerprint(config: Config) -> str:
     """What parsed articles depend on: when it changes every file is read again."""
     # site.url: proxied image URLs are absolute URLs of this site
-    parts = [repr(config.images), config.site.timezone, config.site.url, str(config.feeds.summary_chars), "v3"]
+    parts = [repr(config.images), config.site.timezone, config.site.url, str(config.feeds.summary_chars),
+             repr([blog_of(source) for source in config.sources]), "v4"]
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()
 
 

@@ -23,6 +23,7 @@ class OnDisk(NamedTuple):  # a tuple: one per file on every scan
     size: int
     mtime_ns: int
     problem: str | None = None  # a file that cannot be taken as it is (its name is not UTF-8)
+    source: int = 0  # which of the config's sources it is in
 
 
 @dataclass
@@ -60,12 +61,12 @@ def shown(path: str) -> str:
 
 def list_sources(sources: tuple[Source, ...]) -> Listing:
     listing = Listing()
-    for source in sources:
-        _walk(source, listing)
+    for number, source in enumerate(sources):
+        _walk(source, number, listing)
     return listing
 
 
-def _walk(source: Source, listing: Listing) -> None:
+def _walk(source: Source, number: int, listing: Listing) -> None:
     """Every matching regular file below a source (no symlinks, no hidden files or folders)."""
     matcher = glob_regex(source.glob).match
     stack = [(str(source.path), "")]
@@ -92,14 +93,15 @@ def _walk(source: Source, listing: Listing) -> None:
                     elif matcher(relpath := prefix + name):
                         st = entry.stat(follow_symlinks=False)
                         if stat.S_ISREG(st.st_mode):
-                            listing.files.append(_on_disk(entry.path, relpath, st.st_size, st.st_mtime_ns))
+                            listing.files.append(_on_disk(entry.path, relpath, st.st_size, st.st_mtime_ns, number))
                 except OSError:
                     continue  # gone between listing and stat: the next scan sees it
 
 
-def _on_disk(path: str, relpath: str, size: int, mtime_ns: int) -> OnDisk:
+def _on_disk(path: str, relpath: str, size: int, mtime_ns: int, source: int) -> OnDisk:
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:  # undecodable bytes in the name, kept by the OS as surrogates
-        return OnDisk(shown(path), shown(relpath), size, mtime_ns, "the file name is not valid UTF-8; rename the file")
-    return OnDisk(path, relpath, size, mtime_ns)
+        return OnDisk(shown(path), shown(relpath), size, mtime_ns, "the file name is not valid UTF-8; rename the file",
+                      source)
+    return OnDisk(path, relpath, size, mtime_ns, None, source)

@@ -1,0 +1,139 @@
+"""Tag plugins: Hexo's ``{% name args %}`` in a post's source, rendered so none leaks into a feed.
+
+The built-ins become HTML (code blocks, quotes, images, asset links, links; embeds become
+links, as iframes do elsewhere); an unknown block keeps its inner content, an unknown inline
+tag is dropped, and each unknown tag is a warning. Tags inside code (fenced, inline,
+``<pre>``/``<code>``) stay literal, as Hexo leaves them.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shlex
+from collections.abc import Callable
+
+_PROTECTED = re.compile(r"(^(`{3,}|~{3,})[^\n]*\n.*?^\2[ \t]*$|`[^`\n]+`|<pre\b.*?</pre>|<code\b.*?</code>)",
+                        re.DOTALL | re.MULTILINE | re.IGNORECASE)
+_HELD = re.compile("\x00(\\d+)\x00")
+_TAG = re.compile(r"\{%-?\s*(\w+)(.*?)-?%\}", re.DOTALL)
+BLOCKS = {"codeblock", "code", "blockquote", "quote", "pullquote", "raw"}
+
+
+def _args(text: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return text.split()
+
+
+def _esc(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _code(args: list[str], inner: str) -> str:
+    lang = next((a.split(":", 1)[1] for a in args if a.startswith("lang:")), "")
+    title = " ".join(a for a in args if not a.startswith(("lang:", "http://", "https://", "line_number:",
+                                                             "highlight:", "first_line:", "mark:", "wrap:")))
+    caption = f"<figcaption>{_esc(title)}</figcaption>" if title else ""
+    css = f' class="language-{_esc(lang)}"' if lang else ""
+    return f"\n<figure>{caption}<pre><code{css}>{_esc(inner.strip(chr(10)))}</code></pre></figure>\n"
+
+
+def _quote(args: list[str], inner: str, css: str = "") -> str:
+    links = [a for a in args if a.startswith(("http://", "https://"))]
+    author = " ".join(a for a in args if a not in links)
+    footer = f"\n\n<footer>{_esc(author)}</footer>" if author else ""
+    source = f' cite="{_esc(links[0])}"' if links else ""
+    return f"\n<blockquote{css}{source}>\n\n{inner.strip()}{footer}\n\n</blockquote>\n"
+
+
+def _image(args: list[str]) -> str:
+    """``[class names] src [width] [height] [title [alt]]``: the classes are the words before the
+    first one that looks like a path or URL."""
+    first = next((i for i, a in enumerate(args) if re.match(r"^(/|\.|https?:|[^\s]*[./])", a)), len(args))
+    src = args[first] if first < len(args) else ""
+    text = [a for a in args[first + 1 :] if not re.fullmatch(r"\d+(px|%)?", a)]
+    title = text[0] if text else ""
+    alt = text[1] if len(text) > 1 else title
+    return f'<img src="{_esc(src)}" alt="{_esc(alt)}"' + (f' title="{_esc(title)}"' if title else "") + ">"
+
+
+def _link(href: str, text: str) -> str:
+    return f'<a href="{_esc(href)}">{_esc(text or href)}</a>'
+
+
+def _embed(name: str, args: list[str]) -> str:
+    target = args[0] if args else ""
+    url = {"youtube": f"https://www.youtube.com/watch?v={target}", "vimeo": f"https://vimeo.com/{target}"}.get(name, target)
+    return f"<p>{_link(url, url)}</p>"
+
+
+def _inline(name: str, args: list[str], page: Callable[[str], str]) -> str | None:
+    if name in ("img", "image"):
+        return _image(args)
+    if name == "asset_img":
+        return _image(args)
+    if name == "asset_link" and args:
+        return _link(args[0], " ".join(a for a in args[1:] if a not in ("true", "false")))
+    if name == "asset_path" and args:
+        return _esc(page(args[0]))
+    if name in ("link", "a") and args:
+        text = [a for a in args[1:] if a not in ("true", "false")]
+        return _link(args[0], text[0] if text else args[0])
+    if name in ("iframe", "youtube", "vimeo"):
+        return _embed(name, args)
+    return None
+
+
+def render(source: str, page: Callable[[str], str] = lambda url: url) -> tuple[str, list[str]]:
+    """``source`` with its tag plugins rendered, and a warning per unknown tag. ``page(url)``
+    makes an asset path absolute (``asset_path`` yields text, not an attribute)."""
+    if "{%" not in source:
+        return source, []
+    warnings: list[str] = []
+    kept: list[str] = []
+
+    def hold(match: re.Match[str]) -> str:  # code is set aside, so no tag inside it is seen
+        kept.append(match.group(0))
+        return f"\x00{len(kept) - 1}\x00"
+
+    held = _PROTECTED.sub(hold, source.replace("\x00", ""))
+    rendered = _render_text(held, page, warnings, lambda text: _HELD.sub(lambda m: kept[int(m.group(1))], text))
+    return _HELD.sub(lambda m: kept[int(m.group(1))], rendered), list(dict.fromkeys(warnings))
+
+
+def _render_text(text: str, page: Callable[[str], str], warnings: list[str], restore: Callable[[str], str]) -> str:
+    out, pos = [], 0
+    while match := _TAG.search(text, pos):
+        out.append(text[pos : match.start()])
+        name, args = match.group(1), _args(match.group(2))
+        end = re.compile(r"\{%-?\s*end" + re.escape(name) + r"\s*-?%\}").search(text, match.end())
+        pos = match.end()
+        if name.startswith("end"):
+            continue  # the closing tag of an unknown block: dropped
+        if end and (name in BLOCKS or not _knows_inline(name)):
+            inner = text[match.end() : end.start()]
+            pos = end.end()
+            if name in ("codeblock", "code"):
+                out.append(_code(args, restore(inner)))
+            elif name in ("blockquote", "quote"):
+                out.append(_quote(args, _render_text(inner, page, warnings, restore)))
+            elif name == "pullquote":
+                out.append(_quote([], _render_text(inner, page, warnings, restore), ' class="pullquote"'))
+            elif name == "raw":
+                out.append(inner)
+            else:
+                warnings.append(f"unknown tag plugin {{% {name} %}}: its content is kept, the tag left out")
+                out.append(_render_text(inner, page, warnings, restore))
+            continue
+        rendered = _inline(name, args, page)
+        if rendered is None:
+            warnings.append(f"unknown tag plugin {{% {name} %}}: left out")
+        out.append(rendered or "")
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _knows_inline(name: str) -> bool:
+    return name in ("img", "image", "asset_img", "asset_link", "asset_path", "link", "a", "iframe", "youtube", "vimeo")
