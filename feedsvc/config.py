@@ -132,6 +132,7 @@ class Scan:
     settle: float = field(default=2, metadata=check(_at_least(0)))
     delete_after: float | None = field(default=None, metadata=check(_at_least(0)))
     max_file_mb: float = field(default=10, metadata=check(_at_least(0, strict=True)))
+    watch: bool = True  # serve: scan what changed as soon as it settles, not only every interval
 
     @property
     def delete_grace(self) -> float:

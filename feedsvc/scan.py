@@ -29,7 +29,7 @@ from .errors import ArticleError
 from .feeds import apply_configured_slugs, article_terms
 from .index import Index, KnownFile
 from .model import Article
-from .sources import OnDisk, list_sources
+from .sources import OnDisk, list_sources, stat_paths
 
 log = logging.getLogger("feedsvc.scan")
 PARALLEL_THRESHOLD = 64  # below this many files a process pool costs more than it saves
@@ -219,15 +219,22 @@ class _Batches:
 
 
 def scan(index: Index, config: Config, now: float | None = None, settle: float | None = None,
-         progress: Callable[[int], object] | None = None) -> ScanReport:
-    """One incremental scan; ``now`` and ``settle`` are injectable for tests and ``build``."""
+         progress: Callable[[int], object] | None = None, only: set[str] | None = None) -> ScanReport:
+    """One incremental scan; ``now`` and ``settle`` are injectable for tests and ``build``.
+    ``only``: the paths the watcher saw change (the rest of the sources is not looked at)."""
     started = time.monotonic()
     now = time.time() if now is None else now
-    listing = list_sources(config.sources)
-    index.set_source_problems(listing.problems)
     if index.get_meta("config") != (fingerprint := config_fingerprint(config)):
         index.reread_all(fingerprint)  # committed at once: a killed rescan does not start over
+        only = None
+    if only is None:
+        listing = list_sources(config.sources)
+        index.set_source_problems(listing.problems)
+    else:
+        listing = stat_paths(config.sources, only)
     known = index.known_files()
+    if only is not None:
+        known = {path: old for path, old in known.items() if path in only}
     decided = plan(listing.files, known, now, config.scan.settle if settle is None else settle,
                    config.scan.delete_grace, listing.blind)
     jobs = [(f, known[f.path].digest if f.path in known else None) for f in decided.read]

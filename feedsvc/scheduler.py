@@ -13,9 +13,11 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 import time
 from datetime import UTC, datetime
 
+from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import Config
@@ -35,14 +37,16 @@ def record(index: Index, report: ScanReport, finished: float) -> None:
     }))
 
 
-def scan_once(config: Config) -> ScanReport | None:
-    """One scan with the lock held; None when another scan is running or the scan failed."""
-    with scan_lock(config.state_dir) as held:
+def scan_once(config: Config, only: set[str] | None = None) -> ScanReport | None:
+    """One scan with the lock held; None when another scan is running or the scan failed.
+    ``only``: the paths the watcher saw change; such a scan waits for a running one (its
+    changes must not be dropped), a scheduled one is skipped instead."""
+    with scan_lock(config.state_dir, wait=only is not None) as held:
         if not held:
             log.warning("scan skipped: another scan of %s is running", config.state_dir)
             return None
         try:
-            report = _scan_or_rebuild(config)
+            report = _scan_or_rebuild(config, only)
         except Exception as e:
             log.exception("scan failed; the last good feeds stay online")
             _record_failure(config, e)
@@ -53,9 +57,9 @@ def scan_once(config: Config) -> ScanReport | None:
     return report
 
 
-def _scan_or_rebuild(config: Config) -> ScanReport:
+def _scan_or_rebuild(config: Config, only: set[str] | None = None) -> ScanReport:
     try:
-        return _scan(config)
+        return _scan(config, only)
     except sqlite3.DatabaseError as e:
         if not is_corrupt(e):
             raise
@@ -64,10 +68,10 @@ def _scan_or_rebuild(config: Config) -> ScanReport:
         return _scan(config)
 
 
-def _scan(config: Config) -> ScanReport:
+def _scan(config: Config, only: set[str] | None = None) -> ScanReport:
     index = Index.open(config.state_dir)
     try:
-        report = scan(index, config)
+        report = scan(index, config, only=only)
         record(index, report, time.time())
         return report
     finally:
@@ -89,9 +93,29 @@ def _record_failure(config: Config, error: Exception) -> None:
 
 
 def start(config: Config) -> BackgroundScheduler:
-    """Scan now, then every interval; never two at once, missed runs coalesce into one."""
+    """Scan now, then every interval; never two at once, missed runs coalesce into one. With
+    ``scan.watch``, a watcher thread also scans what changed as soon as it has settled."""
     scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_job(scan_once, "interval", args=[config], seconds=config.scan.interval, id="scan",
                       max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
     scheduler.start()
+    if config.scan.watch:
+        stop = threading.Event()
+        threading.Thread(target=watch, args=(config, stop), name="feedsvc-watch", daemon=True).start()
+        scheduler.add_listener(lambda event: stop.set(), EVENT_SCHEDULER_SHUTDOWN)
     return scheduler
+
+
+def watch(config: Config, stop: threading.Event) -> None:
+    """Scan the files that changed, once no change has come for ``scan.settle`` seconds (a
+    mirror writes a file in several pieces; a file is read once it is quiet)."""
+    from watchfiles import watch as changes  # only `serve` watches
+
+    paths = [str(source.path) for source in config.sources if source.path.is_dir()]
+    quiet_ms = max(int(config.scan.settle * 1000), 50)
+    try:
+        for batch in changes(*paths, step=quiet_ms, debounce=max(quiet_ms * 10, 1600), stop_event=stop,
+                             ignore_permission_denied=True, raise_interrupt=False):
+            scan_once(config, {path for _, path in batch})
+    except Exception:  # noqa: BLE001 - the interval scan goes on without the watcher
+        log.exception("watching %s stopped; changes are picked up every %g s", paths, config.scan.interval)

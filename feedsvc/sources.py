@@ -98,6 +98,28 @@ def _walk(source: Source, number: int, listing: Listing) -> None:
                     continue  # gone between listing and stat: the next scan sees it
 
 
+def stat_paths(sources: tuple[Source, ...], paths: set[str]) -> Listing:
+    """The given paths (reported changed by the watcher) as a listing: those that exist, are
+    regular files and match their source's glob; the rest are gone or not articles."""
+    listing = Listing()
+    roots = [(number, os.path.join(str(source.path), ""), glob_regex(source.glob).match)
+             for number, source in enumerate(sources)]
+    for path in paths:
+        found = next(((n, path[len(root):], match) for n, root, match in roots if path.startswith(root)), None)
+        if found is None:
+            continue
+        number, relpath, match = found
+        if any(part.startswith(".") for part in relpath.split("/")) or not match(relpath):
+            continue
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            listing.files.append(_on_disk(path, relpath, st.st_size, st.st_mtime_ns, number))
+    return listing
+
+
 def _on_disk(path: str, relpath: str, size: int, mtime_ns: int, source: int) -> OnDisk:
     try:
         path.encode("utf-8")

@@ -122,3 +122,20 @@ def _all_items(live: LiveServer) -> list[dict]:
 def _snapshot(live: LiveServer) -> dict[str, tuple[str, str]]:
     return {i["id"]: (i["date_published"], i["date_modified"]) for i in _all_items(live)}
 
+
+
+def test_a_new_file_is_in_the_feeds_as_soon_as_it_settles_without_waiting_for_the_interval(
+        tmp_path: Path, articles: Path) -> None:
+    from .test_live import write
+
+    live = LiveServer(tmp_path, articles, interval=3600, settle=0.5).start()  # one scan at start, then none
+    try:
+        started = time.monotonic()
+        write(articles, "fresh.md", "Fresh from the mirror")
+        wait_for(lambda: b"Fresh from the mirror" in get(live.url + "/feeds/all.json")[2], timeout=10, step=0.05)
+        elapsed = time.monotonic() - started
+        (articles / "fresh.md").write_text("---\ntitle: Edited in place\ndate: 2030-01-01 00:00\n---\nx\n", encoding="utf-8")
+        wait_for(lambda: b"Edited in place" in get(live.url + "/feeds/all.json")[2], timeout=10, step=0.05)
+        assert elapsed < 5  # the interval is an hour: only the watcher can have seen it
+    finally:
+        live.stop()
