@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import signal
 import socket
 import subprocess
@@ -32,13 +33,29 @@ def ensure_free(host: str, port: int) -> None:
 
 
 def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
-    """The web server, set to receive SIGTERM when this process dies, even by SIGKILL (Linux)."""
+    """The web server in a process group of its own (so its workers can be stopped with it),
+    set to receive SIGTERM when this process dies, even by SIGKILL (Linux)."""
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
     def die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
-    return subprocess.Popen(command, env=env, preexec_fn=die_with_parent)
+    return subprocess.Popen(command, env=env, preexec_fn=die_with_parent, start_new_session=True)
+
+
+def _stop_group(pgid: int, grace: float = 5) -> None:
+    """Whatever is left of the web server's process group once its main process is gone (a
+    worker that missed the shutdown would hold the port and serve stale pages)."""
+    deadline = time.monotonic() + grace
+    sent = signal.SIGTERM
+    while True:
+        try:
+            os.killpg(pgid, sent)
+        except (ProcessLookupError, PermissionError):
+            return
+        if time.monotonic() > deadline:
+            sent = signal.SIGKILL
+        time.sleep(0.1)
 
 
 def supervise(web: subprocess.Popen, grace: float = 15) -> int:
@@ -49,7 +66,9 @@ def supervise(web: subprocess.Popen, grace: float = 15) -> int:
     signal.signal(signal.SIGINT, lambda *_: stopping.append(time.monotonic()))
     while True:
         try:
-            return web.wait(timeout=0.5)
+            code = web.wait(timeout=0.5)
+            _stop_group(web.pid)
+            return code
         except subprocess.TimeoutExpired:
             if stopping and time.monotonic() - stopping[0] > grace:
                 web.kill()

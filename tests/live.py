@@ -87,7 +87,7 @@ class LiveServer:
             raise
         finally:
             self.reader.join(timeout=5)
-            if self.process.stdout:
+            if self.process.stdout and not self.reader.is_alive():  # closing under a blocked reader deadlocks
                 self.process.stdout.close()
 
     def kill(self) -> None:
