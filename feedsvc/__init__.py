@@ -27,8 +27,8 @@ The data flow, one module a stage, listed in import order (each imports only tho
     imageproxy  the image proxy's disk cache
     export      every URL written to a directory, atomically, unchanged files untouched
     scheduler   the scan on a schedule, once per deployment
-    web         the Flask app: feeds, pages, images and health blueprints
     supervisor  serve's process around granian: a free port, workers that die with it
+    web         the Flask app: feeds, pages, images and health blueprints
     cli         ``feedsvc serve | build | check``
 """
 

@@ -154,7 +154,8 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     config = _load(config_file)
     host, port, workers = host or config.server.host, port or config.server.port, workers or config.server.workers
-    env = {**os.environ, "FEEDSVC_CONFIG": str(config_path(config_file, os.environ).resolve())}
+    env = {**os.environ, "FEEDSVC_CONFIG": str(config_path(config_file, os.environ).resolve()),
+           supervisor.SUPERVISOR_PID: str(os.getpid())}
     command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--factory", "feedsvc.web:app_from_env",
                "--host", host, "--port", str(port), "--workers", str(workers), "--no-ws", "--log-level", "warning",
                # requests are short and hold the GIL: a few threads per worker keep it busy, and a

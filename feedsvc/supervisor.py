@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 
@@ -41,6 +42,29 @@ def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
     return subprocess.Popen(command, env=env, preexec_fn=die_with_parent, start_new_session=True)
+
+
+SUPERVISOR_PID = "FEEDSVC_SUPERVISOR_PID"
+
+
+def follow_supervisor(environ: dict[str, str] | None = None, period: float = 1.0) -> None:
+    """In a web worker: exit when the supervisor is gone. granian stops its workers on SIGTERM,
+    but a worker that was still starting can miss that and keep the port (seen after kill -9)."""
+    pid = int((os.environ if environ is None else environ).get(SUPERVISOR_PID, "0") or 0)
+    if pid <= 0:
+        return
+
+    def watch() -> None:
+        while True:
+            time.sleep(period)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="feedsvc-follow-supervisor", daemon=True).start()
 
 
 def _stop_group(pgid: int, grace: float = 5) -> None:

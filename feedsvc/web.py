@@ -26,6 +26,7 @@ from .imageproxy import FAILURE_SECONDS, ImageCache
 from .index import DB_NAME, Index
 from .model import EPOCH, FeedSpec, Page
 from .pagecache import Cache, FastPath, page_key
+from .supervisor import follow_supervisor
 from .urls import (
     ARTICLE_ROUTE,
     CATEGORY_ROUTE,
@@ -245,4 +246,5 @@ def images_blueprint(config: Config) -> Blueprint:
 
 def app_from_env() -> Flask:
     """Entry point for WSGI servers: the config from ``FEEDSVC_CONFIG`` (or the default path)."""
+    follow_supervisor()
     return create_app(load_config(os.environ.get("FEEDSVC_CONFIG")))
