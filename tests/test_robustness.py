@@ -321,3 +321,29 @@ def test_10_a_kill_during_a_cold_scan_keeps_what_was_committed(tmp_path: Path, a
     code, output = run_cli("build", articles, tmp_path)
     read = int(output.strip().splitlines()[-1].split(" read")[0].rsplit(" ", 1)[1])
     assert code == 0 and read <= 3000 - committed
+
+
+def test_healthz_is_503_with_its_reasons_when_a_scan_fails_or_a_feed_does_not_render(
+        tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = make_config(corpus, tmp_path / "state", scan={"settle": 0})
+    scan_once(config)
+    client = create_app(config).test_client()
+    assert client.get("/healthz").status_code == 200
+    import feedsvc.scan as scan_module
+    import feedsvc.site as site_module
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(scan_module, "plan", broken)
+    assert scan_once(config) is None
+    health = client.get("/healthz")
+    assert health.status_code == 503 and health.json["reasons"] == [
+        "the last scan failed: OSError: [Errno 5] Input/output error"]
+    monkeypatch.undo()
+    scan_once(config)
+    assert client.get("/healthz").status_code == 200
+    monkeypatch.setattr(site_module, "feed_page", broken)
+    assert client.get("/feeds/all.rss").status_code == 500
+    health = client.get("/healthz")
+    assert health.status_code == 503 and health.json["reasons"][0].startswith("/feeds/all.rss does not render")
