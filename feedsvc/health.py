@@ -37,6 +37,9 @@ def health_report(index: Index, config: Config, feeds: int, render_failures: dic
         "feeds": feeds * len(config.feeds.formats),
         "last_scan": last_scan,
         "files_in_error": sorted({p.path for p in problems if p.fatal}),
+        # what `check` prints as warnings (unknown tag plugins, lenient front matter, ...); the
+        # first 100: a big mirror can have many, and this is polled
+        "warnings": [f"{p.path}: {p.message}" for p in problems if not p.fatal][:100],
     }
     if reasons:
         body["reasons"] = reasons

@@ -108,6 +108,18 @@ def test_the_excerpt_ends_at_more_and_the_content_stays_whole(out: Path) -> None
     assert len(hexo5["summary"]) > 200
 
 
+def test_healthz_lists_unknown_tags_as_warnings(tmp_path: Path) -> None:
+    from feedsvc.scheduler import scan_once
+    from feedsvc.web import create_app
+
+    config = parse_config({"sources": [blog_source("hexo-site")], "state_dir": str(tmp_path / "state"),
+                           "scan": {"settle": 0}})
+    scan_once(config)
+    warnings = create_app(config).test_client().get("/healthz").json["warnings"]
+    assert any(w.endswith("2023-11-03-hexo-7-0-0-released.md: unknown tag plugin {% note %}: its content is kept,"
+                          " the tag left out") for w in warnings)
+
+
 def test_check_lists_unknown_tags_as_warnings(tmp_path: Path) -> None:
     config = tmp_path / "feedsvc.yaml"
     source = blog_source("hexo-site")
