@@ -244,17 +244,18 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, str]:
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
-    """Relative paths in the file are relative to the file's own directory."""
+    """Relative paths in the file are relative to the file's own directory (made absolute)."""
     if isinstance(data.get("sources"), list):
         data["sources"] = [_resolve_source(s, base) for s in data["sources"]]
     if isinstance(data.get("state_dir"), str):
-        data["state_dir"] = os.path.normpath(base / data["state_dir"])
+        data["state_dir"] = os.path.abspath(base / data["state_dir"])
 
 
 def _resolve_source(source: Any, base: Path) -> Any:
     if not isinstance(source, dict):
         return source
-    return {**source, **{key: os.path.normpath(base / source[key]) for key in ("path", "hexo")
+    # absolute: the watcher reports absolute paths, and the index keys files by path
+    return {**source, **{key: os.path.abspath(base / source[key]) for key in ("path", "hexo")
                          if isinstance(source.get(key), str)}}
 
 
