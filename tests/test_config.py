@@ -104,3 +104,13 @@ def test_unreadable_or_invalid_yaml_names_the_file(tmp_path: Path) -> None:
     bad.write_text("site: [unclosed\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"bad.yaml: invalid configuration\n  \(file\): not valid YAML"):
         load_config(str(bad), env={})
+
+
+def test_a_relative_config_path_gives_absolute_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The watcher reports absolute paths and the index keys files by path: both must agree."""
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "feedsvc.yaml").write_text("sources:\n  - path: ../articles\nstate_dir: state\n",
+                                                   encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    config = load_config("conf/feedsvc.yaml", env={})
+    assert config.sources[0].path == tmp_path / "articles" and config.state_dir == tmp_path / "conf" / "state"
