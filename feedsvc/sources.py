@@ -11,6 +11,7 @@ import errno
 import os
 import re
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -54,6 +55,15 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(out + r"\Z", re.IGNORECASE)
 
 
+def name_matcher(glob: str) -> Callable[[str], object]:
+    """A test of a relative path against the glob; the usual ``**/*.{a,b}`` is a suffix test
+    (a regex per file costs a third of a scan that finds nothing new)."""
+    if match := re.fullmatch(r"\*\*/\*\.\{([\w,]+)\}|\*\*/\*\.(\w+)", glob):
+        suffixes = tuple("." + s.lower() for s in (match.group(1) or match.group(2)).split(","))
+        return lambda relpath: relpath.lower().endswith(suffixes)
+    return glob_regex(glob).match
+
+
 def shown(path: str) -> str:
     """A path as text that can be stored and printed, whatever bytes its name has."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
@@ -68,7 +78,7 @@ def list_sources(sources: tuple[Source, ...]) -> Listing:
 
 def _walk(source: Source, number: int, listing: Listing) -> None:
     """Every matching regular file below a source (no symlinks, no hidden files or folders)."""
-    matcher = glob_regex(source.glob).match
+    matcher = name_matcher(source.glob)
     stack = [(str(source.path), "")]
     while stack:
         folder, prefix = stack.pop()
@@ -102,7 +112,7 @@ def stat_paths(sources: tuple[Source, ...], paths: set[str]) -> Listing:
     """The given paths (reported changed by the watcher) as a listing: those that exist, are
     regular files and match their source's glob; the rest are gone or not articles."""
     listing = Listing()
-    roots = [(number, os.path.join(str(source.path), ""), glob_regex(source.glob).match)
+    roots = [(number, os.path.join(str(source.path), ""), name_matcher(source.glob))
              for number, source in enumerate(sources)]
     for path in paths:
         found = next(((n, path[len(root):], match) for n, root, match in roots if path.startswith(root)), None)
@@ -122,7 +132,7 @@ def stat_paths(sources: tuple[Source, ...], paths: set[str]) -> Listing:
 
 def _on_disk(path: str, relpath: str, size: int, mtime_ns: int, source: int) -> OnDisk:
     try:
-        path.encode("utf-8")
+        path.isascii() or path.encode("utf-8")
     except UnicodeEncodeError:  # undecodable bytes in the name, kept by the OS as surrogates
         return OnDisk(shown(path), shown(relpath), size, mtime_ns, "the file name is not valid UTF-8; rename the file",
                       source)
