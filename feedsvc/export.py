@@ -47,7 +47,7 @@ def render_fingerprint(config: Config) -> str:
 def gzip_bytes(data: bytes) -> bytes:
     """The ``.gz`` beside each file, for nginx's ``gzip_static``: compressed once, when the file
     changes, instead of on every request (no timestamp inside: the same bytes every build)."""
-    return gzip.compress(data, compresslevel=9, mtime=0)
+    return gzip.compress(data, compresslevel=6, mtime=0)
 
 
 def write_atomic(target: Path, data: bytes) -> bool:
