@@ -24,7 +24,8 @@ def health_report(index: Index, config: Config, feeds: int, render_failures: dic
         return {"status": "starting", "detail": "no scan has finished yet"}, 503
     last_scan = json.loads(last)
     problems = index.problems()
-    reasons = [f"{p.path}: {p.message}" for p in problems if p.path in index.source_problem_paths()]
+    unreadable = index.source_problem_paths()  # read once, not once per problem
+    reasons = [f"{p.path}: {p.message}" for p in problems if p.path in unreadable]
     if error := index.get_meta("last_error"):
         reasons.append(f"the last scan failed: {json.loads(error)['error']}")
     age = (now - datetime.fromisoformat(last_scan["finished"])).total_seconds()

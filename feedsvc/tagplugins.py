@@ -70,9 +70,7 @@ def _embed(name: str, args: list[str]) -> str:
 
 
 def _inline(name: str, args: list[str], page: Callable[[str], str]) -> str | None:
-    if name in ("img", "image"):
-        return _image(args)
-    if name == "asset_img":
+    if name in ("img", "image", "asset_img"):  # an asset name resolves into the post's folder later
         return _image(args)
     if name == "asset_link" and args:
         return _link(args[0], " ".join(a for a in args[1:] if a not in ("true", "false")))

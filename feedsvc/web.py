@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response, abort, current_app, redirect, request, send_file
 from werkzeug.exceptions import HTTPException
@@ -125,11 +126,15 @@ def _term_feed(kind: str, base: str, name: str) -> WerkzeugResponse:
 pages = Blueprint("pages", __name__)
 
 
+def _listing_page(path: str, render: Callable[[Index, Config, list[FeedSpec]], Page]) -> Response:
+    """A page that lists every feed (the index page, the OPML), cached like any other."""
+    cache = _cache()
+    return to_response(cache.get(page_key(path), lambda index: render(index, cache.config, list(cache.specs().values()))))
+
+
 @pages.get(INDEX_PATH)
 def index_page() -> Response:
-    cache = _cache()
-    return to_response(cache.get(page_key(INDEX_PATH),
-                                 lambda index: site.index_page(index, cache.config, list(cache.specs().values()))))
+    return _listing_page(INDEX_PATH, site.index_page)
 
 
 @pages.get(ARTICLE_ROUTE)
@@ -148,9 +153,7 @@ def article(article_id: str) -> Response:
 
 @pages.get(OPML_PATH)
 def opml() -> Response:
-    cache = _cache()
-    return to_response(cache.get(page_key(OPML_PATH),
-                                 lambda index: site.opml_page(index, cache.config, list(cache.specs().values()))))
+    return _listing_page(OPML_PATH, site.opml_page)
 
 
 @pages.get(XSL_PATH)
