@@ -149,7 +149,18 @@ class Feeds:
     formats: tuple[Format, ...] = FORMATS
     categories: bool = True
     tags: bool = True
+    archives: bool = True  # RFC 5005 archive pages behind every feed
+    archive_size: int = field(default=50, metadata=check(_between(1, 1000)))  # items per archive page
     cache_seconds: int = field(default=300, metadata=check(_at_least(0)))
+
+
+def _hub_urls(value: tuple[str, ...]) -> str | None:
+    return next((f"{url!r}: {problem}" for url in value if (problem := _absolute_url(url))), None)
+
+
+@dataclass(frozen=True)
+class Push:
+    hubs: tuple[str, ...] = field(default=(), metadata=check(_hub_urls))  # WebSub hubs pinged on change
 
 
 @dataclass(frozen=True)
@@ -203,6 +214,7 @@ class Config:
     feeds: Feeds = Feeds()
     category_slugs: dict[str, str] = field(default_factory=dict, metadata=check(_one_name_per_slug, each=_slug))
     tag_slugs: dict[str, str] = field(default_factory=dict, metadata=check(_one_name_per_slug, each=_slug))
+    push: Push = Push()
     images: Images = Images()
     channels: tuple[Channel, ...] = ()
     server: Server = Server()

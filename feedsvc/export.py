@@ -18,11 +18,11 @@ from pathlib import Path
 
 from . import __version__
 from .config import Config
-from .feeds import feed_specs, select
+from .feeds import documents, feed_specs, select_document
 from .files import replace_file
 from .index import Index
-from .model import FeedSpec
-from .urls import INDEX_PATH, OPML_PATH, XSL_PATH, article_export_dir, article_path, export_file, feed_base, feed_path
+from .model import Document, FeedSpec, Selection
+from .urls import INDEX_PATH, OPML_PATH, XSL_PATH, article_export_dir, article_path, document_path, export_file, feed_base
 
 ARTICLE_BATCH = 200  # whole articles held in memory at once
 
@@ -40,7 +40,7 @@ def _sig(*parts: str) -> str:
 
 def render_fingerprint(config: Config) -> str:
     """Everything besides the articles that output bytes depend on."""
-    return _sig(__version__, repr(config.site), repr(config.feeds),
+    return _sig(__version__, repr(config.site), repr(config.feeds), repr(config.push),
                 repr(config.channels), repr(sorted(config.category_slugs.items())), repr(sorted(config.tag_slugs.items())))
 
 
@@ -98,16 +98,26 @@ def _listed(spec: FeedSpec) -> str:
     return f"{spec.title}|{feed_base(spec)}|{spec.total}|{spec.newest.isoformat()}"
 
 
+def document_signature(base: str, doc: Document, selection: Selection) -> str:
+    """What a feed document's bytes are made of: the same signature, the same bytes."""
+    spec = doc.spec
+    # the feed links to its newest archive page; a page only to its neighbours, so a page does
+    # not change when pages are added after its next one
+    links = str(doc.pages) if not doc.is_archive else f"{doc.page}:{doc.page < doc.pages}"
+    return _sig(base, feed_base(spec), spec.title, spec.description, str(spec.limit), links, selection.signature)
+
+
 def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str) -> None:
     from . import site  # rendering (feedgen, jinja2, lxml) is loaded only when something is written
 
     for spec in specs:
-        sel = select(index, spec)
-        signature = _sig(base, feed_base(spec), spec.title, spec.description, str(spec.limit), sel.signature)
-        for fmt in config.feeds.formats:
-            relpath = export_file(feed_path(spec, fmt))
-            if not w.fresh(relpath, signature):
-                w.put(relpath, signature, site.feed_page(index, config, spec, fmt, sel).body)
+        for doc in documents(spec, config):
+            sel = select_document(index, doc, config)
+            signature = document_signature(base, doc, sel)
+            for fmt in config.feeds.formats:
+                relpath = export_file(document_path(doc, fmt))
+                if not w.fresh(relpath, signature):
+                    w.put(relpath, signature, site.feed_page(index, config, doc, fmt, sel).body)
 
 
 def _index_page(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from .config import Channel, Config
 from .index import Index
-from .model import Article, FeedQuery, FeedSpec, Selection, Term
+from .model import Article, Document, FeedQuery, FeedSpec, Selection, Term
 
 log = logging.getLogger("feedsvc.feeds")
 PATH_SEPARATOR = " › "
@@ -117,6 +117,52 @@ def _tree(nodes: list[Term], site_title: str, limit: int) -> list[FeedSpec]:
 def select(index: Index, spec: FeedSpec, limit: int | None = None) -> Selection:
     """The newest articles of a feed, as file paths plus a digest of what they hold."""
     return index.select(spec.query, spec.limit if limit is None else min(limit, spec.limit))
+
+
+# -- RFC 5005 archives ---------------------------------------------------------
+#
+# A feed shows its newest ``limit`` items; everything older is cut, from the oldest up, into
+# pages of ``archive_size`` items. Numbering from the oldest means a new article never moves an
+# older one to another page: only the newest page grows. When the newest page fills up, an
+# empty page after it starts at once, so a full page's next-archive link already points at a
+# page that exists and the full page never changes again.
+
+
+def archive_pages(spec: FeedSpec, config: Config) -> int:
+    """How many archive pages a feed has (0: nothing older than the feed itself, or no archives)."""
+    archived = spec.total - spec.limit
+    return archived // config.feeds.archive_size + 1 if archived > 0 and config.feeds.archives else 0
+
+
+def document(spec: FeedSpec, config: Config, page: int = 0) -> Document | None:
+    """The feed itself (page 0) or one of its archive pages; None past the last page."""
+    pages = archive_pages(spec, config)
+    return Document(spec, page, pages) if 0 <= page <= pages else None
+
+
+def documents(spec: FeedSpec, config: Config) -> list[Document]:
+    """The feed, then its archive pages from the oldest."""
+    pages = archive_pages(spec, config)
+    return [Document(spec, page, pages) for page in range(pages + 1)]
+
+
+def _window(doc: Document, size: int) -> tuple[int, int]:
+    """An archive page's items as (offset from the newest, how many)."""
+    archived = doc.spec.total - doc.spec.limit
+    oldest, newest = (doc.page - 1) * size, min(doc.page * size, archived)
+    return doc.spec.total - newest, newest - oldest
+
+
+def is_full(doc: Document, config: Config) -> bool:
+    """An archive page that holds all it ever will: only an edit of one of its articles changes it."""
+    return doc.is_archive and _window(doc, config.feeds.archive_size)[1] == config.feeds.archive_size
+
+
+def select_document(index: Index, doc: Document, config: Config) -> Selection:
+    if not doc.is_archive:
+        return select(index, doc.spec)
+    offset, count = _window(doc, config.feeds.archive_size)
+    return index.select(doc.spec.query, count, offset) if count else Selection((), "")
 
 
 def items(index: Index, selection: Selection) -> list[Article]:

@@ -66,10 +66,13 @@ def wants_html(environ: dict) -> bool:
 
 def respond(cached: Cached, environ: dict, max_age: int) -> tuple[int, Headers, bytes]:
     """Status, headers and body for a GET or HEAD of a cached page."""
-    use_gzip = len(cached.page.body) >= GZIP_MIN_BYTES and accepts_gzip(environ)
-    headers = [("Cache-Control", f"public, max-age={max_age}"), ("Vary", cached.vary),
-               ("Last-Modified", http_date(cached.page.last_modified)),
+    page = cached.page
+    use_gzip = len(page.body) >= GZIP_MIN_BYTES and accepts_gzip(environ)
+    headers = [("Cache-Control", f"public, max-age={max_age if page.max_age is None else page.max_age}"),
+               ("Vary", cached.vary), ("Last-Modified", http_date(page.last_modified)),
                ("ETag", f'"{cached.etag}-gzip"' if use_gzip else f'"{cached.etag}"')]
+    if page.link:
+        headers.append(("Link", page.link))
     if not_modified(cached, environ):
         return 304, headers, b""
     body = cached.gzip_body() if use_gzip else cached.page.body

@@ -255,10 +255,11 @@ class Index:
                 "UPDATE articles SET live = IFNULL(path = (SELECT path FROM articles WHERE id = ?1 AND draft = 0"
                 " ORDER BY mtime_ns DESC, path LIMIT 1), 0) WHERE id = ?1", (article_id,))
 
-    def select(self, query: FeedQuery, limit: int) -> Selection:
-        """The newest ``limit`` live articles that ``query`` selects, newest first."""
+    def select(self, query: FeedQuery, limit: int, offset: int = 0) -> Selection:
+        """The newest ``limit`` live articles that ``query`` selects after skipping the ``offset``
+        newest, newest first."""
         paths, digests = [], []
-        for path, digest, _ in self._matching(query, limit):
+        for path, digest, _ in self._matching(query, limit, offset):
             paths.append(path)
             digests.append(digest)
         return Selection(tuple(paths), hashlib.sha1("\n".join(digests).encode()).hexdigest())
@@ -276,22 +277,25 @@ class Index:
                                             params).fetchone()
         return total, datetime.strptime(newest, _TIME) if newest else EPOCH
 
-    def _matching(self, query: FeedQuery, limit: int | None) -> Iterator[tuple[str, str, str]]:
-        """(path, digest, published) of the live articles a query selects, newest first."""
+    def _matching(self, query: FeedQuery, limit: int | None, offset: int = 0) -> Iterator[tuple[str, str, str]]:
+        """(path, digest, published) of the live articles a query selects, newest first, from
+        the ``offset``-th on."""
         one_term = self._single_term(query)
         if one_term is not None:  # a category's or a tag's own feed: a range of one index
             sql = ("SELECT a.path, a.digest, a.published FROM article_terms x JOIN articles a ON a.path = x.path"
-                   " WHERE x.term = ? AND a.live = 1 ORDER BY x.published DESC, x.id")
-            rows = self.db.execute(sql + ("" if limit is None else f" LIMIT {int(limit)}"), (one_term,))
-            yield from rows
+                   " WHERE x.term = ? AND a.live = 1 ORDER BY x.published DESC, x.id LIMIT ? OFFSET ?")
+            yield from self.db.execute(sql, (one_term, -1 if limit is None else limit, offset))
             return
         where, params = self._conditions(query)
         pattern = re.compile(query.match) if query.match else None
         rows = self.db.execute(f"SELECT a.path, a.digest, a.published, a.title, a.summary FROM articles a"
                                f" WHERE a.live = 1{where} ORDER BY a.published DESC, a.id", params)
-        found = 0
+        found, skipped = 0, 0
         for path, digest, published, title, summary in rows:
             if pattern and not pattern.search(f"{title}\n{summary}"):
+                continue
+            if skipped < offset:
+                skipped += 1
                 continue
             yield path, digest, published
             found += 1

@@ -93,6 +93,20 @@ class FeedSpec:
 
 
 @dataclass(frozen=True)
+class Document:
+    """One document of a feed: the feed itself (its newest ``limit`` items) or one of its RFC 5005
+    archive pages, fixed-size blocks of everything older, numbered from the oldest (1) up."""
+
+    spec: FeedSpec
+    page: int = 0  # 0: the feed itself; n >= 1: archive page n
+    pages: int = 0  # the archive pages the feed has now (0: none, or archives are off)
+
+    @property
+    def is_archive(self) -> bool:
+        return self.page > 0
+
+
+@dataclass(frozen=True)
 class Selection:
     paths: tuple[str, ...]  # file paths of the articles, newest first
     signature: str  # changes exactly when an item is added, removed or edited
@@ -105,6 +119,8 @@ class Page:
     body: bytes
     content_type: str
     last_modified: datetime
+    max_age: int | None = None  # Cache-Control max-age when not the site's (a full archive page: long)
+    link: str = ""  # an HTTP Link header (WebSub: the hubs and the feed's self URL)
 
 
 @dataclass(frozen=True)

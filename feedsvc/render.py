@@ -17,14 +17,60 @@ from datetime import datetime
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
+from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from . import __version__
 from .config import Config
-from .model import EPOCH, FORMAT_TYPES, Article, FeedSpec
-from .urls import INDEX_PATH, absolute, article_url, categories_url, feed_path, item_link, tags_url
+from .model import EPOCH, FORMAT_TYPES, Article, Document, FeedSpec
+from .urls import INDEX_PATH, absolute, article_url, categories_url, document_path, feed_path, item_link, tags_url
 
 GENERATOR = "feedsvc"
+ATOM_NS = "http://www.w3.org/2005/Atom"
+HISTORY_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
+
+
+def history_links(config: Config, doc: Document, fmt: str) -> list[tuple[str, str]]:
+    """(rel, absolute URL) of a feed document's WebSub hubs and RFC 5005 neighbours."""
+    def url(page: int) -> str:
+        return absolute(config.site.url, document_path(Document(doc.spec, page, doc.pages), fmt))
+
+    links = [("hub", hub) for hub in config.push.hubs]
+    if doc.is_archive:
+        links.append(("current", url(0)))
+        if doc.page > 1:
+            links.append(("prev-archive", url(doc.page - 1)))
+        if doc.page < doc.pages:
+            links.append(("next-archive", url(doc.page + 1)))
+    elif doc.pages:
+        links.append(("prev-archive", url(doc.pages)))
+    return links
+
+
+class _History(BaseExtension):
+    """atom:link elements feedgen cannot write (hub, current, prev-/next-archive: RSS has no
+    links of its own, and RFC 5005 Appendix B uses Atom's), and an archive page's fh:archive."""
+
+    links: list[tuple[str, str]] = []
+    archive = False
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"fh": HISTORY_NS} if self.archive else {}
+
+    def _extend(self, parent: etree._Element, link: str) -> None:
+        for rel, href in self.links:
+            etree.SubElement(parent, link, rel=rel, href=href)
+        if self.archive:
+            etree.SubElement(parent, f"{{{HISTORY_NS}}}archive")
+
+    def extend_atom(self, feed: etree._Element) -> etree._Element:
+        self._extend(feed, "link")  # feedgen writes Atom's elements in the default namespace
+        return feed
+
+    def extend_rss(self, feed: etree._Element) -> etree._Element:
+        self._extend(feed[0], f"{{{ATOM_NS}}}link")  # into <channel>, as atom:link
+        return feed
 
 
 def feed_updated(articles: list[Article]) -> datetime:
@@ -36,17 +82,19 @@ def _image_type(url: str) -> str:
     return guessed if guessed and guessed.startswith("image/") else "image/jpeg"
 
 
-def _generator(config: Config, spec: FeedSpec, articles: list[Article], fmt: str) -> FeedGenerator:
-    site = config.site
+def _generator(config: Config, doc: Document, articles: list[Article], fmt: str) -> FeedGenerator:
+    site, spec = config.site, doc.spec
     fg = FeedGenerator()
     fg.load_extension("dc")
     fg.load_extension("media")
-    self_url = absolute(site.url, feed_path(spec, fmt))
-    fg.id(self_url)
+    history = _History()
+    history.links, history.archive = history_links(config, doc, fmt), doc.is_archive
+    fg.register_extension("history", lambda: history, None)
+    fg.id(absolute(site.url, feed_path(spec, fmt)))  # an archive page is part of the same feed: same id
     fg.title(spec.title)
     fg.description(spec.description or spec.title)
     fg.author({"name": site.title})
-    fg.link(href=self_url, rel="self", type=FORMAT_TYPES[fmt])
+    fg.link(href=absolute(site.url, document_path(doc, fmt)), rel="self", type=FORMAT_TYPES[fmt])
     fg.link(href=absolute(site.url, INDEX_PATH), rel="alternate")  # last: feedgen makes the last link RSS's <link>
     fg.language(site.language)
     fg.generator(GENERATOR, version=__version__)
@@ -86,8 +134,8 @@ def _entry(fg: FeedGenerator, config: Config, article: Article, fmt: str) -> Non
             fe.enclosure(article.image, "0", _image_type(article.image))
 
 
-def render_xml(config: Config, spec: FeedSpec, articles: list[Article], fmt: str) -> bytes:
-    fg = _generator(config, spec, articles, fmt)
+def render_xml(config: Config, doc: Document, articles: list[Article], fmt: str) -> bytes:
+    fg = _generator(config, doc, articles, fmt)
     return fg.rss_str(pretty=True) if fmt == "rss" else fg.atom_str(pretty=True)
 
 
@@ -111,9 +159,11 @@ def _json_item(config: Config, article: Article) -> dict:
     return item
 
 
-def render_json(config: Config, spec: FeedSpec, articles: list[Article]) -> bytes:
-    site = config.site
-    feed = {
+def render_json(config: Config, doc: Document, articles: list[Article]) -> bytes:
+    """JSON Feed pages with ``next_url`` alone (it has no archive links): the feed leads to its
+    newest archive page, each page to the one before it."""
+    site, spec = config.site, doc.spec
+    feed: dict[str, object] = {
         "version": "https://jsonfeed.org/version/1.1",
         "title": spec.title,
         "home_page_url": absolute(site.url, INDEX_PATH),
@@ -121,15 +171,20 @@ def render_json(config: Config, spec: FeedSpec, articles: list[Article]) -> byte
         "description": spec.description,
         "language": site.language,
         "authors": [{"name": site.title}],
-        "items": [_json_item(config, a) for a in articles],
     }
+    older = dict(history_links(config, doc, "json")).get("prev-archive")
+    if older:
+        feed["next_url"] = older
+    if config.push.hubs:
+        feed["hubs"] = [{"type": "WebSub", "url": hub} for hub in config.push.hubs]
+    feed["items"] = [_json_item(config, a) for a in articles]
     return json.dumps(feed, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
 
 
-def render_feed(config: Config, spec: FeedSpec, articles: list[Article], fmt: str) -> bytes:
+def render_feed(config: Config, doc: Document, articles: list[Article], fmt: str) -> bytes:
     if fmt == "json":
-        return render_json(config, spec, articles)
-    return render_xml(config, spec, articles, fmt)
+        return render_json(config, doc, articles)
+    return render_xml(config, doc, articles, fmt)
 
 
 def render_opml(config: Config, specs: list[FeedSpec]) -> bytes:

@@ -14,14 +14,15 @@ from urllib.parse import urlsplit
 from lxml import etree
 
 from .config import Config
-from .feeds import items, select
+from .feeds import is_full, items, select, select_document
 from .index import Index
-from .model import FORMAT_TYPES, HTML, Article, FeedSpec, Page, Selection
+from .model import FORMAT_TYPES, HTML, Article, Document, FeedSpec, Page, Selection
 from .pages import render_article, render_index
 from .render import feed_updated, render_feed, render_opml
-from .urls import XSL_PATH
+from .urls import XSL_PATH, absolute, document_path
 
 LATEST_ON_INDEX = 30
+ARCHIVE_MAX_AGE = 7 * 86400  # a full archive page changes only when one of its articles is edited
 ALL = FeedSpec("all", ("all",), "", "", LATEST_ON_INDEX)
 
 
@@ -48,12 +49,23 @@ def stylesheet_href(config: Config) -> str:
     return urlsplit(config.site.url).path.rstrip("/") + XSL_PATH
 
 
-def feed_page(index: Index, config: Config, spec: FeedSpec, fmt: str, selection: Selection | None = None) -> Page:
-    articles = items(index, selection or select(index, spec))
-    body = render_feed(config, spec, articles, fmt)
+def feed_page(index: Index, config: Config, doc: Document, fmt: str, selection: Selection | None = None) -> Page:
+    """A feed or one of its archive pages; ``selection``: other articles than the document's own
+    (a ``?limit``), or the document's, already selected."""
+    articles = items(index, selection or select_document(index, doc, config))
+    body = render_feed(config, doc, articles, fmt)
     if fmt in ("rss", "atom"):
         body = _with_stylesheet(body, stylesheet_href(config))
-    return Page(body, FORMAT_TYPES[fmt] + "; charset=utf-8", feed_updated(articles))
+    max_age = ARCHIVE_MAX_AGE if is_full(doc, config) else None
+    return Page(body, FORMAT_TYPES[fmt] + "; charset=utf-8", feed_updated(articles), max_age, _link_header(config, doc, fmt))
+
+
+def _link_header(config: Config, doc: Document, fmt: str) -> str:
+    """WebSub discovery (the hubs and the topic, as the feed names itself), when there are hubs."""
+    if not config.push.hubs:
+        return ""
+    topic = absolute(config.site.url, document_path(doc, fmt))
+    return ", ".join([*(f'<{hub}>; rel="hub"' for hub in config.push.hubs), f'<{topic}>; rel="self"'])
 
 
 def _with_stylesheet(xml: bytes, href: str) -> bytes:

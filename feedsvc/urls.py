@@ -11,17 +11,19 @@ import hashlib
 import hmac
 from urllib.parse import quote
 
-from .model import Article, FeedSpec
+from .model import Article, Document, FeedSpec
 
 INDEX_PATH = "/"
 OPML_PATH = "/opml.xml"
 XSL_PATH = "/feed.xsl"
 HEALTH_PATH = "/healthz"
 _FEEDS, _CATEGORIES, _TAGS, _ARTICLES, _IMAGES = "/feeds/", "/categories/", "/tags/", "/articles/", "/img/"
+_ARCHIVE = "/_archive/"  # slugs never start with "_": no feed's path can collide
 _BASES = {"all": _FEEDS, "channel": _FEEDS, "category": _CATEGORIES, "tag": _TAGS}
 
 # Flask routes
 FEED_ROUTE = _FEEDS + "<slug>.<fmt>"
+FEED_ARCHIVE_ROUTE = _FEEDS + "<slug>" + _ARCHIVE + "<page>.<fmt>"
 CATEGORY_ROUTE = _CATEGORIES + "<path:name>"
 TAG_ROUTE = _TAGS + "<path:name>"
 ARTICLE_ROUTE = _ARTICLES + "<article_id>"
@@ -35,6 +37,27 @@ def feed_base(spec: FeedSpec) -> str:
 
 def feed_path(spec: FeedSpec, fmt: str) -> str:
     return f"{feed_base(spec)}.{fmt}"
+
+
+def document_path(doc: Document, fmt: str) -> str:
+    """The feed's path, or its archive page's: ``/feeds/all/_archive/3.atom``."""
+    if not doc.is_archive:
+        return feed_path(doc.spec, fmt)
+    return f"{feed_base(doc.spec)}{_ARCHIVE}{doc.page}.{fmt}"
+
+
+def archive_page(text: str) -> int | None:
+    """An archive page number as written in its URL (``3``, never ``03`` or ``0``), else None."""
+    return int(text) if text.isascii() and text.isdigit() and text == str(int(text)) and int(text) > 0 else None
+
+
+def split_archive(stem: str) -> tuple[str, int | None]:
+    """``tu-pian/jian-dan/_archive/3`` -> (``tu-pian/jian-dan``, 3); a feed's own stem -> (stem, 0);
+    None for a malformed page number."""
+    feed, found, page = stem.rpartition(_ARCHIVE)
+    if not found or not feed:
+        return stem, 0
+    return feed, archive_page(page)
 
 
 def all_feed_path(fmt: str) -> str:

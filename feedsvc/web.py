@@ -19,18 +19,19 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from . import site
 from .config import Config, load_config
 from .errors import StoreUnavailable
-from .feeds import select
+from .feeds import document, select
 from .health import health_report, now_utc
 from .http import Cached, etag_of, respond, wants_html
 from .imagefetch import FetchError, Limits
 from .imageproxy import FAILURE_SECONDS, ImageCache
 from .index import DB_NAME, Index
-from .model import EPOCH, FeedSpec, Page
+from .model import EPOCH, Document, FeedSpec, Page
 from .pagecache import Cache, FastPath, page_key
 from .supervisor import follow_supervisor
 from .urls import (
     ARTICLE_ROUTE,
     CATEGORY_ROUTE,
+    FEED_ARCHIVE_ROUTE,
     FEED_ROUTE,
     HEALTH_PATH,
     IMAGE_ROUTE,
@@ -38,9 +39,12 @@ from .urls import (
     OPML_PATH,
     TAG_ROUTE,
     XSL_PATH,
+    archive_page,
     category_base,
     channel_base,
+    document_path,
     feed_path,
+    split_archive,
     tag_base,
     verify,
 )
@@ -70,16 +74,21 @@ def _limit(spec: FeedSpec) -> int | None:
     return min(int(value), spec.limit)
 
 
-def serve_feed(spec: FeedSpec | None, fmt: str) -> Response:
+def serve_feed(spec: FeedSpec | None, fmt: str, page: int | None = 0) -> Response:
+    """A feed (page 0) or one of its archive pages."""
     cache = _cache()
     config = cache.config
-    if spec is None or fmt not in config.feeds.formats:
+    doc = None if spec is None or page is None else document(spec, config, page)
+    if doc is None or fmt not in config.feeds.formats:
         abort(404, "no such feed")
-    limit = _limit(spec)
-    path, variant = feed_path(spec, fmt), "" if limit is None else f"limit={limit}"
+    limit = _limit(doc.spec) if not doc.is_archive else None
+    path, variant = document_path(doc, fmt), "" if limit is None else f"limit={limit}"
     vary = "Accept-Encoding" if fmt == "json" else "Accept, Accept-Encoding"
-    cached = cache.get(page_key(path, variant),
-                       lambda index: site.feed_page(index, config, spec, fmt, select(index, spec, limit)), vary)
+    if limit is None:
+        cached = cache.get(page_key(path), lambda index: site.feed_page(index, config, doc, fmt), vary)
+    else:  # fewer items than the feed: not a document of the archive chain, so no archive links
+        cached = cache.get(page_key(path, variant), lambda index: site.feed_page(
+            index, config, Document(doc.spec), fmt, select(index, doc.spec, limit)), vary)
     if cached is not None and vary != "Accept-Encoding" and wants_html(request.environ):
         feed = cached.page
         cached = cache.get(page_key(path, variant + "&html"), lambda index: site.feed_as_html(feed), vary)
@@ -104,23 +113,29 @@ def feed(slug: str, fmt: str) -> Response:
     return serve_feed(_cache().specs().get(channel_base(slug)), fmt)
 
 
+@feeds.get(FEED_ARCHIVE_ROUTE)
+def feed_archive(slug: str, page: str, fmt: str) -> Response:
+    return serve_feed(_cache().specs().get(channel_base(slug)), fmt, archive_page(page))
+
+
 @feeds.get(CATEGORY_ROUTE)
 def category(name: str) -> WerkzeugResponse:
-    return _term_feed("category", category_base(tuple(name.rpartition(".")[0].split("/"))), name)
+    return _term_feed("category", lambda stem: category_base(tuple(stem.split("/"))), name)
 
 
 @feeds.get(TAG_ROUTE)
 def tag(name: str) -> WerkzeugResponse:
-    return _term_feed("tag", tag_base(name.rpartition(".")[0]), name)
+    return _term_feed("tag", tag_base, name)
 
 
-def _term_feed(kind: str, base: str, name: str) -> WerkzeugResponse:
-    stem, _, fmt = name.rpartition(".")
+def _term_feed(kind: str, base: Callable[[str], str], name: str) -> WerkzeugResponse:
+    whole, _, fmt = name.rpartition(".")
+    stem, page = split_archive(whole)
     specs = _cache().specs()
-    spec = specs.get(base)
-    if spec is None and stem and (moved := _redirect_by_name(specs, kind, stem, fmt)):
+    spec = specs.get(base(stem))
+    if spec is None and page == 0 and stem and (moved := _redirect_by_name(specs, kind, stem, fmt)):
         return moved
-    return serve_feed(spec, fmt)
+    return serve_feed(spec, fmt, page)
 
 
 pages = Blueprint("pages", __name__)

@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 from feedsvc.articles import parse_article
 from feedsvc.config import parse_config
 from feedsvc.errors import ArticleError
-from feedsvc.model import FeedSpec
+from feedsvc.model import Document, FeedSpec
 from feedsvc.render import render_feed
 
 CONFIG = parse_config({"sources": [{"path": "."}], "site": {"url": "https://feeds.example.com", "timezone": "Asia/Shanghai"},
                        "images": {"https_hosts": ["img.example"]}})
-SPEC = FeedSpec("all", ("all",), "All", "Everything", 20)
+FEED = Document(FeedSpec("all", ("all",), "All", "Everything", 20))
 EXAMPLES = int(os.environ.get("FEEDSVC_FUZZ_EXAMPLES", "60"))
 
 any_text = st.text(st.characters(codec="utf-8"), max_size=40)  # control characters, U+FFFE, emoji: all of it
@@ -71,10 +71,10 @@ def test_any_file_parses_or_is_an_article_error_and_every_feed_renders(meta: dic
     except ArticleError:
         return
     for fmt in ("rss", "atom"):
-        parsed = feedparser.parse(render_feed(CONFIG, SPEC, [article], fmt))
+        parsed = feedparser.parse(render_feed(CONFIG, FEED, [article], fmt))
         assert parsed.bozo == 0, (fmt, parsed.get("bozo_exception"))
         assert len(parsed.entries) == 1
-    item = json.loads(render_feed(CONFIG, SPEC, [article], "json"))["items"][0]
+    item = json.loads(render_feed(CONFIG, FEED, [article], "json"))["items"][0]
     assert item["title"] == article.title
     for text in (article.content, article.summary, article.title):
         assert "<script" not in text.lower() and "javascript:" not in text.lower()
