@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # imported inside each command, so `feedsvc --help` starts fa
     from .config import Config
     from .model import Problem
 
+PUSH_WAIT = 60  # seconds `build` waits for the WebSub hubs to take its pings
+
 config_option = click.option("--config", "config_file", metavar="FILE",
                              help="Config file (default: $FEEDSVC_CONFIG or config/feedsvc.yaml).")
 
@@ -67,13 +69,25 @@ def build(config_file: str | None, out_dir: Path, strict: bool) -> None:
     config = _load(config_file)
     # a running `feedsvc serve` on the same state directory finishes its scan first
     with scan_lock(config.state_dir, wait=True):
-        report, exported, problems = _scan_and_export(config, out_dir)
+        report, exported, problems, topics = _scan_and_export(config, out_dir)
     _report(problems)
+    if topics:
+        _push(config, topics)
     errors = sum(p.fatal for p in problems)
     click.echo(f"{report.seen} files, {report.read} read, {report.errors} in error; {exported.written} written,"
                f" {exported.unchanged} unchanged, {exported.removed} removed in {out_dir}", err=True)
     if strict and errors:
         sys.exit(1)
+
+
+def _push(config: Config, topics: list[str]) -> None:
+    """Tell the WebSub hubs, now that the files are in place (they fetch them next)."""
+    from .push import Pusher
+
+    pusher = Pusher(config.push.hubs)
+    pusher.publish(topics)
+    if not pusher.drain(PUSH_WAIT):
+        click.echo(f"WebSub: some hubs were not told within {PUSH_WAIT} s; see the log", err=True)
 
 
 def _scan_and_export(config: Config, out_dir: Path) -> tuple:
@@ -92,6 +106,7 @@ def _scan_and_export(config: Config, out_dir: Path) -> tuple:
 def _scan_and_export_unguarded(config: Config, out_dir: Path) -> tuple:
     from .export import export
     from .index import Index
+    from .push import changed_topics
     from .scan import scan
 
     index = Index.open(config.state_dir)
@@ -101,7 +116,8 @@ def _scan_and_export_unguarded(config: Config, out_dir: Path) -> tuple:
             report = scan(index, config, settle=0, progress=tick)
         with _progress("export") as tick:
             exported = export(index, config, out_dir, tick=tick)
-        return report, exported, index.problems()
+        topics = changed_topics(index, config) if config.push.hubs else []
+        return report, exported, index.problems(), topics
     finally:
         index.close()
 
@@ -122,12 +138,14 @@ def _progress(label: str) -> Iterator[Callable[[int], object]]:
 @config_option
 def check(config_file: str | None) -> None:
     """Validate the config and every article; print each problem as PATH: MESSAGE."""
+    from .config import Push
+
     config = _load(config_file)
     # Exactly what `build` does, into a scratch state directory and export: whatever would
     # fail a build fails here, and the duplicate-id rule is the index's own.
     with tempfile.TemporaryDirectory(prefix="feedsvc-check-") as scratch:
-        scratch_config = dataclasses.replace(config, state_dir=Path(scratch) / "state")
-        report, _, problems = _scan_and_export(scratch_config, Path(scratch) / "out")
+        scratch_config = dataclasses.replace(config, state_dir=Path(scratch) / "state", push=Push())  # tells no hub
+        report, _, problems, _ = _scan_and_export(scratch_config, Path(scratch) / "out")
     _report(problems)
     errors = sum(p.fatal for p in problems)
     click.echo(f"{report.seen} files checked: {_count(errors, 'error')}, {_count(len(problems) - errors, 'warning')}",

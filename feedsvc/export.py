@@ -9,19 +9,17 @@ is left untouched, so its mtime, and the ETag nginx derives from it, stay put.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
 from .config import Config
-from .feeds import documents, feed_specs, select_document
+from .feeds import digest, document_signature, documents, feed_specs, render_fingerprint, select_document
 from .files import replace_file
 from .index import Index
-from .model import Document, FeedSpec, Selection
+from .model import FeedSpec
 from .urls import INDEX_PATH, OPML_PATH, XSL_PATH, article_export_dir, article_path, document_path, export_file, feed_base
 
 ARTICLE_BATCH = 200  # whole articles held in memory at once
@@ -32,16 +30,6 @@ class ExportReport:
     written: int
     unchanged: int
     removed: int
-
-
-def _sig(*parts: str) -> str:
-    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
-
-
-def render_fingerprint(config: Config) -> str:
-    """Everything besides the articles that output bytes depend on."""
-    return _sig(__version__, repr(config.site), repr(config.feeds), repr(config.push),
-                repr(config.channels), repr(sorted(config.category_slugs.items())), repr(sorted(config.tag_slugs.items())))
 
 
 def gzip_bytes(data: bytes) -> bytes:
@@ -98,15 +86,6 @@ def _listed(spec: FeedSpec) -> str:
     return f"{spec.title}|{feed_base(spec)}|{spec.total}|{spec.newest.isoformat()}"
 
 
-def document_signature(base: str, doc: Document, selection: Selection) -> str:
-    """What a feed document's bytes are made of: the same signature, the same bytes."""
-    spec = doc.spec
-    # the feed links to its newest archive page; a page only to its neighbours, so a page does
-    # not change when pages are added after its next one
-    links = str(doc.pages) if not doc.is_archive else f"{doc.page}:{doc.page < doc.pages}"
-    return _sig(base, feed_base(spec), spec.title, spec.description, str(spec.limit), links, selection.signature)
-
-
 def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str) -> None:
     from . import site  # rendering (feedgen, jinja2, lxml) is loaded only when something is written
 
@@ -124,10 +103,10 @@ def _index_page(w: _Writer, index: Index, config: Config, specs: list[FeedSpec],
     from . import site  # rendering (feedgen, jinja2, lxml) is loaded only when something is written
 
     listed = [_listed(s) for s in specs]
-    pages = ((INDEX_PATH, _sig(base, site.latest(index).signature, *listed),
+    pages = ((INDEX_PATH, digest(base, site.latest(index).signature, *listed),
               lambda: site.index_page(index, config, specs).body),
-             (OPML_PATH, _sig(base, *listed), lambda: site.opml_page(index, config, specs).body),
-             (XSL_PATH, _sig(base, site.stylesheet().decode()), site.stylesheet))
+             (OPML_PATH, digest(base, *listed), lambda: site.opml_page(index, config, specs).body),
+             (XSL_PATH, digest(base, site.stylesheet().decode()), site.stylesheet))
     for path, signature, render in pages:
         if not w.fresh(export_file(path), signature):
             w.put(export_file(path), signature, render())
@@ -142,8 +121,8 @@ def _article_pages(w: _Writer, index: Index, config: Config, base: str) -> None:
         present = {f"{folder}/{name}" for name in os.listdir(w.out / folder)}
     except FileNotFoundError:
         present = set()
-    for path, article_id, digest in index.live_signatures():
-        signature = _sig(base, digest)
+    for path, article_id, content in index.live_signatures():
+        signature = digest(base, content)
         if not w.fresh(export_file(article_path(article_id)), signature, present):
             stale.append((path, signature))
     for start in range(0, len(stale), ARTICLE_BATCH):

@@ -11,9 +11,11 @@ import logging
 import re
 from collections.abc import Iterator
 
+from . import __version__
 from .config import Channel, Config
 from .index import Index
 from .model import Article, Document, FeedQuery, FeedSpec, Selection, Term
+from .urls import feed_base
 
 log = logging.getLogger("feedsvc.feeds")
 PATH_SEPARATOR = " › "
@@ -167,3 +169,25 @@ def select_document(index: Index, doc: Document, config: Config) -> Selection:
 
 def items(index: Index, selection: Selection) -> list[Article]:
     return index.articles_at(selection.paths)
+
+
+# -- what a document's bytes are made of ---------------------------------------
+
+
+def digest(*parts: str) -> str:
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
+
+
+def render_fingerprint(config: Config) -> str:
+    """Everything besides the articles that output bytes depend on."""
+    return digest(__version__, repr(config.site), repr(config.feeds), repr(config.push),
+                repr(config.channels), repr(sorted(config.category_slugs.items())), repr(sorted(config.tag_slugs.items())))
+
+
+def document_signature(fingerprint: str, doc: Document, selection: Selection) -> str:
+    """The same signature, the same bytes: what the export skips on and WebSub pings on."""
+    spec = doc.spec
+    # the feed links to its newest archive page; a page only to its neighbours, so a page does
+    # not change when pages are added after its next one
+    links = str(doc.pages) if not doc.is_archive else f"{doc.page}:{doc.page < doc.pages}"
+    return digest(fingerprint, feed_base(spec), spec.title, spec.description, str(spec.limit), links, selection.signature)

@@ -2,7 +2,8 @@
 
 It runs in the ``feedsvc serve`` supervisor process, never in a web worker, so however many
 workers serve requests there is one scanner; a lock file in ``state_dir`` also keeps a second
-deployment (or a ``feedsvc build``) on the same index from scanning at the same time. A scan
+deployment (or a ``feedsvc build``) on the same index from scanning at the same time. After a
+scan, the WebSub hubs hear of every feed it changed (``push``). A scan
 that fails is logged, rolled back and recorded for ``/healthz``: the last good feeds stay
 online. An index that is corrupt is moved aside and rebuilt from the sources.
 """
@@ -23,6 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from .config import Config
 from .files import scan_lock
 from .index import Index, is_corrupt, set_aside
+from .push import Pusher, changed_topics
 from .scan import ScanReport, scan
 
 log = logging.getLogger("feedsvc.scan")
@@ -37,16 +39,17 @@ def record(index: Index, report: ScanReport, finished: float) -> None:
     }))
 
 
-def scan_once(config: Config, only: set[str] | None = None) -> ScanReport | None:
+def scan_once(config: Config, only: set[str] | None = None, pusher: Pusher | None = None) -> ScanReport | None:
     """One scan with the lock held; None when another scan is running or the scan failed.
     ``only``: the paths the watcher saw change; such a scan waits for a running one (its
-    changes must not be dropped), a scheduled one is skipped instead."""
+    changes must not be dropped), a scheduled one is skipped instead. ``pusher``: the WebSub
+    pings of the feeds the scan changed."""
     with scan_lock(config.state_dir, wait=only is not None) as held:
         if not held:
             log.warning("scan skipped: another scan of %s is running", config.state_dir)
             return None
         try:
-            report = _scan_or_rebuild(config, only)
+            report = _scan_or_rebuild(config, only, pusher)
         except Exception as e:
             log.exception("scan failed; the last good feeds stay online")
             _record_failure(config, e)
@@ -57,22 +60,26 @@ def scan_once(config: Config, only: set[str] | None = None) -> ScanReport | None
     return report
 
 
-def _scan_or_rebuild(config: Config, only: set[str] | None = None) -> ScanReport:
+def _scan_or_rebuild(config: Config, only: set[str] | None, pusher: Pusher | None) -> ScanReport:
     try:
-        return _scan(config, only)
+        return _scan(config, only, pusher)
     except sqlite3.DatabaseError as e:
         if not is_corrupt(e):
             raise
         moved = set_aside(config.state_dir)
         log.error("the index was corrupt (%s); moved it to %s and rebuilding it from the sources", e, moved)
-        return _scan(config)
+        return _scan(config, None, pusher)
 
 
-def _scan(config: Config, only: set[str] | None = None) -> ScanReport:
+def _scan(config: Config, only: set[str] | None, pusher: Pusher | None) -> ScanReport:
     index = Index.open(config.state_dir)
     try:
         report = scan(index, config, only=only)
         record(index, report, time.time())
+        # the first scan of a process looks too: the config (a title, the hubs) may have changed
+        if pusher and (report.changed or report.removed or not pusher.primed):
+            pusher.publish(changed_topics(index, config))
+            pusher.primed = True
         return report
     finally:
         index.close()
@@ -96,17 +103,18 @@ def start(config: Config) -> BackgroundScheduler:
     """Scan now, then every interval; never two at once, missed runs coalesce into one. With
     ``scan.watch``, a watcher thread also scans what changed as soon as it has settled."""
     scheduler = BackgroundScheduler(timezone=UTC)
-    scheduler.add_job(scan_once, "interval", args=[config], seconds=config.scan.interval, id="scan",
+    pusher = Pusher(config.push.hubs) if config.push.hubs else None
+    scheduler.add_job(scan_once, "interval", args=[config, None, pusher], seconds=config.scan.interval, id="scan",
                       max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
     scheduler.start()
     if config.scan.watch:
         stop = threading.Event()
-        threading.Thread(target=watch, args=(config, stop), name="feedsvc-watch", daemon=True).start()
+        threading.Thread(target=watch, args=(config, stop, pusher), name="feedsvc-watch", daemon=True).start()
         scheduler.add_listener(lambda event: stop.set(), EVENT_SCHEDULER_SHUTDOWN)
     return scheduler
 
 
-def watch(config: Config, stop: threading.Event) -> None:
+def watch(config: Config, stop: threading.Event, pusher: Pusher | None = None) -> None:
     """Scan the files that changed, once no change has come for ``scan.settle`` seconds (a
     mirror writes a file in several pieces; a file is read once it is quiet)."""
     from watchfiles import watch as changes  # only `serve` watches
@@ -116,6 +124,6 @@ def watch(config: Config, stop: threading.Event) -> None:
     try:
         for batch in changes(*paths, step=quiet_ms, debounce=max(quiet_ms * 10, 1600), stop_event=stop,
                              ignore_permission_denied=True, raise_interrupt=False):
-            scan_once(config, {path for _, path in batch})
+            scan_once(config, {path for _, path in batch}, pusher)
     except Exception:  # noqa: BLE001 - the interval scan goes on without the watcher
         log.exception("watching %s stopped; changes are picked up every %g s", paths, config.scan.interval)
