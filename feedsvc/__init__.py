@@ -26,6 +26,7 @@ The data flow, one module a stage, listed in import order (each imports only tho
     imagefetch  one guarded upstream image fetch
     imageproxy  the image proxy's disk cache
     export      every URL written to a directory, atomically, unchanged files untouched
+    push        WebSub pings of the feeds whose bytes a scan changed
     scheduler   the scan on a schedule, once per deployment
     supervisor  serve's process around granian: a free port, workers that die with it
     web         the Flask app: feeds, pages, images and health blueprints

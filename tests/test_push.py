@@ -172,3 +172,21 @@ def test_an_unreachable_hub_is_logged_and_the_feeds_keep_serving(corpus: Path, t
     assert pusher.drain(30)
     assert "retrying in 0.2 s" in caplog.text
     assert "gave up telling" in caplog.text and "after 6 attempts" in caplog.text
+
+
+def test_a_running_server_pings_the_hub_when_the_watcher_sees_a_new_article(corpus: Path, tmp_path: Path,
+                                                                              hub: Hub) -> None:
+    from .live import LiveServer, get, wait_for
+
+    server = LiveServer(tmp_path, corpus, workers=1, extra_yaml=f"push: {{hubs: ['{hub.url}']}}\n", interval=3600)
+    server.start()
+    try:
+        (corpus / "直播带货.md").write_text(NEW_POST, encoding="utf-8")
+        wait_for(lambda: f"{server.url}/feeds/all.atom" in hub.topics(), timeout=30)
+        status, headers, body = get(f"{server.url}/feeds/all.atom")  # the hub fetches the new bytes
+        assert status == 200 and "直播带货的新规则" in body.decode()
+        assert f'<{hub.url}>; rel="hub"' in headers["link"]
+        assert {f"{server.url}/tags/dian-shang.{fmt}" for fmt in ("rss", "atom", "json")} <= set(hub.topics())
+        assert max(hub.topics().values()) == 1
+    finally:
+        server.stop()
