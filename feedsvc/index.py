@@ -61,7 +61,7 @@ CREATE TABLE IF NOT EXISTS exports (
 log = logging.getLogger("feedsvc.index")
 DB_NAME = "index.sqlite3"
 ARTICLE_COLUMNS = "id, relpath, title, published, updated, author, categories, tags, image, summary, content, link, draft"
-_TIME = "%Y-%m-%dT%H:%M:%S.%f%z"  # fixed width, so text order is time order
+_TIME = "%Y-%m-%dT%H:%M:%S.%f%z"  # fixed width, so text order is time order; fromisoformat reads it back
 
 
 class KnownFile(NamedTuple):  # a tuple: ten thousand of them are made on every scan
@@ -74,7 +74,7 @@ class KnownFile(NamedTuple):  # a tuple: ten thousand of them are made on every 
 def _row_to_article(row: Sequence) -> Article:
     return Article(
         id=row[0], relpath=row[1], title=row[2],
-        published=datetime.strptime(row[3], _TIME), updated=datetime.strptime(row[4], _TIME),
+        published=datetime.fromisoformat(row[3]), updated=datetime.fromisoformat(row[4]),
         author=row[5], categories=tuple(tuple(p) for p in json.loads(row[6])), tags=tuple(json.loads(row[7])),
         image=row[8], summary=row[9], content=row[10], link=row[11], draft=bool(row[12]),
     )
@@ -246,7 +246,7 @@ class Index:
 
     def stored_published(self, path: str) -> datetime | None:
         row = self.db.execute("SELECT published FROM articles WHERE path = ?", (path,)).fetchone()
-        return datetime.strptime(row[0], _TIME) if row else None
+        return datetime.fromisoformat(row[0]) if row else None
 
     def elect(self, ids: set[str]) -> None:
         """For each id, only its newest non-draft file is live."""
@@ -275,7 +275,7 @@ class Index:
             where, params = self._conditions(query)
             total, newest = self.db.execute(f"SELECT COUNT(*), MAX(a.published) FROM articles a WHERE a.live = 1{where}",
                                             params).fetchone()
-        return total, datetime.strptime(newest, _TIME) if newest else EPOCH
+        return total, datetime.fromisoformat(newest) if newest else EPOCH
 
     def _matching(self, query: FeedQuery, limit: int | None, offset: int = 0) -> Iterator[tuple[str, str, str]]:
         """(path, digest, published) of the live articles a query selects, newest first, from
@@ -406,7 +406,7 @@ class Index:
             "SELECT t.id, t.parent, t.name, t.slug, COUNT(*), MAX(x.published) FROM terms t"
             " JOIN article_terms x ON x.term = t.id JOIN articles a ON a.path = x.path AND a.live = 1"
             " WHERE t.kind = ? GROUP BY t.id", (kind,))
-        return [Term(r[0], r[1], r[2], r[3], r[4], datetime.strptime(r[5], _TIME)) for r in rows]
+        return [Term(r[0], r[1], r[2], r[3], r[4], datetime.fromisoformat(r[5])) for r in rows]
 
     def live_signatures(self) -> Iterator[tuple[str, str, str]]:
         """(path, id, digest) of every live article: what an export needs to know is up to date."""
@@ -438,7 +438,7 @@ class Index:
         """``updated`` of the newest live article (EPOCH when there is none)."""
         row = self.db.execute("SELECT updated FROM articles WHERE live = 1 ORDER BY published DESC, id LIMIT 1")
         found = row.fetchone()
-        return datetime.strptime(found[0], _TIME) if found else EPOCH
+        return datetime.fromisoformat(found[0]) if found else EPOCH
 
     def count_live(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM articles WHERE live = 1").fetchone()[0]
