@@ -106,7 +106,6 @@ def _scan_and_export(config: Config, out_dir: Path) -> tuple:
 def _scan_and_export_unguarded(config: Config, out_dir: Path) -> tuple:
     from .export import export
     from .index import Index
-    from .push import changed_topics
     from .scan import scan
 
     index = Index.open(config.state_dir)
@@ -116,7 +115,11 @@ def _scan_and_export_unguarded(config: Config, out_dir: Path) -> tuple:
             report = scan(index, config, settle=0, progress=tick)
         with _progress("export") as tick:
             exported = export(index, config, out_dir, tick=tick)
-        topics = changed_topics(index, config) if config.push.hubs else []
+        topics = []
+        if config.push.hubs:
+            from .push import changed_topics
+
+            topics = changed_topics(index, config)
         return report, exported, index.problems(), topics
     finally:
         index.close()

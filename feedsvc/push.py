@@ -15,8 +15,6 @@ import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 from urllib.parse import urlencode
 
 from .config import Config
@@ -52,6 +50,9 @@ def changed_topics(index: Index, config: Config) -> list[str]:
 def ping(hub: str, topic: str) -> None:
     """One publish notification; raises OSError (urllib's errors included) when the hub does not
     take it (a 2xx answer)."""
+    import urllib.error  # with http.client, 50 ms to import: only when there is a hub to tell
+    import urllib.request
+
     body = urlencode({"hub.mode": "publish", "hub.url": topic}).encode()
     request = urllib.request.Request(hub, data=body, method="POST",
                                      headers={"Content-Type": "application/x-www-form-urlencoded"})
