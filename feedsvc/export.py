@@ -11,7 +11,9 @@ from __future__ import annotations
 import gzip
 import json
 import os
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from .model import FeedSpec
 from .urls import INDEX_PATH, OPML_PATH, XSL_PATH, article_export_dir, article_path, document_path, export_file, feed_base
 
 ARTICLE_BATCH = 200  # whole articles held in memory at once
+GZIP_QUEUE = 16  # pages waiting for their .gz at most
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,10 @@ class _Writer:
         self.out, self.old, self.tick = out, old, tick
         self.new: dict[str, str] = {}
         self.written = self.unchanged = 0
+        # zlib and file writes let go of the GIL: the .gz files are made on the other core
+        # while the next page renders (at most GZIP_QUEUE pages wait, to bound memory)
+        self.gzipper = ThreadPoolExecutor(1, thread_name_prefix="feedsvc-gzip")
+        self.waiting: deque[Future[bool]] = deque()
 
     def fresh(self, relpath: str, signature: str, present: set[str] | None = None) -> bool:
         """Already exported from the same inputs: nothing to do. ``present`` spares a stat."""
@@ -72,13 +79,26 @@ class _Writer:
         compressed = target.with_name(target.name + ".gz")
         if write_atomic(target, data):
             self.written += 1
-            write_atomic(compressed, gzip_bytes(data))
+            self._gzip(compressed, data)
         else:
             self.unchanged += 1
             if not compressed.exists():
-                write_atomic(compressed, gzip_bytes(data))
+                self._gzip(compressed, data)
         self.new[relpath] = signature
         self.tick(1)
+
+    def _gzip(self, target: Path, data: bytes) -> None:
+        while len(self.waiting) >= GZIP_QUEUE:
+            self.waiting.popleft().result()  # raises what the write raised
+        self.waiting.append(self.gzipper.submit(lambda: write_atomic(target, gzip_bytes(data))))
+
+    def finish(self) -> None:
+        """Every .gz written (or the first error raised)."""
+        try:
+            while self.waiting:
+                self.waiting.popleft().result()
+        finally:
+            self.gzipper.shutdown(cancel_futures=True)
 
 
 def _listed(spec: FeedSpec) -> str:
@@ -165,10 +185,13 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], object
     if _unmoved(index, out, key, state):
         return ExportReport(0, index.export_size(key), 0)
     w = _Writer(out, index.export_manifest(key), tick)
-    specs = feed_specs(index, config)
-    _feeds(w, index, config, specs, base)
-    _index_page(w, index, config, specs, base)
-    _article_pages(w, index, config, base)
+    try:
+        specs = feed_specs(index, config)
+        _feeds(w, index, config, specs, base)
+        _index_page(w, index, config, specs, base)
+        _article_pages(w, index, config, base)
+    finally:
+        w.finish()
     removed = 0
     for relpath in set(w.old) - set(w.new):
         try:
