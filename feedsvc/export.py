@@ -11,10 +11,14 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import sqlite3
+import tempfile
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from .config import Config
@@ -26,6 +30,7 @@ from .urls import INDEX_PATH, OPML_PATH, XSL_PATH, article_export_dir, article_p
 
 ARTICLE_BATCH = 200  # whole articles held in memory at once
 GZIP_QUEUE = 16  # pages waiting for their .gz at most
+SHARED_ENTRIES_FROM = 200  # feed documents to write from which each article's entries are rendered once
 
 
 @dataclass(frozen=True)
@@ -73,9 +78,11 @@ class _Writer:
         return False
 
     def put(self, relpath: str, signature: str, data: bytes) -> None:
-        target = self.out / relpath
-        if not target.resolve().is_relative_to(self.out.resolve()):
+        # lexical (resolve() would lstat every folder on the way, for every file): the paths
+        # are the site's own, made of slugs and ids, and the export folder is feedsvc's
+        if os.path.isabs(relpath) or os.path.normpath(relpath).split(os.sep)[0] == "..":
             raise ValueError(f"refusing to write outside the export: {relpath}")
+        target = self.out / relpath
         compressed = target.with_name(target.name + ".gz")
         if write_atomic(target, data):
             self.written += 1
@@ -109,6 +116,7 @@ def _listed(spec: FeedSpec) -> str:
 def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str) -> None:
     from . import site  # rendering (feedgen, jinja2, lxml) is loaded only when something is written
 
+    stale = []
     for spec in specs:
         for doc in documents(spec, config):
             sel = select_document(index, doc, config)
@@ -116,7 +124,45 @@ def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base
             for fmt in config.feeds.formats:
                 relpath = export_file(document_path(doc, fmt))
                 if not w.fresh(relpath, signature):
-                    w.put(relpath, signature, site.feed_page(index, config, doc, fmt, sel).body)
+                    stale.append((relpath, signature, doc, fmt, sel))
+    # many documents to write: each article is in several, so its entries are rendered once
+    with _entries(index, len(stale) >= SHARED_ENTRIES_FROM) as entries:
+        for relpath, signature, doc, fmt, sel in stale:
+            w.put(relpath, signature, site.feed_page(index, config, doc, fmt, sel, entries).body)
+
+
+@contextmanager
+def _entries(index: Index, wanted: bool) -> Iterator[_EntryFile | None]:
+    if not wanted:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="entries-", dir=index.state_dir) as folder:
+        entries = _EntryFile(Path(folder) / "entries.sqlite3")
+        try:
+            yield entries
+        finally:
+            entries.close()
+
+
+class _EntryFile:
+    """Entries rendered during one export, in a scratch SQLite file: a cold build of 100,000
+    articles holds gigabytes of them, more than memory should."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
+                              " CREATE TABLE entries (fmt TEXT, path TEXT, updated TEXT, rendered BLOB, PRIMARY KEY (fmt, path));"
+                              " BEGIN")  # never committed: the file is thrown away
+
+    def get(self, fmt: str, path: str) -> tuple[datetime, bytes] | None:
+        row = self.db.execute("SELECT updated, rendered FROM entries WHERE fmt = ? AND path = ?", (fmt, path)).fetchone()
+        return (datetime.fromisoformat(row[0]), row[1]) if row else None
+
+    def put(self, fmt: str, path: str, updated: datetime, rendered: bytes) -> None:
+        self.db.execute("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?)", (fmt, path, updated.isoformat(), rendered))
+
+    def close(self) -> None:
+        self.db.close()
 
 
 def _index_page(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str) -> None:

@@ -151,9 +151,12 @@ def absolute(url: str, page: str, root_url: str) -> str:
         return url
     if url.startswith("#"):  # an anchor in the post: on its page, wherever the feed is read
         return page + url if page else url
-    if url.startswith("//"):
-        return urlsplit(page).scheme + ":" + url if page else url
-    if url.startswith("/"):
-        return urljoin(root_url, url.lstrip("/")) if root_url else url
-    return urljoin(page, url) if page else url
+    try:
+        if url.startswith("//"):
+            return urlsplit(page).scheme + ":" + url if page else url
+        if url.startswith("/"):
+            return urljoin(root_url, url.lstrip("/")) if root_url else url
+        return urljoin(page, url) if page else url
+    except ValueError:  # a page link no URL parser takes ("http://[::1"): the URL stays as written
+        return url
 

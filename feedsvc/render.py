@@ -14,6 +14,7 @@ import json
 import mimetypes
 from collections.abc import Callable
 from datetime import datetime
+from functools import cache
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
@@ -82,11 +83,23 @@ def _image_type(url: str) -> str:
     return guessed if guessed and guessed.startswith("image/") else "image/jpeg"
 
 
-def _generator(config: Config, doc: Document, articles: list[Article], fmt: str) -> FeedGenerator:
+@cache
+def _extensions() -> tuple[tuple[str, type, type], ...]:
+    """feedgen's dc and media extensions, by class: ``load_extension("dc")`` looks for a
+    ``dc_entry`` module on every call, a search of the whole path. Imported here, after
+    ``feedgen.feed``, which their module needs loaded first."""
+    from feedgen.ext.dc import DcEntryExtension, DcExtension
+    from feedgen.ext.media import MediaEntryExtension, MediaExtension
+
+    return ("dc", DcExtension, DcEntryExtension), ("media", MediaExtension, MediaEntryExtension)
+
+
+def _generator(config: Config, doc: Document, articles: list[Article], fmt: str,
+               updated: datetime | None = None) -> FeedGenerator:
     site, spec = config.site, doc.spec
     fg = FeedGenerator()
-    fg.load_extension("dc")
-    fg.load_extension("media")
+    for name, feed_extension, entry_extension in _extensions():
+        fg.register_extension(name, feed_extension, entry_extension)
     history = _History()
     history.links, history.archive = history_links(config, doc, fmt), doc.is_archive
     fg.register_extension("history", lambda: history, None)
@@ -98,8 +111,9 @@ def _generator(config: Config, doc: Document, articles: list[Article], fmt: str)
     fg.link(href=absolute(site.url, INDEX_PATH), rel="alternate")  # last: feedgen makes the last link RSS's <link>
     fg.language(site.language)
     fg.generator(GENERATOR, version=__version__)
-    fg.updated(feed_updated(articles))
-    fg.lastBuildDate(feed_updated(articles))
+    updated = feed_updated(articles) if updated is None else updated
+    fg.updated(updated)
+    fg.lastBuildDate(updated)
     fg.ttl(max(config.feeds.cache_seconds // 60, 1))
     for article in articles:
         _entry(fg, config, article, fmt)
@@ -177,7 +191,7 @@ def render_json(config: Config, doc: Document, articles: list[Article]) -> bytes
         feed["next_url"] = older
     if config.push.hubs:
         feed["hubs"] = [{"type": "WebSub", "url": hub} for hub in config.push.hubs]
-    feed["items"] = [_json_item(config, a) for a in articles]
+    feed["items"] = [_json_item(config, a) for a in articles]  # last: render_spliced counts on it
     return json.dumps(feed, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
 
 
@@ -185,6 +199,44 @@ def render_feed(config: Config, doc: Document, articles: list[Article], fmt: str
     if fmt == "json":
         return render_json(config, doc, articles)
     return render_xml(config, doc, articles, fmt)
+
+
+# -- the same bytes from entries rendered once ---------------------------------
+#
+# An article's <entry> (<item>, JSON item) is the same bytes in every feed and archive page it
+# is in: the same depth, the same namespace prefixes (declared on the root). An export that
+# writes an article into five feeds renders it once and splices it in, for the bytes
+# render_feed makes (a test compares every file of an export with the server's rendering).
+
+_ENTRY = {"atom": (b"  <entry>", b"</entry>\n"), "rss": (b"    <item>", b"</item>\n")}
+_CLOSE = {"atom": b"</feed>", "rss": b"  </channel>"}
+_JSON_ITEMS = b'"items": []\n}\n'
+_ANY_FEED = Document(FeedSpec("all", ("all",), "-", "-", 1))
+
+
+def entry_bytes(config: Config, article: Article, fmt: str) -> bytes:
+    """The article's entry as it is inside any feed of format ``fmt``."""
+    if fmt == "json":
+        # an item sits two levels deep; JSON strings hold no raw newline, so lines are safe to indent
+        return json.dumps(_json_item(config, article), ensure_ascii=False, indent=2).replace("\n", "\n    ").encode()
+    body = render_xml(config, _ANY_FEED, [article], fmt)
+    start, end = _ENTRY[fmt]
+    # the first opening tag is the entry's (the feed's own elements come before it); the last
+    # closing tag is too (RSS content is CDATA and may hold anything, "</item>" included)
+    return body[body.index(start) : body.rindex(end) + len(end)]
+
+
+def render_spliced(config: Config, doc: Document, updated: datetime, entries: list[bytes], fmt: str) -> bytes:
+    """What ``render_feed`` makes of articles whose entries are ``entries`` (from ``entry_bytes``)."""
+    if fmt == "json":
+        shell = render_json(config, doc, [])
+        if not entries:
+            return shell
+        return shell.removesuffix(_JSON_ITEMS) + b'"items": [\n    ' + b",\n    ".join(entries) + b"\n  ]\n}\n"
+    fg = _generator(config, doc, [], fmt, updated)
+    shell = fg.rss_str(pretty=True) if fmt == "rss" else fg.atom_str(pretty=True)
+    at = shell.rindex(_CLOSE[fmt])
+    return shell[:at] + b"".join(entries) + shell[at:]
 
 
 def render_opml(config: Config, specs: list[FeedSpec]) -> bytes:

@@ -7,8 +7,10 @@ exported file are the same bytes with the same Last-Modified.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from importlib.resources import files
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from lxml import etree
@@ -16,9 +18,9 @@ from lxml import etree
 from .config import Config
 from .feeds import is_full, items, select, select_document
 from .index import Index
-from .model import FORMAT_TYPES, HTML, Article, Document, FeedSpec, Page, Selection
+from .model import EPOCH, FORMAT_TYPES, HTML, Article, Document, FeedSpec, Page, Selection
 from .pages import render_article, render_index
-from .render import feed_updated, render_feed, render_opml
+from .render import entry_bytes, feed_updated, render_feed, render_opml, render_spliced
 from .urls import XSL_PATH, absolute, document_path
 
 LATEST_ON_INDEX = 30
@@ -49,15 +51,43 @@ def stylesheet_href(config: Config) -> str:
     return urlsplit(config.site.url).path.rstrip("/") + XSL_PATH
 
 
-def feed_page(index: Index, config: Config, doc: Document, fmt: str, selection: Selection | None = None) -> Page:
+class EntryStore(Protocol):
+    """Entries already rendered, by (format, article path): (the article's updated time, bytes)."""
+
+    def get(self, fmt: str, path: str) -> tuple[datetime, bytes] | None: ...
+
+    def put(self, fmt: str, path: str, updated: datetime, rendered: bytes) -> None: ...
+
+
+def feed_page(index: Index, config: Config, doc: Document, fmt: str, selection: Selection | None = None,
+              entries: EntryStore | None = None) -> Page:
     """A feed or one of its archive pages; ``selection``: other articles than the document's own
-    (a ``?limit``), or the document's, already selected."""
-    articles = items(index, selection or select_document(index, doc, config))
-    body = render_feed(config, doc, articles, fmt)
+    (a ``?limit``), or the document's, already selected. ``entries``: entries are taken from
+    there when rendered before (the same bytes; an export writes each article into several
+    feeds)."""
+    selection = selection or select_document(index, doc, config)
+    if entries is not None:
+        body, updated = _spliced(index, config, doc, fmt, selection, entries)
+    else:
+        articles = items(index, selection)
+        body, updated = render_feed(config, doc, articles, fmt), feed_updated(articles)
     if fmt in ("rss", "atom"):
         body = _with_stylesheet(body, stylesheet_href(config))
     max_age = ARCHIVE_MAX_AGE if is_full(doc, config) else None
-    return Page(body, FORMAT_TYPES[fmt] + "; charset=utf-8", feed_updated(articles), max_age, _link_header(config, doc, fmt))
+    return Page(body, FORMAT_TYPES[fmt] + "; charset=utf-8", updated, max_age, _link_header(config, doc, fmt))
+
+
+def _spliced(index: Index, config: Config, doc: Document, fmt: str, selection: Selection,
+             entries: EntryStore) -> tuple[bytes, datetime]:
+    found = {path: entries.get(fmt, path) for path in selection.paths}
+    missing = [path for path, entry in found.items() if entry is None]
+    for path, article in index.articles_by_path(missing).items():
+        rendered = entry_bytes(config, article, fmt)
+        entries.put(fmt, path, article.updated, rendered)
+        found[path] = article.updated, rendered
+    ordered = [found[path] for path in selection.paths]
+    updated = max((entry[0] for entry in ordered if entry), default=EPOCH)
+    return render_spliced(config, doc, updated, [entry[1] for entry in ordered if entry], fmt), updated
 
 
 def _link_header(config: Config, doc: Document, fmt: str) -> str:

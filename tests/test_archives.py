@@ -85,7 +85,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     (root / "articles").mkdir()
     posts = {p.id: p for p in (write_post(root / "articles", n) for n in range(1000))}
     config = make_config(root / "articles", root / "state", channels=CHANNELS,
-                         feeds={"formats": ["atom", "json"], "archive_size": SIZE})
+                         feeds={"archive_size": SIZE})
     built = Site(config, root / "out", posts)
     built.build()
     return built
@@ -111,8 +111,8 @@ def every_feed(site: Site) -> list[tuple[str, str, tuple[str, ...]]]:
 
     def walk(outline: etree._Element, names: tuple[str, ...]) -> None:
         for child in outline.findall("outline"):
-            if child.get("xmlUrl"):
-                found.append((child.get("xmlUrl"), child.get("text"), names))
+            if child.get("xmlUrl"):  # the RSS URL: the Atom one is beside it
+                found.append((child.get("xmlUrl").removesuffix(".rss") + ".atom", child.get("text"), names))
             else:
                 walk(child, names if child.get("text") == "Tags" else (*names, child.get("text")))
 
@@ -147,7 +147,7 @@ def walk_atom(site: Site, feed_url: str) -> list[str]:
 def test_following_prev_archive_reaches_every_article_of_every_feed_once(site: Site) -> None:
     feeds = every_feed(site)
     assert len(feeds) == 1 + len(CHANNELS) + 7 + len(TAGS)  # all, channels, 7 tree nodes, tags
-    for feed_url, text, names in feeds:  # Atom URLs: the OPML lists the first XML format
+    for feed_url, text, names in feeds:
         ids = walk_atom(site, feed_url)
         assert len(ids) == len(set(ids)), f"{feed_url}: an article twice"
         assert set(ids) == expected(site, feed_url, text, names), feed_url
@@ -188,8 +188,20 @@ def test_served_archive_pages_match_the_export_and_full_ones_are_cached_long(sit
     assert newest.status_code == 200 and newest.headers["Cache-Control"] == "public, max-age=300"
     assert client.get("/feeds/all/_archive/1.atom", headers={"If-None-Match": full.headers["ETag"]}).status_code == 304
     for missing in ("/feeds/all/_archive/0.atom", "/feeds/all/_archive/01.atom", "/feeds/all/_archive/999.atom",
-                    "/feeds/all/_archive/1.rss", "/categories/ke-ji/_archive/x.atom"):
+                    "/feeds/all/_archive/1.xml", "/categories/ke-ji/_archive/x.atom"):
         assert client.get(missing).status_code == 404, missing
+
+
+def test_every_exported_feed_and_page_is_the_bytes_the_server_renders(site: Site) -> None:
+    """The export renders each article's entry once and splices it into every document it is
+    in (it writes hundreds here); the server renders each document whole: same bytes."""
+    from feedsvc.export import SHARED_ENTRIES_FROM
+
+    written = [p for p in site.out.rglob("*") if p.suffix in (".rss", ".atom", ".json")]
+    assert len(written) >= SHARED_ENTRIES_FROM
+    client = create_app(site.config).test_client()
+    for path in written:
+        assert client.get("/" + path.relative_to(site.out).as_posix()).data == path.read_bytes(), path
 
 
 def test_a_new_article_changes_only_the_feeds_and_their_newest_archive_page(site: Site) -> None:
@@ -204,3 +216,12 @@ def test_a_new_article_changes_only_the_feeds_and_their_newest_archive_page(site
         assert int(path.stem) == newest_page[path.parent], f"{path}: an older archive page changed"
     assert site.out / "feeds/all/_archive" in {p.parent for p in changed}
     test_following_prev_archive_reaches_every_article_of_every_feed_once(site)
+
+
+def test_an_empty_page_is_the_same_bytes_spliced(site: Site) -> None:
+    from feedsvc.model import EPOCH, Document, FeedSpec
+    from feedsvc.render import render_feed, render_spliced
+
+    page = Document(FeedSpec("all", ("all",), "All", "All", 20), 3, 3)  # the empty newest page
+    for fmt in ("rss", "atom", "json"):
+        assert render_spliced(site.config, page, EPOCH, [], fmt) == render_feed(site.config, page, [], fmt)

@@ -229,3 +229,17 @@ def test_feeds_carry_a_stylesheet_that_renders_them_for_browsers(out: Path) -> N
         assert page.count("<li>") == 20
     rss = feedparser.parse((out / "feeds/all.rss").read_bytes())
     assert rss.feed.link == "https://feeds.example.com/"
+
+
+def test_the_export_never_writes_outside_its_folder(tmp_path: Path) -> None:
+    from feedsvc.export import _Writer
+
+    writer = _Writer(tmp_path / "out", {}, lambda n: None)
+    try:
+        for relpath in ("../escaped.atom", "feeds/../../escaped.atom", "/tmp/escaped.atom"):
+            with pytest.raises(ValueError, match="outside the export"):
+                writer.put(relpath, "sig", b"<feed/>")
+        writer.put("feeds/all.atom", "sig", b"<feed/>")
+    finally:
+        writer.finish()
+    assert not list(tmp_path.glob("escaped*")) and (tmp_path / "out/feeds/all.atom.gz").exists()

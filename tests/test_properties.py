@@ -18,7 +18,7 @@ from feedsvc.articles import parse_article
 from feedsvc.config import parse_config
 from feedsvc.errors import ArticleError
 from feedsvc.model import Document, FeedSpec
-from feedsvc.render import render_feed
+from feedsvc.render import entry_bytes, render_feed, render_spliced
 
 CONFIG = parse_config({"sources": [{"path": "."}], "site": {"url": "https://feeds.example.com", "timezone": "Asia/Shanghai"},
                        "images": {"https_hosts": ["img.example"]}})
@@ -76,5 +76,9 @@ def test_any_file_parses_or_is_an_article_error_and_every_feed_renders(meta: dic
         assert len(parsed.entries) == 1
     item = json.loads(render_feed(CONFIG, FEED, [article], "json"))["items"][0]
     assert item["title"] == article.title
+    for fmt in ("rss", "atom", "json"):  # the export's spliced entries are the same bytes
+        whole = render_feed(CONFIG, FEED, [article, article], fmt)
+        entry = entry_bytes(CONFIG, article, fmt)
+        assert render_spliced(CONFIG, FEED, article.updated, [entry, entry], fmt) == whole, fmt
     for text in (article.content, article.summary, article.title):
         assert "<script" not in text.lower() and "javascript:" not in text.lower()

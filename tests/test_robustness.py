@@ -347,3 +347,20 @@ def test_healthz_is_503_with_its_reasons_when_a_scan_fails_or_a_feed_does_not_re
     assert client.get("/feeds/all.rss").status_code == 500
     health = client.get("/healthz")
     assert health.status_code == 503 and health.json["reasons"][0].startswith("/feeds/all.rss does not render")
+
+
+def test_a_link_no_url_parser_takes_leaves_the_article_published(tmp_path: Path, articles: Path) -> None:
+    """Found by the property test: ``link: http://[::1`` made resolving the body's
+    protocol-relative URLs raise, and the whole article was an error."""
+    (articles / "odd-link.html").write_text(
+        "---\ntitle: Odd link\nlink: 'http://[::1'\n---\n<p><a href=\"//cdn.example/x\">x</a></p>\n", encoding="utf-8")
+    config = make_config(articles, tmp_path / "state")
+    index = Index.open(config.state_dir)
+    try:
+        report = scan(index, config, settle=0)
+        assert report.errors == 0
+        article = index.article(next(iter(index.db.execute("SELECT id FROM articles")))[0])
+    finally:
+        index.close()
+    assert article is not None and article.link == "http://[::1"
+    assert 'href="//cdn.example/x"' in article.content
