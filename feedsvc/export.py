@@ -30,6 +30,7 @@ from .urls import INDEX_PATH, OPML_PATH, XSL_PATH, article_export_dir, article_p
 
 ARTICLE_BATCH = 200  # whole articles held in memory at once
 GZIP_QUEUE = 16  # pages waiting for their .gz at most
+GZIP_THREADS = 2  # when rendering waits for them, both cores compress
 SHARED_ENTRIES_FROM = 200  # feed documents to write from which each article's entries are rendered once
 
 
@@ -64,7 +65,7 @@ class _Writer:
         self.written = self.unchanged = 0
         # zlib and file writes let go of the GIL: the .gz files are made on the other core
         # while the next page renders (at most GZIP_QUEUE pages wait, to bound memory)
-        self.gzipper = ThreadPoolExecutor(1, thread_name_prefix="feedsvc-gzip")
+        self.gzipper = ThreadPoolExecutor(GZIP_THREADS, thread_name_prefix="feedsvc-gzip")
         self.waiting: deque[Future[bool]] = deque()
 
     def fresh(self, relpath: str, signature: str, present: set[str] | None = None) -> bool:
