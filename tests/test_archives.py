@@ -202,6 +202,8 @@ def test_every_exported_feed_and_page_is_the_bytes_the_server_renders(site: Site
     client = create_app(site.config).test_client()
     for path in written:
         assert client.get("/" + path.relative_to(site.out).as_posix()).data == path.read_bytes(), path
+        if path.suffix == ".rss":
+            assert feedparser.parse(path.read_bytes()).bozo == 0, path
 
 
 def test_a_new_article_changes_only_the_feeds_and_their_newest_archive_page(site: Site) -> None:
