@@ -83,6 +83,7 @@ def main() -> None:
     if args.phase:
         _child(args.phase[0], Path(args.phase[1]), Path(args.phase[2]))
         return
+    import hugo
     from generate import generate
 
     with tempfile.TemporaryDirectory(prefix="feedsvc-bench-") as tmp:
@@ -90,12 +91,23 @@ def main() -> None:
         work.mkdir()
         generate(source, args.count)
         print(f"{args.count} generated articles, {os.cpu_count()} cores")
+        anchor = None
+        if hugo.available():  # first: the peak memory of children is the largest so far
+            hugo.convert(source, Path(tmp) / "hugo-site")
+            anchor = hugo.build(Path(tmp) / "hugo-site", Path(tmp) / "hugo-out")
+        else:
+            print("hugo is not installed (apt-get install hugo): no anchor in this run")
         rows = {}
         for step in ("cold build", "no-change rebuild", "one file changed"):
             if step == "one file changed":
                 touch_one(source)
             rows[step] = {system: run_phase(system, source, work) for system in ("feedsvc", "naive")}
         report(rows)
+        if anchor:
+            cold = rows["cold build"]["feedsvc"]
+            print(f"hugo cold build (RSS per category node, a page per post): {anchor['wall']:.2f} s wall,"
+                  f" {anchor['cpu']:.2f} s CPU, {anchor['peak_mb']:.0f} MB peak, {anchor['feeds']} feeds;"
+                  f" feedsvc {cold['wall']:.2f} s wall = {cold['wall'] / anchor['wall']:.2f}x hugo's")
 
 
 def report(rows: dict) -> None:
