@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .config import Config
-from .feeds import digest, document_signature, documents, feed_specs, render_fingerprint, select_document
+from .feeds import digest, document_signature, feed_specs, render_fingerprint, select_documents
 from .files import replace_file
 from .index import Index
 from .model import FeedSpec
@@ -119,8 +119,7 @@ def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base
 
     stale = []
     for spec in specs:
-        for doc in documents(spec, config):
-            sel = select_document(index, doc, config)
+        for doc, sel in select_documents(index, spec, config):
             signature = document_signature(base, doc, sel)
             for fmt in config.feeds.formats:
                 relpath = export_file(document_path(doc, fmt))

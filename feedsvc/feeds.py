@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from . import __version__
 from .config import Channel, Config
-from .index import Index
+from .index import Index, selection
 from .model import Article, Document, FeedQuery, FeedSpec, Selection, Term
 from .urls import feed_base
 
@@ -164,7 +164,18 @@ def select_document(index: Index, doc: Document, config: Config) -> Selection:
     if not doc.is_archive:
         return select(index, doc.spec)
     offset, count = _window(doc, config.feeds.archive_size)
-    return index.select(doc.spec.query, count, offset) if count else Selection((), "")
+    return index.select(doc.spec.query, count, offset)
+
+
+def select_documents(index: Index, spec: FeedSpec, config: Config) -> Iterator[tuple[Document, Selection]]:
+    """Every document of a feed with its articles, the archive pages cut from one pass over the
+    feed's history (a range query per page would step over all the newer articles each time)."""
+    docs = documents(spec, config)
+    yield docs[0], select(index, spec)
+    history = index.history(spec.query) if len(docs) > 1 else []
+    for doc in docs[1:]:
+        offset, count = _window(doc, config.feeds.archive_size)
+        yield doc, selection(history[offset : offset + count])
 
 
 def items(index: Index, selection: Selection) -> list[Article]:

@@ -43,6 +43,10 @@ CREATE TABLE IF NOT EXISTS articles (
 );
 CREATE INDEX IF NOT EXISTS articles_by_id ON articles (id, mtime_ns);
 CREATE INDEX IF NOT EXISTS articles_live ON articles (live, published DESC, id);
+-- a feed's articles by path without reading their rows: digest and live sit after the content,
+-- which spills to overflow pages that SQLite would walk for every article of every feed
+-- (queries that need it name it: with it, SQLite would also pick it where it is slower)
+CREATE INDEX IF NOT EXISTS articles_covering ON articles (path, live, digest, published, id);
 DROP TABLE IF EXISTS article_names;
 DROP TABLE IF EXISTS slugs;
 CREATE TABLE IF NOT EXISTS terms (
@@ -78,6 +82,14 @@ def _row_to_article(row: Sequence) -> Article:
         author=row[5], categories=tuple(tuple(p) for p in json.loads(row[6])), tags=tuple(json.loads(row[7])),
         image=row[8], summary=row[9], content=row[10], link=row[11], draft=bool(row[12]),
     )
+
+
+_COVERING = "INDEXED BY articles_covering"
+
+
+def selection(rows: Sequence[tuple[str, str]]) -> Selection:
+    """Articles as (path, digest), newest first, with a signature of what they hold."""
+    return Selection(tuple(path for path, _ in rows), hashlib.sha1("\n".join(d for _, d in rows).encode()).hexdigest())
 
 
 def is_corrupt(error: sqlite3.DatabaseError) -> bool:
@@ -258,11 +270,12 @@ class Index:
     def select(self, query: FeedQuery, limit: int, offset: int = 0) -> Selection:
         """The newest ``limit`` live articles that ``query`` selects after skipping the ``offset``
         newest, newest first."""
-        paths, digests = [], []
-        for path, digest, _ in self._matching(query, limit, offset):
-            paths.append(path)
-            digests.append(digest)
-        return Selection(tuple(paths), hashlib.sha1("\n".join(digests).encode()).hexdigest())
+        return selection([(path, digest) for path, digest, _ in self._matching(query, limit, offset)])
+
+    def history(self, query: FeedQuery) -> list[tuple[str, str]]:
+        """(path, digest) of every live article ``query`` selects, newest first: one pass, for
+        cutting a feed's archive pages (``selection`` of a slice is ``select`` of that range)."""
+        return [(path, digest) for path, digest, _ in self._matching(query, None)]
 
     def count(self, query: FeedQuery) -> tuple[int, datetime]:
         """How many live articles ``query`` selects, and the newest one's date."""
@@ -277,31 +290,39 @@ class Index:
                                             params).fetchone()
         return total, datetime.fromisoformat(newest) if newest else EPOCH
 
-    def _matching(self, query: FeedQuery, limit: int | None, offset: int = 0) -> Iterator[tuple[str, str, str]]:
+    def _matching(self, query: FeedQuery, limit: int | None, offset: int = 0) -> list[tuple[str, str, str]]:
         """(path, digest, published) of the live articles a query selects, newest first, from
         the ``offset``-th on."""
         one_term = self._single_term(query)
         if one_term is not None:  # a category's or a tag's own feed: a range of one index
-            sql = ("SELECT a.path, a.digest, a.published FROM article_terms x JOIN articles a ON a.path = x.path"
+            sql = ("SELECT a.path, a.digest, a.published FROM article_terms x"
+                   f" JOIN articles a {_COVERING} ON a.path = x.path"
                    " WHERE x.term = ? AND a.live = 1 ORDER BY x.published DESC, x.id LIMIT ? OFFSET ?")
-            yield from self.db.execute(sql, (one_term, -1 if limit is None else limit, offset))
-            return
+            return self.db.execute(sql, (one_term, -1 if limit is None else limit, offset)).fetchall()
         where, params = self._conditions(query)
-        pattern = re.compile(query.match) if query.match else None
+        if not query.match:
+            # the newest few: down the (live, published) index; the whole history: a scan of the
+            # covering index and a sort beat reading every row
+            covering = _COVERING if limit is None or offset > 1000 else ""
+            return self.db.execute(f"SELECT a.path, a.digest, a.published FROM articles a {covering}"
+                                   f" WHERE a.live = 1{where} ORDER BY a.published DESC, a.id LIMIT ? OFFSET ?",
+                                   [*params, -1 if limit is None else limit, offset]).fetchall()
+        pattern = re.compile(query.match)  # a regular expression: only Python can tell
         rows = self.db.execute(f"SELECT a.path, a.digest, a.published, a.title, a.summary FROM articles a"
                                f" WHERE a.live = 1{where} ORDER BY a.published DESC, a.id", params)
-        found, skipped = 0, 0
+        found: list[tuple[str, str, str]] = []
+        skipped = 0
         for path, digest, published, title, summary in rows:
-            if pattern and not pattern.search(f"{title}\n{summary}"):
+            if not pattern.search(f"{title}\n{summary}"):
                 continue
             if skipped < offset:
                 skipped += 1
                 continue
-            yield path, digest, published
-            found += 1
-            if limit is not None and found >= limit:
+            found.append((path, digest, published))
+            if limit is not None and len(found) >= limit:
                 break
         rows.close()
+        return found
 
     def _single_term(self, query: FeedQuery) -> int | None:
         if query == FeedQuery(category_nodes=query.category_nodes) and len(query.category_nodes) == 1:
@@ -404,13 +425,13 @@ class Index:
         """Every category node (or tag) holding a live article, with its count and newest date."""
         rows = self.db.execute(
             "SELECT t.id, t.parent, t.name, t.slug, COUNT(*), MAX(x.published) FROM terms t"
-            " JOIN article_terms x ON x.term = t.id JOIN articles a ON a.path = x.path AND a.live = 1"
+            f" JOIN article_terms x ON x.term = t.id JOIN articles a {_COVERING} ON a.path = x.path AND a.live = 1"
             " WHERE t.kind = ? GROUP BY t.id", (kind,))
         return [Term(r[0], r[1], r[2], r[3], r[4], datetime.fromisoformat(r[5])) for r in rows]
 
     def live_signatures(self) -> Iterator[tuple[str, str, str]]:
         """(path, id, digest) of every live article: what an export needs to know is up to date."""
-        yield from self.db.execute("SELECT path, id, digest FROM articles WHERE live = 1 ORDER BY id")
+        yield from self.db.execute(f"SELECT path, id, digest FROM articles {_COVERING} WHERE live = 1 ORDER BY id")
 
     def export_size(self, out: str) -> int:
         return self.db.execute("SELECT COUNT(*) FROM exports WHERE out = ?", (out,)).fetchone()[0]
