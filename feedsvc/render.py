@@ -53,8 +53,8 @@ class _History(BaseExtension):
     """atom:link elements feedgen cannot write (hub, current, prev-/next-archive: RSS has no
     links of its own, and RFC 5005 Appendix B uses Atom's), and an archive page's fh:archive."""
 
-    links: list[tuple[str, str]] = []
-    archive = False
+    def __init__(self, links: list[tuple[str, str]], archive: bool) -> None:
+        self.links, self.archive = links, archive
 
     def extend_ns(self) -> dict[str, str]:
         return {"fh": HISTORY_NS} if self.archive else {}
@@ -100,9 +100,8 @@ def _generator(config: Config, doc: Document, articles: list[Article], fmt: str,
     fg = FeedGenerator()
     for name, feed_extension, entry_extension in _extensions():
         fg.register_extension(name, feed_extension, entry_extension)
-    history = _History()
-    history.links, history.archive = history_links(config, doc, fmt), doc.is_archive
-    fg.register_extension("history", lambda: history, None)
+    history = _History(history_links(config, doc, fmt), doc.is_archive)
+    fg.register_extension("history", lambda: history, None)  # feedgen wants a class: this one instance
     fg.id(absolute(site.url, feed_path(spec, fmt)))  # an archive page is part of the same feed: same id
     fg.title(spec.title)
     fg.description(spec.description or spec.title)

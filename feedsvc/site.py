@@ -85,9 +85,9 @@ def _spliced(index: Index, config: Config, doc: Document, fmt: str, selection: S
         rendered = entry_bytes(config, article, fmt)
         entries.put(fmt, path, article.updated, rendered)
         found[path] = article.updated, rendered
-    ordered = [found[path] for path in selection.paths]
-    updated = max((entry[0] for entry in ordered if entry), default=EPOCH)
-    return render_spliced(config, doc, updated, [entry[1] for entry in ordered if entry], fmt), updated
+    ordered = [entry for path in selection.paths if (entry := found[path])]  # none for an article gone since
+    updated = max((when for when, _ in ordered), default=EPOCH)
+    return render_spliced(config, doc, updated, [rendered for _, rendered in ordered], fmt), updated
 
 
 def _link_header(config: Config, doc: Document, fmt: str) -> str:
