@@ -8,11 +8,10 @@ import re
 import unicodedata
 from datetime import UTC, date, datetime, tzinfo
 from email.utils import parsedate_to_datetime
+from functools import cache
 from pathlib import PurePosixPath
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from markdown_it import MarkdownIt
 
 from . import frontmatter, hexo, tagplugins
 from .config import Config
@@ -21,7 +20,6 @@ from .hexo import Blog
 from .model import Article, CategoryPath
 from .rewrite import ImageRewriter, plain_text, rewrite_html, truncate, xml_safe
 
-_MARKDOWN = MarkdownIt("commonmark", {"html": True})
 _HTML_START = re.compile(r"^\s*<(?:!--|[A-Za-z][\w-]*[\s/>])")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _MORE = re.compile(r"<!--\s*more\s*-->", re.IGNORECASE)
@@ -189,7 +187,7 @@ def body_html(body: str, relpath: str) -> str:
     """HTML bodies (``.html`` files, or a body that opens with a tag) are kept; others are Markdown."""
     if relpath.lower().endswith((".html", ".htm")) or _HTML_START.match(body):
         return body
-    return _MARKDOWN.render(body)
+    return _markdown().render(body)
 
 
 def _image(url: str, rewrite: ImageRewriter, warnings: list[str]) -> str:
@@ -287,3 +285,11 @@ def _excerpt(html_text: str) -> str:
     is text there, not a comment)."""
     match = _MORE.search(html_text)
     return plain_text(html_text[: match.start()]) if match else ""
+
+
+@cache
+def _markdown() -> Any:
+    """The Markdown renderer, loaded with the first Markdown body (a mirror writes HTML only)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": True})

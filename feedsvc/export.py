@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .config import Config
-from .feeds import digest, document_signature, feed_specs, render_fingerprint, select_documents
+from .feeds import digest, document_signature, documents, feed_specs, render_fingerprint, select_documents
 from .files import replace_file
 from .index import Index
 from .model import FeedSpec
@@ -78,6 +78,18 @@ class _Writer:
             return True
         return False
 
+    def keep(self, relpaths: Iterable[str]) -> bool:
+        """Files no change since the last export touched (the change log says so, and the export
+        folders did not move): carried over without a look. False when one was never written."""
+        relpaths = list(relpaths)
+        if not all(relpath in self.old for relpath in relpaths):
+            return False
+        for relpath in relpaths:
+            self.new[relpath] = self.old[relpath]
+        self.unchanged += len(relpaths)
+        self.tick(len(relpaths))
+        return True
+
     def put(self, relpath: str, signature: str, data: bytes) -> None:
         # lexical (resolve() would lstat every folder on the way, for every file): the paths
         # are the site's own, made of slugs and ids, and the export folder is feedsvc's
@@ -114,11 +126,18 @@ def _listed(spec: FeedSpec) -> str:
     return f"{spec.title}|{feed_base(spec)}|{spec.total}|{spec.newest.isoformat()}"
 
 
-def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str) -> None:
+def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str,
+           changed_terms: set[int] | None) -> None:
+    """``changed_terms``: the category nodes and tags changed since the last export (None: look
+    at every feed); the others' files are kept as they are. ``all`` and the channels are always
+    looked at: their queries can take in any article."""
     from . import site  # rendering (feedgen, jinja2, lxml) is loaded only when something is written
 
     stale = []
     for spec in specs:
+        if changed_terms is not None and spec.term is not None and spec.term not in changed_terms and w.keep(
+                export_file(document_path(doc, fmt)) for doc in documents(spec, config) for fmt in config.feeds.formats):
+            continue
         for doc, sel in select_documents(index, spec, config):
             signature = document_signature(base, doc, sel)
             for fmt in config.feeds.formats:
@@ -178,16 +197,24 @@ def _index_page(w: _Writer, index: Index, config: Config, specs: list[FeedSpec],
             w.put(export_file(path), signature, render())
 
 
-def _article_pages(w: _Writer, index: Index, config: Config, base: str) -> None:
+def _article_pages(w: _Writer, index: Index, config: Config, base: str, changed_ids: set[str] | None) -> None:
+    """``changed_ids``: the articles changed since the last export (None: look at every one);
+    the other pages are kept as they are."""
     from . import site  # rendering (feedgen, jinja2, lxml) is loaded only when something is written
 
     stale: list[tuple[str, str]] = []
     folder = article_export_dir()
-    try:
-        present = {f"{folder}/{name}" for name in os.listdir(w.out / folder)}
-    except FileNotFoundError:
-        present = set()
-    for path, article_id, content in index.live_signatures():
+    if changed_ids is None:
+        try:
+            present = {f"{folder}/{name}" for name in os.listdir(w.out / folder)}
+        except FileNotFoundError:
+            present = set()
+        pages = index.live_signatures()
+    else:
+        changed = {export_file(article_path(i)) for i in changed_ids}
+        w.keep(p for p in w.old if p.startswith(f"{folder}/") and p not in changed)
+        present, pages = {p for p in changed if p in w.old}, index.live_signatures(changed_ids)
+    for path, article_id, content in pages:
         signature = digest(base, content)
         if not w.fresh(export_file(article_path(article_id)), signature, present):
             stale.append((path, signature))
@@ -209,14 +236,14 @@ def _folder_times(out: Path, folders: Iterable[str]) -> dict[str, int]:
     return times
 
 
-def _unmoved(index: Index, out: Path, key: str, state: str) -> bool:
-    """Nothing to do: the index and the config are those of the last export into ``out``, and
-    no file of it was touched since."""
+def _last_export(index: Index, out: Path, key: str) -> dict:
+    """What the last export into ``out`` was made from, if no file of it was touched since
+    (every folder's mtime is as it left it); else an empty dict."""
     try:
         last = json.loads(index.get_meta(f"export:{key}", "{}"))
     except ValueError:
-        return False
-    return last.get("state") == state and _folder_times(out, last.get("folders", {})) == last["folders"]
+        return {}
+    return last if "folders" in last and _folder_times(out, last["folders"]) == last["folders"] else {}
 
 
 def export(index: Index, config: Config, out: Path, tick: Callable[[int], object] = lambda n: None) -> ExportReport:
@@ -227,15 +254,19 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], object
     out.mkdir(parents=True, exist_ok=True)
     key = str(out.resolve())
     base = render_fingerprint(config)
-    state = f"{index.generation}|{base}"
-    if _unmoved(index, out, key, state):
+    generation = index.generation
+    last = _last_export(index, out, key)
+    if last.get("base") == base and last.get("generation") == generation:
         return ExportReport(0, index.export_size(key), 0)
+    # after a few changes, only what they touch is looked at
+    changed_ids, changed_terms = (index.changes_since(last["generation"]) if last.get("base") == base else None) \
+        or (None, None)
     w = _Writer(out, index.export_manifest(key), tick)
     try:
         specs = feed_specs(index, config)
-        _feeds(w, index, config, specs, base)
+        _feeds(w, index, config, specs, base, changed_terms)
         _index_page(w, index, config, specs, base)
-        _article_pages(w, index, config, base)
+        _article_pages(w, index, config, base, changed_ids)
     finally:
         w.finish()
     removed = 0
@@ -247,5 +278,6 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], object
             pass
         (out / f"{relpath}.gz").unlink(missing_ok=True)
     folders = {relpath.rpartition("/")[0] for relpath in w.new} | {""}
-    index.save_export_manifest(key, w.new, json.dumps({"state": state, "folders": _folder_times(out, sorted(folders))}))
+    state = {"generation": generation, "base": base, "folders": _folder_times(out, sorted(folders))}
+    index.save_export_manifest(key, w.new, json.dumps(state))
     return ExportReport(w.written, w.unchanged, removed)

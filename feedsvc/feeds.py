@@ -96,7 +96,7 @@ def feed_specs(index: Index, config: Config) -> list[FeedSpec]:
         for tag in sorted(index.terms("tag"), key=lambda t: _natural(t.slug)):
             title = f"{site.title}: #{tag.name}"
             specs.append(FeedSpec("tag", (tag.slug,), title, title, limit,
-                                  FeedQuery(tags=(tag.name,)), (tag.name,), tag.count, tag.newest))
+                                  FeedQuery(tags=(tag.name,)), (tag.name,), tag.count, tag.newest, tag.id))
     return specs
 
 
@@ -110,7 +110,7 @@ def _tree(nodes: list[Term], site_title: str, limit: int) -> list[FeedSpec]:
             path, slug_path = (*names, node.name), (*slugs, node.slug)
             title = f"{site_title}: {PATH_SEPARATOR.join(path)}"
             yield FeedSpec("category", slug_path, title, title, limit,
-                           FeedQuery(category_nodes=(node.id,)), path, node.count, node.newest)
+                           FeedQuery(category_nodes=(node.id,)), path, node.count, node.newest, node.id)
             yield from walk(node.id, path, slug_path)
 
     return list(walk(0, (), ()))

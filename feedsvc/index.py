@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
 from urllib.parse import quote
 
 from .errors import StoreUnavailable
@@ -58,6 +57,10 @@ CREATE TABLE IF NOT EXISTS article_terms (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS article_terms_newest ON article_terms (term, published DESC, id);
 CREATE INDEX IF NOT EXISTS article_terms_by_path ON article_terms (path);
+-- what each generation changed (article ids; category nodes and tags whose feeds could show
+-- something else), so that an export after a few changes renders just what they touch
+CREATE TABLE IF NOT EXISTS changes (generation INTEGER NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS changes_by_generation ON changes (generation);
 CREATE TABLE IF NOT EXISTS exports (
     out TEXT NOT NULL, path TEXT NOT NULL, signature TEXT NOT NULL, PRIMARY KEY (out, path)
 ) WITHOUT ROWID;
@@ -66,13 +69,6 @@ log = logging.getLogger("feedsvc.index")
 DB_NAME = "index.sqlite3"
 ARTICLE_COLUMNS = "id, relpath, title, published, updated, author, categories, tags, image, summary, content, link, draft"
 _TIME = "%Y-%m-%dT%H:%M:%S.%f%z"  # fixed width, so text order is time order; fromisoformat reads it back
-
-
-class KnownFile(NamedTuple):  # a tuple: ten thousand of them are made on every scan
-    size: int
-    mtime_ns: int
-    digest: str | None  # of the last bytes that parsed (or of a file in error that never did)
-    missing_since: float | None
 
 
 def _row_to_article(row: Sequence) -> Article:
@@ -85,6 +81,7 @@ def _row_to_article(row: Sequence) -> Article:
 
 
 _COVERING = "INDEXED BY articles_covering"
+CHANGES_KEPT = 1000  # generations of the change log kept; an export older than that renders all
 
 
 def selection(rows: Sequence[tuple[str, str]]) -> Selection:
@@ -117,6 +114,7 @@ class Index:
         self.db = db
         self.state_dir = state_dir
         self.term_ids: dict[tuple[str, int, str], int] = {}  # terms are never deleted: safe to remember
+        self.dirty_terms: set[int] = set()  # terms whose feeds changed in this batch (see log_changes)
 
     @classmethod
     def open(cls, state_dir: Path, readonly: bool = False) -> Index:
@@ -136,6 +134,8 @@ class Index:
         index = cls(db, state_dir)
         if not index.get_meta("generation"):
             index.set_meta("generation", str(index._published_generation()))
+        if not index.get_meta("changes_from"):  # the change log starts now
+            index.set_meta("changes_from", str(index.generation))
         return index
 
     def _published_generation(self) -> int:
@@ -178,9 +178,20 @@ class Index:
         return int(self.get_meta("generation", "0"))
 
     # -- files --------------------------------------------------------------
-    def known_files(self) -> dict[str, KnownFile]:
-        rows = self.db.execute("SELECT path, size, mtime_ns, digest, missing_since FROM files")
-        return {r[0]: KnownFile(r[1], r[2], r[3], r[4]) for r in rows}
+    def file_rows(self) -> tuple[list[tuple[str, int, int]], dict[str, float]]:
+        """Every known file as a listing's ``(path, size, mtime_ns)`` row, so that the two
+        compare in one step; and when each missing one went missing."""
+        rows = self.db.execute("SELECT path, size, mtime_ns FROM files").fetchall()
+        return rows, dict(self.db.execute("SELECT path, missing_since FROM files WHERE missing_since IS NOT NULL"))
+
+    def file_digests(self, paths: Sequence[str]) -> dict[str, str]:
+        """The digest of the bytes last read from each of these files (unknown ones are left out)."""
+        if len(paths) > 100:
+            rows = self.db.execute("SELECT path, digest FROM files WHERE digest IS NOT NULL")
+            wanted = set(paths)
+            return {path: digest for path, digest in rows if path in wanted}
+        query = "SELECT digest FROM files WHERE path = ? AND digest IS NOT NULL"
+        return {path: row[0] for path in paths if (row := self.db.execute(query, (path,)).fetchone())}
 
     def reread_all(self, fingerprint: str) -> None:
         """The config that articles depend on changed: every file is read again (its stat is
@@ -231,6 +242,7 @@ class Index:
             row = self.db.execute("SELECT id FROM articles WHERE path = ?", (path,)).fetchone()
             if row:
                 ids.add(row[0])
+            self._terms_change(path)
             self.db.execute("DELETE FROM files WHERE path = ?", (path,))
             self.db.execute("DELETE FROM articles WHERE path = ?", (path,))
             self.db.execute("DELETE FROM article_terms WHERE path = ?", (path,))
@@ -252,6 +264,8 @@ class Index:
         )
         self.db.execute(f"INSERT OR REPLACE INTO articles (path, {ARTICLE_COLUMNS}, mtime_ns, digest)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+        self._terms_change(path)  # the feeds it leaves
+        self.dirty_terms.update(terms := list(terms))  # and those it joins
         self.db.execute("DELETE FROM article_terms WHERE path = ?", (path,))
         self.db.executemany("INSERT OR IGNORE INTO article_terms (term, path, published, id) VALUES (?, ?, ?, ?)",
                             [(term, path, values[4], article.id) for term in terms])
@@ -260,12 +274,40 @@ class Index:
         row = self.db.execute("SELECT published FROM articles WHERE path = ?", (path,)).fetchone()
         return datetime.fromisoformat(row[0]) if row else None
 
+    def _terms_change(self, path: str) -> None:
+        self.dirty_terms.update(r[0] for r in self.db.execute("SELECT term FROM article_terms WHERE path = ?", (path,)))
+
     def elect(self, ids: set[str]) -> None:
         """For each id, only its newest non-draft file is live."""
         for article_id in ids:
             self.db.execute(
                 "UPDATE articles SET live = IFNULL(path = (SELECT path FROM articles WHERE id = ?1 AND draft = 0"
                 " ORDER BY mtime_ns DESC, path LIMIT 1), 0) WHERE id = ?1", (article_id,))
+            for (path,) in self.db.execute("SELECT path FROM articles WHERE id = ?", (article_id,)).fetchall():
+                self._terms_change(path)  # a file that lost (or won) the id leaves (or joins) its feeds
+
+    def log_changes(self, generation: int, ids: set[str]) -> None:
+        """Record what ``generation`` changed: these article ids and the terms marked since the
+        last call. The log keeps ``CHANGES_KEPT`` generations."""
+        self.db.executemany("INSERT INTO changes VALUES (?, 'article', ?)", [(generation, i) for i in sorted(ids)])
+        self.db.executemany("INSERT INTO changes VALUES (?, 'term', ?)",
+                            [(generation, str(t)) for t in sorted(self.dirty_terms)])
+        self.dirty_terms.clear()
+        if generation - CHANGES_KEPT > int(self.get_meta("changes_from", "0")):
+            self.db.execute("DELETE FROM changes WHERE generation <= ?", (generation - CHANGES_KEPT,))
+            self.set_meta("changes_from", str(generation - CHANGES_KEPT))
+
+    def changes_since(self, generation: int) -> tuple[set[str], set[int]] | None:
+        """Article ids and terms changed after ``generation``; None when the log does not reach back."""
+        if generation < int(self.get_meta("changes_from", "0")):
+            return None
+        ids, terms = set[str](), set[int]()
+        for kind, key in self.db.execute("SELECT kind, key FROM changes WHERE generation > ?", (generation,)):
+            if kind == "article":
+                ids.add(key)
+            else:
+                terms.add(int(key))
+        return ids, terms
 
     def select(self, query: FeedQuery, limit: int, offset: int = 0) -> Selection:
         """The newest ``limit`` live articles that ``query`` selects after skipping the ``offset``
@@ -429,9 +471,14 @@ class Index:
             " WHERE t.kind = ? GROUP BY t.id", (kind,))
         return [Term(r[0], r[1], r[2], r[3], r[4], datetime.fromisoformat(r[5])) for r in rows]
 
-    def live_signatures(self) -> Iterator[tuple[str, str, str]]:
-        """(path, id, digest) of every live article: what an export needs to know is up to date."""
-        yield from self.db.execute(f"SELECT path, id, digest FROM articles {_COVERING} WHERE live = 1 ORDER BY id")
+    def live_signatures(self, ids: Iterable[str] | None = None) -> Iterator[tuple[str, str, str]]:
+        """(path, id, digest) of every live article (or those of these ids): what an export
+        needs to know is up to date."""
+        if ids is None:
+            yield from self.db.execute(f"SELECT path, id, digest FROM articles {_COVERING} WHERE live = 1 ORDER BY id")
+            return
+        for article_id in sorted(ids):
+            yield from self.db.execute("SELECT path, id, digest FROM articles WHERE live = 1 AND id = ?", (article_id,))
 
     def export_size(self, out: str) -> int:
         return self.db.execute("SELECT COUNT(*) FROM exports WHERE out = ?", (out,)).fetchone()[0]

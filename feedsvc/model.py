@@ -90,6 +90,7 @@ class FeedSpec:
     names: tuple[str, ...] = ()  # category: its path of names; tag: the tag
     total: int = 0  # live articles it holds, all of them (the feed shows ``limit``)
     newest: datetime = EPOCH  # the newest one's date
+    term: int | None = None  # the category node or tag it is the feed of
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,9 @@ from datetime import UTC, datetime
 from .config import Config, blog_of
 from .errors import ArticleError
 from .feeds import apply_configured_slugs, article_terms
-from .index import Index, KnownFile
+from .index import Index
 from .model import Article
-from .sources import OnDisk, list_sources, stat_paths
+from .sources import FileRow, OnDisk, list_sources, stat_paths
 
 log = logging.getLogger("feedsvc.scan")
 PARALLEL_THRESHOLD = 64  # below this many files a process pool costs more than it saves
@@ -38,7 +38,7 @@ BATCH = 500  # files applied per transaction
 
 @dataclass
 class Plan:
-    read: list[OnDisk] = field(default_factory=list)
+    read: list[str] = field(default_factory=list)  # paths
     waiting: int = 0  # changed too recently: settle first
     missing: list[str] = field(default_factory=list)  # just gone: start the grace period
     returned: list[str] = field(default_factory=list)  # back before the grace period ended
@@ -58,32 +58,32 @@ class ScanReport:
     source_problems: int = 0
 
 
-def plan(on_disk: Iterable[OnDisk], known: dict[str, KnownFile], now: float, settle: float, grace: float,
-         blind: Iterable[str] = ()) -> Plan:
+def plan(on_disk: list[FileRow], known: list[FileRow], missing_since: dict[str, float], now: float,
+         settle: float, grace: float, blind: Iterable[str] = ()) -> Plan:
     """Decide what a scan does; touches nothing. Files below a ``blind`` folder (one that could
     not be listed) are neither missing nor forgotten."""
     result = Plan()
-    present = set()
-    for f in on_disk:
-        present.add(f.path)
-        old = known.get(f.path)
-        if old and old.size == f.size and old.mtime_ns == f.mtime_ns:
-            if old.missing_since is not None:
-                result.returned.append(f.path)
-        elif now - f.mtime_ns / 1e9 < settle:
-            result.waiting += 1
-            if old and old.missing_since is not None:
-                result.returned.append(f.path)
-        else:
-            result.read.append(f)
-    unseen = tuple(blind)
-    for path, old in known.items():
-        if path in present or (unseen and path.startswith(unseen)):
-            continue
-        if old.missing_since is None:
-            result.missing.append(path)
-        elif now - old.missing_since >= grace:
-            result.forget.append(path)
+    listed = set(on_disk)
+    if listed != set(known):  # the usual scan ends here: nothing new, nothing gone
+        stats = {path: (size, mtime_ns) for path, size, mtime_ns in known}
+        for path, size, mtime_ns in listed:
+            if stats.get(path) == (size, mtime_ns):
+                continue
+            if now - mtime_ns / 1e9 < settle:
+                result.waiting += 1
+            else:
+                result.read.append(path)
+        unseen = tuple(blind)
+        for path in stats.keys() - {row[0] for row in listed}:
+            if unseen and path.startswith(unseen):
+                continue
+            if (since := missing_since.get(path)) is None:
+                result.missing.append(path)
+            elif now - since >= grace:
+                result.forget.append(path)
+    # read files are stored as present anyway; these came back unchanged, or wait to be read
+    result.returned = sorted({path for path, _, _ in listed} & missing_since.keys()) if missing_since else []
+    result.read.sort()
     return result
 
 
@@ -211,9 +211,11 @@ class _Batches:
 
     def commit(self) -> None:
         self.index.elect(self.touched)
-        self.touched.clear()
         if self.changed:
-            self.index.set_meta("generation", str(self.index.generation + 1))
+            generation = self.index.generation + 1
+            self.index.log_changes(generation, self.touched)
+            self.index.set_meta("generation", str(generation))
+        self.touched.clear()
         self.index.db.execute("COMMIT")
         self.pending, self.changed = 0, False
 
@@ -232,12 +234,13 @@ def scan(index: Index, config: Config, now: float | None = None, settle: float |
         index.set_source_problems(listing.problems)
     else:
         listing = stat_paths(config.sources, only)
-    known = index.known_files()
+    known, missing_since = index.file_rows()
     if only is not None:
-        known = {path: old for path, old in known.items() if path in only}
-    decided = plan(listing.files, known, now, config.scan.settle if settle is None else settle,
+        known = [row for row in known if row[0] in only]
+    decided = plan(listing.rows, known, missing_since, now, config.scan.settle if settle is None else settle,
                    config.scan.delete_grace, listing.blind)
-    jobs = [(f, known[f.path].digest if f.path in known else None) for f in decided.read]
+    digests = index.file_digests(decided.read)
+    jobs = [(f, digests.get(f.path)) for f in listing.on_disk(decided.read)]
     batches = _Batches(index)
     try:
         errors = 0
@@ -257,6 +260,6 @@ def scan(index: Index, config: Config, now: float | None = None, settle: float |
             index.db.execute("ROLLBACK")
         raise
     index.publish_generation()
-    return ScanReport(len(listing.files), len(jobs), batches.total_changed + len(decided.forget), errors,
+    return ScanReport(len(listing.rows), len(jobs), batches.total_changed + len(decided.forget), errors,
                       decided.waiting, len(decided.forget), time.monotonic() - started, index.generation,
                       len(listing.problems))

@@ -18,7 +18,7 @@ from typing import NamedTuple
 from .config import Source
 
 
-class OnDisk(NamedTuple):  # a tuple: one per file on every scan
+class OnDisk(NamedTuple):  # a file the scan reads
     path: str
     relpath: str
     size: int
@@ -27,11 +27,41 @@ class OnDisk(NamedTuple):  # a tuple: one per file on every scan
     source: int = 0  # which of the config's sources it is in
 
 
+FileRow = tuple[str, int, int]  # (path, size, mtime_ns): a file whose row is the indexed one is not read
+
+
 @dataclass
 class Listing:
-    files: list[OnDisk] = field(default_factory=list)
+    """What the sources hold: per source, a list of plain ``(path, size, mtime_ns)`` rows, the
+    shape of the index's own, since a scan that finds nothing new is mostly this walk and one
+    comparison. A name that is not UTF-8 is listed as its printable form (see ``shown``) and
+    read as an error."""
+
+    walked: list[list[FileRow]] = field(default_factory=list)  # by source number
+    roots: list[str] = field(default_factory=list)  # each source's folder, ending in "/"
     blind: list[str] = field(default_factory=list)  # folders (ending in "/") that could not be listed
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
+    bad_names: set[str] = field(default_factory=set)  # shown paths of names that are not UTF-8
+
+    @property
+    def rows(self) -> list[FileRow]:
+        return self.walked[0] if len(self.walked) == 1 else [row for rows in self.walked for row in rows]
+
+    def on_disk(self, paths: list[str]) -> list[OnDisk]:
+        """These files (listed paths), as the scan reads them; a file under two sources
+        belongs to the first."""
+        if not paths:
+            return []
+        wanted, found = set(paths), dict[str, tuple[int, int, int]]()
+        for number, rows in reversed(list(enumerate(self.walked))):
+            found.update((path, (number, size, mtime_ns)) for path, size, mtime_ns in rows if path in wanted)
+        return [self._file(path, *found[path]) for path in paths]
+
+    def _file(self, path: str, number: int, size: int, mtime_ns: int) -> OnDisk:
+        if path in self.bad_names:
+            relpath = path[len(shown(self.roots[number])):]
+            return OnDisk(path, relpath, size, mtime_ns, "the file name is not valid UTF-8; rename the file", number)
+        return OnDisk(path, path[len(self.roots[number]):], size, mtime_ns, None, number)
 
 
 def glob_regex(pattern: str) -> re.Pattern[str]:
@@ -56,12 +86,18 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
 
 
 def name_matcher(glob: str) -> Callable[[str], object]:
-    """A test of a relative path against the glob; the usual ``**/*.{a,b}`` is a suffix test
-    (a regex per file costs a third of a scan that finds nothing new)."""
-    if match := re.fullmatch(r"\*\*/\*\.\{([\w,]+)\}|\*\*/\*\.(\w+)", glob):
-        suffixes = tuple("." + s.lower() for s in (match.group(1) or match.group(2)).split(","))
+    """A test of a relative path against the glob."""
+    if suffixes := glob_suffixes(glob):
         return lambda relpath: relpath.lower().endswith(suffixes)
     return glob_regex(glob).match
+
+
+def glob_suffixes(glob: str) -> tuple[str, ...] | None:
+    """The usual ``**/*.{a,b}`` is a test of the name's suffix (a regex per file costs a third
+    of a scan that finds nothing new)."""
+    if match := re.fullmatch(r"\*\*/\*\.\{([\w,]+)\}|\*\*/\*\.(\w+)", glob):
+        return tuple("." + s.lower() for s in (match.group(1) or match.group(2)).split(","))
+    return None
 
 
 def shown(path: str) -> str:
@@ -71,14 +107,15 @@ def shown(path: str) -> str:
 
 def list_sources(sources: tuple[Source, ...]) -> Listing:
     listing = Listing()
-    for number, source in enumerate(sources):
-        _walk(source, number, listing)
+    for source in sources:
+        listing.roots.append(os.path.join(str(source.path), ""))
+        listing.walked.append(_walk(source, listing))
     return listing
 
 
-def _walk(source: Source, number: int, listing: Listing) -> None:
+def _walk(source: Source, listing: Listing) -> list[FileRow]:
     """Every matching regular file below a source (no symlinks, no hidden files or folders)."""
-    matcher = name_matcher(source.glob)
+    suffixes, matcher, rows = glob_suffixes(source.glob), name_matcher(source.glob), []
     stack = [(str(source.path), "")]
     while stack:
         folder, prefix = stack.pop()
@@ -100,40 +137,53 @@ def _walk(source: Source, number: int, listing: Listing) -> None:
                 try:
                     if entry.is_dir(follow_symlinks=False):  # from the listing: no system call
                         stack.append((entry.path, f"{prefix}{name}/"))
-                    elif matcher(relpath := prefix + name):
+                    elif name.lower().endswith(suffixes) if suffixes else matcher(prefix + name):
                         st = entry.stat(follow_symlinks=False)
                         if stat.S_ISREG(st.st_mode):
-                            listing.files.append(_on_disk(entry.path, relpath, st.st_size, st.st_mtime_ns, number))
+                            rows.append((entry.path, st.st_size, st.st_mtime_ns))
                 except OSError:
                     continue  # gone between listing and stat: the next scan sees it
+    return _printable(rows, listing)
+
+
+def _printable(rows: list[FileRow], listing: Listing) -> list[FileRow]:
+    """Names that are not UTF-8 (the OS keeps their bytes as surrogates) become their printable
+    form; checked in one go, since they are rare."""
+    if _utf8("\0".join([row[0] for row in rows])):
+        return rows
+    for i, (path, size, mtime_ns) in enumerate(rows):
+        if not _utf8(path):
+            listing.bad_names.add(path := shown(path))
+            rows[i] = (path, size, mtime_ns)
+    return rows
 
 
 def stat_paths(sources: tuple[Source, ...], paths: set[str]) -> Listing:
     """The given paths (reported changed by the watcher) as a listing: those that exist, are
     regular files and match their source's glob; the rest are gone or not articles."""
-    listing = Listing()
-    roots = [(number, os.path.join(str(source.path), ""), name_matcher(source.glob))
-             for number, source in enumerate(sources)]
+    listing = Listing(walked=[[] for _ in sources], roots=[os.path.join(str(s.path), "") for s in sources])
+    matchers = [name_matcher(source.glob) for source in sources]
     for path in paths:
-        found = next(((n, path[len(root):], match) for n, root, match in roots if path.startswith(root)), None)
-        if found is None:
+        number = next((n for n, root in enumerate(listing.roots) if path.startswith(root)), None)
+        if number is None:
             continue
-        number, relpath, match = found
-        if any(part.startswith(".") for part in relpath.split("/")) or not match(relpath):
+        relpath = path[len(listing.roots[number]):]
+        if any(part.startswith(".") for part in relpath.split("/")) or not matchers[number](relpath):
             continue
         try:
             st = os.lstat(path)
         except OSError:
             continue
         if stat.S_ISREG(st.st_mode):
-            listing.files.append(_on_disk(path, relpath, st.st_size, st.st_mtime_ns, number))
+            listing.walked[number].append((path, st.st_size, st.st_mtime_ns))
+    listing.walked = [_printable(rows, listing) for rows in listing.walked]
     return listing
 
 
-def _on_disk(path: str, relpath: str, size: int, mtime_ns: int, source: int) -> OnDisk:
+def _utf8(path: str) -> bool:
+    """False for a name that is not UTF-8 (the OS keeps its bytes as surrogates)."""
     try:
-        path.isascii() or path.encode("utf-8")
-    except UnicodeEncodeError:  # undecodable bytes in the name, kept by the OS as surrogates
-        return OnDisk(shown(path), shown(relpath), size, mtime_ns, "the file name is not valid UTF-8; rename the file",
-                      source)
-    return OnDisk(path, relpath, size, mtime_ns, None, source)
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
