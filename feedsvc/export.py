@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
-import tempfile
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from .config import Config
@@ -32,7 +28,6 @@ GZIP_QUEUE = 16  # pages waiting for their .gz at most
 GZIP_THREADS = 2  # when rendering waits for them, both cores compress
 GZIP_LEVEL = 3  # ISA-L's level 3: a third of zlib 6's time, files about 15 % larger
 ARCHIVE_GZIP_LEVEL = 2  # archive pages: most of an export's bytes, seldom fetched (4x faster again)
-SHARED_ENTRIES_FROM = 200  # feed documents to write from which each article's entries are rendered once
 
 
 @dataclass(frozen=True)
@@ -148,45 +143,13 @@ def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base
                 relpath = export_file(document_path(doc, fmt))
                 if not w.fresh(relpath, signature):
                     stale.append((relpath, signature, doc, fmt, sel))
-    # many documents to write: each article is in several, so its entries are rendered once
-    with _entries(index, len(stale) >= SHARED_ENTRIES_FROM) as entries:
+    # each article is in several documents: its entries are rendered once and spliced in
+    entries = site.StoredEntries(index, base, keep=True)
+    with index.db:
+        index.db.execute("BEGIN")  # the entries rendered here, stored in one transaction
         for relpath, signature, doc, fmt, sel in stale:
             w.put(relpath, signature, site.feed_page(index, config, doc, fmt, sel, entries).body,
                   ARCHIVE_GZIP_LEVEL if doc.is_archive else GZIP_LEVEL)
-
-
-@contextmanager
-def _entries(index: Index, wanted: bool) -> Iterator[_EntryFile | None]:
-    if not wanted:
-        yield None
-        return
-    with tempfile.TemporaryDirectory(prefix="entries-", dir=index.state_dir) as folder:
-        entries = _EntryFile(Path(folder) / "entries.sqlite3")
-        try:
-            yield entries
-        finally:
-            entries.close()
-
-
-class _EntryFile:
-    """Entries rendered during one export, in a scratch SQLite file: a cold build of 100,000
-    articles holds gigabytes of them, more than memory should."""
-
-    def __init__(self, path: Path) -> None:
-        self.db = sqlite3.connect(path, isolation_level=None)
-        self.db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
-                              " CREATE TABLE entries (fmt TEXT, path TEXT, updated TEXT, rendered BLOB, PRIMARY KEY (fmt, path));"
-                              " BEGIN")  # never committed: the file is thrown away
-
-    def get(self, fmt: str, path: str) -> tuple[datetime, bytes] | None:
-        row = self.db.execute("SELECT updated, rendered FROM entries WHERE fmt = ? AND path = ?", (fmt, path)).fetchone()
-        return (datetime.fromisoformat(row[0]), row[1]) if row else None
-
-    def put(self, fmt: str, path: str, updated: datetime, rendered: bytes) -> None:
-        self.db.execute("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?)", (fmt, path, updated.isoformat(), rendered))
-
-    def close(self) -> None:
-        self.db.close()
 
 
 def _index_page(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str) -> None:

@@ -57,6 +57,12 @@ CREATE TABLE IF NOT EXISTS article_terms (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS article_terms_newest ON article_terms (term, published DESC, id);
 CREATE INDEX IF NOT EXISTS article_terms_by_path ON article_terms (path);
+-- each live article's feed entry per format, as rendered for a render fingerprint (by the
+-- scan's workers, beside the parse): an export splices them into every feed that holds it
+CREATE TABLE IF NOT EXISTS entries (
+    path TEXT NOT NULL, fmt TEXT NOT NULL, fingerprint TEXT NOT NULL, updated TEXT NOT NULL, rendered BLOB NOT NULL,
+    UNIQUE (path, fmt)
+);
 -- what each generation changed (article ids; category nodes and tags whose feeds could show
 -- something else), so that an export after a few changes renders just what they touch
 CREATE TABLE IF NOT EXISTS changes (generation INTEGER NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL);
@@ -246,6 +252,7 @@ class Index:
             self.db.execute("DELETE FROM files WHERE path = ?", (path,))
             self.db.execute("DELETE FROM articles WHERE path = ?", (path,))
             self.db.execute("DELETE FROM article_terms WHERE path = ?", (path,))
+            self.db.execute("DELETE FROM entries WHERE path = ?", (path,))
         return ids
 
     # -- articles -----------------------------------------------------------
@@ -264,11 +271,23 @@ class Index:
         )
         self.db.execute(f"INSERT OR REPLACE INTO articles (path, {ARTICLE_COLUMNS}, mtime_ns, digest)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+        self.db.execute("DELETE FROM entries WHERE path = ?", (path,))
         self._terms_change(path)  # the feeds it leaves
         self.dirty_terms.update(terms := list(terms))  # and those it joins
         self.db.execute("DELETE FROM article_terms WHERE path = ?", (path,))
         self.db.executemany("INSERT OR IGNORE INTO article_terms (term, path, published, id) VALUES (?, ?, ?, ?)",
                             [(term, path, values[4], article.id) for term in terms])
+
+    def store_entries(self, path: str, fingerprint: str, updated: datetime, rendered: dict[str, bytes]) -> None:
+        """The article's entries, by format, as rendered for ``fingerprint``."""
+        self.db.executemany("INSERT OR REPLACE INTO entries (path, fmt, fingerprint, updated, rendered)"
+                            " VALUES (?, ?, ?, ?, ?)",
+                            [(path, fmt, fingerprint, updated.isoformat(), body) for fmt, body in rendered.items()])
+
+    def entry(self, path: str, fmt: str, fingerprint: str) -> tuple[datetime, bytes] | None:
+        row = self.db.execute("SELECT updated, rendered FROM entries WHERE path = ? AND fmt = ? AND fingerprint = ?",
+                              (path, fmt, fingerprint)).fetchone()
+        return (datetime.fromisoformat(row[0]), row[1]) if row else None
 
     def stored_published(self, path: str) -> datetime | None:
         row = self.db.execute("SELECT published FROM articles WHERE path = ?", (path,)).fetchone()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .config import Config
 from .errors import StoreUnavailable
-from .feeds import feed_specs
+from .feeds import feed_specs, render_fingerprint
 from .http import Cached, etag_of, respond, status_line, wants_html
 from .index import DB_NAME, Index, generation_file
 from .model import FeedSpec, Page
@@ -53,6 +53,10 @@ class Cache:
     failures: dict[str, tuple[int, str]] = field(default_factory=dict)  # key -> (generation, error): /healthz
     token: tuple[int, int] | None = None
     token_generation: int = -1
+    fingerprint: str = ""  # what rendered bytes depend on besides the articles (stored entries are by it)
+
+    def __post_init__(self) -> None:
+        self.fingerprint = render_fingerprint(self.config)
 
     def index(self) -> Index:
         """SQLite connections are per thread; each opens once (read-only) and stays while the

@@ -59,6 +59,22 @@ class EntryStore(Protocol):
     def put(self, fmt: str, path: str, updated: datetime, rendered: bytes) -> None: ...
 
 
+class StoredEntries:
+    """Entries as the scanner stored them for this render fingerprint (its workers render them
+    beside the parse). One missing (never stored, or for another config) is rendered by the
+    caller, and kept when ``keep`` (the export; a web worker's index is read-only)."""
+
+    def __init__(self, index: Index, fingerprint: str, keep: bool = False) -> None:
+        self.index, self.fingerprint, self.keep = index, fingerprint, keep
+
+    def get(self, fmt: str, path: str) -> tuple[datetime, bytes] | None:
+        return self.index.entry(path, fmt, self.fingerprint)
+
+    def put(self, fmt: str, path: str, updated: datetime, rendered: bytes) -> None:
+        if self.keep:
+            self.index.store_entries(path, self.fingerprint, updated, {fmt: rendered})
+
+
 def feed_page(index: Index, config: Config, doc: Document, fmt: str, selection: Selection | None = None,
               entries: EntryStore | None = None) -> Page:
     """A feed or one of its archive pages; ``selection``: other articles than the document's own

@@ -85,10 +85,12 @@ def serve_feed(spec: FeedSpec | None, fmt: str, page: int | None = 0) -> Respons
     path, variant = document_path(doc, fmt), "" if limit is None else f"limit={limit}"
     vary = "Accept-Encoding" if fmt == "json" else "Accept, Accept-Encoding"
     if limit is None:
-        cached = cache.get(page_key(path), lambda index: site.feed_page(index, config, doc, fmt), vary)
+        cached = cache.get(page_key(path), lambda index: site.feed_page(
+            index, config, doc, fmt, entries=site.StoredEntries(index, cache.fingerprint)), vary)
     else:  # fewer items than the feed: not a document of the archive chain, so no archive links
         cached = cache.get(page_key(path, variant), lambda index: site.feed_page(
-            index, config, Document(doc.spec), fmt, select(index, doc.spec, limit)), vary)
+            index, config, Document(doc.spec), fmt, select(index, doc.spec, limit),
+            site.StoredEntries(index, cache.fingerprint)), vary)
     if cached is not None and vary != "Accept-Encoding" and wants_html(request.environ):
         feed = cached.page
         cached = cache.get(page_key(path, variant + "&html"), lambda index: site.feed_as_html(feed), vary)
