@@ -46,13 +46,17 @@ def gzip_bytes(data: bytes, level: int = GZIP_LEVEL) -> bytes:
     return igzip.compress(data, level, mtime=0)
 
 
-def write_atomic(target: Path, data: bytes) -> bool:
-    """Write ``data`` unless the file already holds exactly it; True when written."""
+def write_atomic(target: Path, data: bytes, folders: set[Path] | None = None) -> bool:
+    """Write ``data`` unless the file already holds exactly it; True when written. ``folders``:
+    those known to exist (a fresh export would try to make its folder for every file)."""
     try:
         if target.stat().st_size == len(data) and target.read_bytes() == data:
             return False
     except FileNotFoundError:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if folders is None or target.parent not in folders:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if folders is not None:
+                folders.add(target.parent)
     replace_file(target, data)
     return True
 
@@ -61,6 +65,7 @@ class _Writer:
     def __init__(self, out: Path, old: dict[str, str], tick: Callable[[int], object]) -> None:
         self.out, self.old, self.tick = out, old, tick
         self.new: dict[str, str] = {}
+        self.folders: set[Path] = set()
         self.written = self.unchanged = 0
         # zlib and file writes let go of the GIL: the .gz files are made on the other core
         # while the next page renders (at most GZIP_QUEUE pages wait, to bound memory)
@@ -96,7 +101,7 @@ class _Writer:
             raise ValueError(f"refusing to write outside the export: {relpath}")
         target = self.out / relpath
         compressed = target.with_name(target.name + ".gz")
-        if write_atomic(target, data):
+        if write_atomic(target, data, self.folders):
             self.written += 1
             self._gzip(compressed, data, gzip_level)
         else:
@@ -109,7 +114,7 @@ class _Writer:
     def _gzip(self, target: Path, data: bytes, level: int) -> None:
         while len(self.waiting) >= GZIP_QUEUE:
             self.waiting.popleft().result()  # raises what the write raised
-        self.waiting.append(self.gzipper.submit(lambda: write_atomic(target, gzip_bytes(data, level))))
+        self.waiting.append(self.gzipper.submit(lambda: write_atomic(target, gzip_bytes(data, level), self.folders)))
 
     def finish(self) -> None:
         """Every .gz written (or the first error raised)."""

@@ -284,10 +284,16 @@ class Index:
                             " VALUES (?, ?, ?, ?, ?)",
                             [(path, fmt, fingerprint, updated.isoformat(), body) for fmt, body in rendered.items()])
 
-    def entry(self, path: str, fmt: str, fingerprint: str) -> tuple[datetime, bytes] | None:
-        row = self.db.execute("SELECT updated, rendered FROM entries WHERE path = ? AND fmt = ? AND fingerprint = ?",
-                              (path, fmt, fingerprint)).fetchone()
-        return (datetime.fromisoformat(row[0]), row[1]) if row else None
+    def entries(self, paths: Sequence[str], fmt: str, fingerprint: str) -> dict[str, tuple[datetime, bytes]]:
+        """The stored entries of these articles in ``fmt`` as rendered for ``fingerprint``."""
+        found = {}
+        for start in range(0, len(paths), 500):
+            chunk = paths[start : start + 500]
+            for path, updated, rendered in self.db.execute(
+                    "SELECT path, updated, rendered FROM entries WHERE fmt = ? AND fingerprint = ?"
+                    f" AND path IN ({','.join('?' * len(chunk))})", (fmt, fingerprint, *chunk)):
+                found[path] = datetime.fromisoformat(updated), rendered
+        return found
 
     def stored_published(self, path: str) -> datetime | None:
         row = self.db.execute("SELECT published FROM articles WHERE path = ?", (path,)).fetchone()

@@ -12,12 +12,14 @@ from __future__ import annotations
 import html
 import json
 import mimetypes
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
+from feedgen.entry import FeedEntry
 from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
@@ -119,7 +121,7 @@ def _generator(config: Config, doc: Document, articles: list[Article], fmt: str,
     return fg
 
 
-def _entry(fg: FeedGenerator, config: Config, article: Article, fmt: str) -> None:
+def _entry(fg: FeedGenerator, config: Config, article: Article, fmt: str) -> FeedEntry:
     fe = fg.add_entry(order="append")
     guid = article_url(config.site.url, article.id)
     fe.id(guid)
@@ -145,6 +147,7 @@ def _entry(fg: FeedGenerator, config: Config, article: Article, fmt: str) -> Non
         fe.media.thumbnail(url=article.image, group=None)  # a lone thumbnail needs no media:group
         if fmt == "rss":
             fe.enclosure(article.image, "0", _image_type(article.image))
+    return fe
 
 
 def render_xml(config: Config, doc: Document, articles: list[Article], fmt: str) -> bytes:
@@ -218,11 +221,29 @@ def entry_bytes(config: Config, article: Article, fmt: str) -> bytes:
     if fmt == "json":
         # an item sits two levels deep; JSON strings hold no raw newline, so lines are safe to indent
         return json.dumps(_json_item(config, article), ensure_ascii=False, indent=2).replace("\n", "\n    ").encode()
-    body = render_xml(config, _ANY_FEED, [article], fmt)
+    fg = _entry_shell(config, fmt)
+    fe = _entry(fg, config, article, fmt)
+    try:
+        body = fg.rss_str(pretty=True) if fmt == "rss" else fg.atom_str(pretty=True)
+    finally:
+        fg.remove_entry(fe)
     start, end = _ENTRY[fmt]
     # the first opening tag is the entry's (the feed's own elements come before it); the last
     # closing tag is too (RSS content is CDATA and may hold anything, "</item>" included)
     return body[body.index(start) : body.rindex(end) + len(end)]
+
+
+def _entry_shell(config: Config, fmt: str) -> FeedGenerator:
+    """A feed without entries to render one entry in at a time (making the generator cost as
+    much as the entry); one per thread, as web workers render in several."""
+    shells = _shells.__dict__.setdefault("by_format", {})
+    found = shells.get(fmt)
+    if found is None or found[0] is not config:
+        found = shells[fmt] = (config, _generator(config, _ANY_FEED, [], fmt, EPOCH))
+    return found[1]
+
+
+_shells = threading.local()
 
 
 def render_spliced(config: Config, doc: Document, updated: datetime, entries: list[bytes], fmt: str) -> bytes:

@@ -7,6 +7,7 @@ exported file are the same bytes with the same Last-Modified.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 from importlib.resources import files
@@ -54,7 +55,7 @@ def stylesheet_href(config: Config) -> str:
 class EntryStore(Protocol):
     """Entries already rendered, by (format, article path): (the article's updated time, bytes)."""
 
-    def get(self, fmt: str, path: str) -> tuple[datetime, bytes] | None: ...
+    def get_many(self, fmt: str, paths: Sequence[str]) -> dict[str, tuple[datetime, bytes]]: ...
 
     def put(self, fmt: str, path: str, updated: datetime, rendered: bytes) -> None: ...
 
@@ -67,8 +68,8 @@ class StoredEntries:
     def __init__(self, index: Index, fingerprint: str, keep: bool = False) -> None:
         self.index, self.fingerprint, self.keep = index, fingerprint, keep
 
-    def get(self, fmt: str, path: str) -> tuple[datetime, bytes] | None:
-        return self.index.entry(path, fmt, self.fingerprint)
+    def get_many(self, fmt: str, paths: Sequence[str]) -> dict[str, tuple[datetime, bytes]]:
+        return self.index.entries(paths, fmt, self.fingerprint)
 
     def put(self, fmt: str, path: str, updated: datetime, rendered: bytes) -> None:
         if self.keep:
@@ -95,7 +96,8 @@ def feed_page(index: Index, config: Config, doc: Document, fmt: str, selection: 
 
 def _spliced(index: Index, config: Config, doc: Document, fmt: str, selection: Selection,
              entries: EntryStore) -> tuple[bytes, datetime]:
-    found = {path: entries.get(fmt, path) for path in selection.paths}
+    found: dict[str, tuple[datetime, bytes] | None] = {path: None for path in selection.paths}
+    found.update(entries.get_many(fmt, selection.paths))
     missing = [path for path, entry in found.items() if entry is None]
     for path, article in index.articles_by_path(missing).items():
         rendered = entry_bytes(config, article, fmt)
