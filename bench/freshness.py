@@ -6,7 +6,10 @@ an idle server costs, on N generated articles.
 The server runs with `scan.interval: 3600` (only the watcher can see a new file) and
 `scan.settle: 1`; each round writes one new article and polls /feeds/all.json every 20 ms.
 Prints the latency of each round (the budget is settle + 1 s) and the CPU seconds the whole
-server (supervisor, granian, workers) used over 20 idle seconds. Nothing is asserted.
+server (supervisor, granian, workers) used over 20 idle seconds; then, in this process, the CPU
+of one interval scan with nothing new, without a watcher (every file stat-ed) and beside one
+(the folders stat-ed; every FULL_WALK_EVERY-th interval walks every file), with their average
+per interval. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -102,6 +106,40 @@ def main() -> None:
     print("new file -> in /feeds/all.json, seconds: " + " ".join(f"{x:.2f}" for x in latencies)
           + f"  (median {statistics.median(latencies):.2f}; budget settle + 1 = 2.00)")
     print(f"idle server, 20 s: {idle:.2f} CPU seconds for every process of it")
+    print(idle_intervals(args.count))
+
+
+def idle_intervals(count: int) -> str:
+    """CPU of an interval scan that finds nothing, medians of 9, in this process."""
+    import resource
+
+    sys.path[:0] = [str(HERE.parent)]
+    from feedsvc.config import parse_config
+    from feedsvc.scheduler import FULL_WALK_EVERY, SafetyNet, scheduled_scan
+
+    def cpu(step: Callable[[], object]) -> float:
+        runs = []
+        for _ in range(9):
+            before = resource.getrusage(resource.RUSAGE_SELF)
+            step()
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            runs.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        return statistics.median(runs)
+
+    with tempfile.TemporaryDirectory(prefix="feedsvc-bench-") as tmp:
+        root = Path(tmp)
+        generate(root / "articles", count)
+        config = parse_config({"sources": [{"path": str(root / "articles")}], "state_dir": str(root / "state")})
+        alone, beside = SafetyNet(), SafetyNet()
+        beside.watching = True
+        scheduled_scan(config, None, alone)  # the cold scan
+        scheduled_scan(config, None, beside)
+        walk = cpu(lambda: scheduled_scan(config, None, alone))
+        beside.quiet = -10**9  # never the tenth: folders only
+        folders = cpu(lambda: scheduled_scan(config, None, beside))
+    average = (walk + (FULL_WALK_EVERY - 1) * folders) / FULL_WALK_EVERY
+    return (f"idle interval scan, {count} articles, CPU seconds: no watcher {walk:.3f}; beside a watcher {folders:.4f}"
+            f" (folders), {average:.3f} averaged over {FULL_WALK_EVERY} intervals")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ class ScanReport:
     seconds: float
     generation: int
     source_problems: int = 0
+    folders: dict[str, int] | None = None  # a walk of every file: the folders' mtimes (see folders_moved)
 
 
 def plan(on_disk: list[FileRow], known: list[FileRow], missing_since: dict[str, float], now: float,
@@ -280,4 +281,4 @@ def scan(index: Index, config: Config, now: float | None = None, settle: float |
     index.publish_generation()
     return ScanReport(len(listing.rows), len(jobs), batches.total_changed + len(decided.forget), errors,
                       decided.waiting, len(decided.forget), time.monotonic() - started, index.generation,
-                      len(listing.problems))
+                      len(listing.problems), listing.folders if only is None else None)

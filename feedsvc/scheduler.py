@@ -26,8 +26,54 @@ from .files import scan_lock
 from .index import Index, is_corrupt, set_aside
 from .push import Pusher, changed_topics
 from .scan import ScanReport, scan
+from .sources import folders_moved
 
 log = logging.getLogger("feedsvc.scan")
+FULL_WALK_EVERY = 10  # beside a watcher, every tenth interval scan walks every file whatever the folders say
+
+
+class SafetyNet:
+    """The interval scan beside a running watcher, which sees each change as it happens: the
+    scan only looks for what the watcher could have missed. A file created, removed or renamed
+    moves its folder's mtime, so the scan stats the folders (a few hundred system calls
+    instead of one per file) and walks every file only when one moved; a file edited in place
+    moves only its own mtime, so every ``FULL_WALK_EVERY``-th interval walks every file anyway."""
+
+    def __init__(self) -> None:
+        self.watching = False  # set by the watcher thread while it runs
+        self.folders: dict[str, int] = {}  # from the last walk of every file
+        self.quiet = 0  # intervals since then
+
+    def walk_needed(self) -> bool:
+        return (not self.watching or not self.folders or self.quiet + 1 >= FULL_WALK_EVERY
+                or folders_moved(self.folders))
+
+
+def scheduled_scan(config: Config, pusher: Pusher | None, net: SafetyNet) -> ScanReport | None:
+    """The interval's scan: all of the sources, unless the safety net finds nothing to look at."""
+    if not net.walk_needed():
+        net.quiet += 1
+        _record_check(config)
+        return None
+    report = scan_once(config, None, pusher)
+    if report is not None:
+        net.folders, net.quiet = report.folders or {}, 0
+    return report
+
+
+def _record_check(config: Config) -> None:
+    """The folders were looked at and nothing moved: as good as a scan for /healthz."""
+    with scan_lock(config.state_dir) as held:
+        if not held:
+            return
+        index = Index.open(config.state_dir)
+        try:
+            last = json.loads(index.get_meta("last_scan", "{}") or "{}")
+            if last:
+                last["finished"] = datetime.now(UTC).isoformat(timespec="milliseconds")
+                index.set_meta("last_scan", json.dumps(last))
+        finally:
+            index.close()
 
 
 def record(index: Index, report: ScanReport, finished: float) -> None:
@@ -104,26 +150,33 @@ def start(config: Config) -> BackgroundScheduler:
     ``scan.watch``, a watcher thread also scans what changed as soon as it has settled."""
     scheduler = BackgroundScheduler(timezone=UTC)
     pusher = Pusher(config.push.hubs) if config.push.hubs else None
-    scheduler.add_job(scan_once, "interval", args=[config, None, pusher], seconds=config.scan.interval, id="scan",
+    net = SafetyNet()
+    scheduler.add_job(scheduled_scan, "interval", args=[config, pusher, net], seconds=config.scan.interval, id="scan",
                       max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
     scheduler.start()
     if config.scan.watch:
         stop = threading.Event()
-        threading.Thread(target=watch, args=(config, stop, pusher), name="feedsvc-watch", daemon=True).start()
+        threading.Thread(target=watch, args=(config, stop, pusher, net), name="feedsvc-watch", daemon=True).start()
         scheduler.add_listener(lambda event: stop.set(), EVENT_SCHEDULER_SHUTDOWN)
     return scheduler
 
 
-def watch(config: Config, stop: threading.Event, pusher: Pusher | None = None) -> None:
+def watch(config: Config, stop: threading.Event, pusher: Pusher | None = None, net: SafetyNet | None = None) -> None:
     """Scan the files that changed, once no change has come for ``scan.settle`` seconds (a
     mirror writes a file in several pieces; a file is read once it is quiet)."""
     from watchfiles import watch as changes  # only `serve` watches
 
     paths = [str(source.path) for source in config.sources if source.path.is_dir()]
     quiet_ms = max(int(config.scan.settle * 1000), 50)
+    net = net or SafetyNet()
     try:
-        for batch in changes(*paths, step=quiet_ms, debounce=max(quiet_ms * 10, 1600), stop_event=stop,
-                             ignore_permission_denied=True, raise_interrupt=False):
-            scan_once(config, {path for _, path in batch}, pusher)
+        batches = changes(*paths, step=quiet_ms, debounce=max(quiet_ms * 10, 1600), stop_event=stop,
+                          ignore_permission_denied=True, raise_interrupt=False, yield_on_timeout=True)
+        for batch in batches:
+            net.watching = True  # the watcher is in place (it yields, empty, once it is)
+            if batch:
+                scan_once(config, {path for _, path in batch}, pusher)
     except Exception:  # noqa: BLE001 - the interval scan goes on without the watcher
         log.exception("watching %s stopped; changes are picked up every %g s", paths, config.scan.interval)
+    finally:
+        net.watching = False

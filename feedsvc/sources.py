@@ -42,6 +42,7 @@ class Listing:
     blind: list[str] = field(default_factory=list)  # folders (ending in "/") that could not be listed
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
     bad_names: set[str] = field(default_factory=set)  # shown paths of names that are not UTF-8
+    folders: dict[str, int] = field(default_factory=dict)  # every folder walked: its mtime_ns, taken before listing it
 
     @property
     def rows(self) -> list[FileRow]:
@@ -120,6 +121,8 @@ def _walk(source: Source, listing: Listing) -> list[FileRow]:
     while stack:
         folder, prefix = stack.pop()
         try:
+            # before the listing: a file added while it is read moves the mtime past this one
+            listing.folders[folder] = os.stat(folder).st_mtime_ns
             entries = os.scandir(folder)
         except OSError as e:
             if prefix and e.errno == errno.ENOENT:
@@ -156,6 +159,18 @@ def _printable(rows: list[FileRow], listing: Listing) -> list[FileRow]:
             listing.bad_names.add(path := shown(path))
             rows[i] = (path, size, mtime_ns)
     return rows
+
+
+def folders_moved(folders: dict[str, int]) -> bool:
+    """Whether a file was added, removed or renamed in any of these folders since their mtimes
+    were taken (a file edited in place moves only its own mtime)."""
+    for folder, mtime_ns in folders.items():
+        try:
+            if os.stat(folder).st_mtime_ns != mtime_ns:
+                return True
+        except OSError:
+            return True
+    return False
 
 
 def stat_paths(sources: tuple[Source, ...], paths: set[str]) -> Listing:

@@ -207,3 +207,46 @@ def test_many_files_parse_in_parallel_with_the_same_result(articles: Path, tmp_p
 ])
 def test_source_globs(glob: str, path: str, matches: bool) -> None:
     assert bool(glob_regex(glob).match(path)) is matches
+
+
+def test_beside_a_watcher_the_interval_scan_finds_what_the_watcher_missed(articles: Path, tmp_path: Path) -> None:
+    """While the watcher runs, an interval scan stats the folders instead of every file: a file
+    the watcher missed that was added (its folder moved) is found at the next interval, one
+    edited in place within ``FULL_WALK_EVERY`` intervals; /healthz sees every check."""
+    import json
+
+    from feedsvc.scheduler import FULL_WALK_EVERY, SafetyNet, scheduled_scan
+
+    config = make_config(articles, tmp_path / "state", scan={"settle": 0})
+    first = post(articles / "news", "a.md", "First")
+    net = SafetyNet()
+    net.watching = True  # a watcher that misses everything below
+    assert scheduled_scan(config, None, net) is not None  # the first interval walks every file
+
+    def titles() -> set[str]:
+        index = Index.open(config.state_dir)
+        try:
+            return {a.title for a in index.articles_at(index.select(FeedQuery(), 50).paths)}
+        finally:
+            index.close()
+
+    def last_check() -> str:
+        index = Index.open(config.state_dir)
+        try:
+            return json.loads(index.get_meta("last_scan"))["finished"]
+        finally:
+            index.close()
+
+    post(articles / "news", "b.md", "Added")
+    assert scheduled_scan(config, None, net) is not None and titles() == {"First", "Added"}
+    post(articles / "news", "a.md", "Edited in place", mtime=NOW)  # same folder entries: its mtime stays
+    checked = last_check()
+    for _ in range(FULL_WALK_EVERY - 1):
+        assert scheduled_scan(config, None, net) is None  # folders only
+        assert "Edited in place" not in titles()
+    assert last_check() > checked
+    assert scheduled_scan(config, None, net) is not None  # the tenth: every file
+    assert titles() == {"Edited in place", "Added"}
+    net.watching = False  # without a watcher every interval walks every file
+    first.write_text(first.read_text(encoding="utf-8").replace("Edited in place", "Again"), encoding="utf-8")
+    assert scheduled_scan(config, None, net) is not None and titles() == {"Again", "Added"}
