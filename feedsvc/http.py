@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 
 from werkzeug.datastructures import MIMEAccept
@@ -34,6 +34,7 @@ class Cached:
     etag: str  # etag_of(page.body)
     vary: str = "Accept-Encoding"
     gzipped: bytes | None = None
+    headers: dict[tuple[bool, int], tuple[Headers, Headers]] = field(default_factory=dict)  # see respond()
 
     def gzip_body(self) -> bytes:
         if self.gzipped is None:  # once per version, not per request
@@ -45,6 +46,8 @@ def not_modified(cached: Cached, environ: dict) -> bool:
     """If-None-Match wins over If-Modified-Since when both are sent (RFC 9110 13.1.3)."""
     if_none_match = environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match:
+        if if_none_match.strip('"').removesuffix("-gzip") == cached.etag:  # a poller sends back one tag
+            return True
         tags = parse_etags(if_none_match)
         return tags.star_tag or tags.contains_weak(cached.etag) or tags.contains_weak(cached.etag + "-gzip")
     since = parse_date(environ.get("HTTP_IF_MODIFIED_SINCE"))
@@ -65,22 +68,34 @@ def wants_html(environ: dict) -> bool:
 
 
 def respond(cached: Cached, environ: dict, max_age: int) -> tuple[int, Headers, bytes]:
-    """Status, headers and body for a GET or HEAD of a cached page."""
+    """Status, headers and body for a GET or HEAD of a cached page. The headers are made once
+    per page version (feed readers poll the same few pages all day)."""
     page = cached.page
     use_gzip = len(page.body) >= GZIP_MIN_BYTES and accepts_gzip(environ)
-    headers = [("Cache-Control", f"public, max-age={max_age if page.max_age is None else page.max_age}"),
-               ("Vary", cached.vary), ("Last-Modified", http_date(page.last_modified)),
-               ("ETag", f'"{cached.etag}-gzip"' if use_gzip else f'"{cached.etag}"')]
-    if page.link:
-        headers.append(("Link", page.link))
+    known = cached.headers.get((use_gzip, max_age))
+    if known is None:
+        known = cached.headers[use_gzip, max_age] = _headers(cached, use_gzip, max_age)
     if not_modified(cached, environ):
-        return 304, headers, b""
-    body = cached.gzip_body() if use_gzip else cached.page.body
-    if use_gzip:
-        headers.append(("Content-Encoding", "gzip"))
-    headers += [("Content-Type", cached.page.content_type), ("Content-Length", str(len(body)))]
-    return 200, headers, body
+        return 304, known[0], b""
+    return 200, known[1], cached.gzip_body() if use_gzip else page.body
+
+
+def _headers(cached: Cached, use_gzip: bool, max_age: int) -> tuple[Headers, Headers]:
+    """(of a 304, of a 200)."""
+    page = cached.page
+    common = [("Cache-Control", f"public, max-age={max_age if page.max_age is None else page.max_age}"),
+              ("Vary", cached.vary), ("Last-Modified", http_date(page.last_modified)),
+              ("ETag", f'"{cached.etag}-gzip"' if use_gzip else f'"{cached.etag}"')]
+    if page.link:
+        common.append(("Link", page.link))
+    body = cached.gzip_body() if use_gzip else page.body
+    full = [*common, *([("Content-Encoding", "gzip")] if use_gzip else []),
+            ("Content-Type", page.content_type), ("Content-Length", str(len(body)))]
+    return common, full
 
 
 def status_line(code: int) -> str:
-    return f"{code} {HTTPStatus(code).phrase}"
+    return _STATUS_LINES.get(code) or f"{code} {HTTPStatus(code).phrase}"
+
+
+_STATUS_LINES = {200: "200 OK", 304: "304 Not Modified"}

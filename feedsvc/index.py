@@ -87,6 +87,7 @@ def _row_to_article(row: Sequence) -> Article:
 
 
 _COVERING = "INDEXED BY articles_covering"
+published_here = 0  # generations published by this process: its own web cache looks at once (pagecache)
 CHANGES_KEPT = 1000  # generations of the change log kept; an export older than that renders all
 
 
@@ -166,6 +167,8 @@ class Index:
         except OSError as e:
             log.error("cannot write %s: %s; web workers serve the previous feeds until it can be written", path,
                       e.strerror or e)
+        global published_here
+        published_here += 1
 
     def close(self) -> None:
         self.db.close()

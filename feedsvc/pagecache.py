@@ -11,11 +11,13 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import index as store
 from .config import Config
 from .errors import StoreUnavailable
 from .feeds import feed_specs, render_fingerprint
@@ -26,6 +28,7 @@ from .urls import feed_base
 
 log = logging.getLogger("feedsvc.web")
 MAX_ENTRIES = 2048
+GENERATION_CHECK = 0.005  # seconds
 
 
 def _inode(path: Path) -> int:
@@ -54,6 +57,8 @@ class Cache:
     token: tuple[int, int] | None = None
     token_generation: int = -1
     fingerprint: str = ""  # what rendered bytes depend on besides the articles (stored entries are by it)
+    checked: float = 0.0  # time.monotonic() of the last look at the generation file
+    seen: int = 0  # index.published_here then
 
     def __post_init__(self) -> None:
         self.fingerprint = render_fingerprint(self.config)
@@ -71,7 +76,14 @@ class Cache:
         return self.local.index
 
     def generation(self) -> int:
-        """The index generation; a stat of the generation file tells whether it moved."""
+        """The index generation; a stat of the generation file tells whether it moved, at most
+        every ``GENERATION_CHECK`` seconds (a feed poll costs less than that stat otherwise;
+        the pages carry a max-age of minutes, so a few milliseconds late is no staleness). A
+        scan in this very process is seen at once."""
+        now = time.monotonic()
+        if self.token is not None and now - self.checked < GENERATION_CHECK and store.published_here == self.seen:
+            return self.token_generation
+        self.checked, self.seen = now, store.published_here
         try:
             st = os.stat(generation_file(self.config.state_dir))
             token = (st.st_ino, st.st_mtime_ns)
