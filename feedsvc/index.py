@@ -57,8 +57,8 @@ CREATE TABLE IF NOT EXISTS article_terms (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS article_terms_newest ON article_terms (term, published DESC, id);
 CREATE INDEX IF NOT EXISTS article_terms_by_path ON article_terms (path);
--- each live article's feed entry per format, as rendered for a render fingerprint (by the
--- scan's workers, beside the parse): an export splices them into every feed that holds it
+-- each article's feed entry per format, as an export rendered it for a render fingerprint:
+-- spliced into every feed that holds it, by later exports and by the web workers too
 CREATE TABLE IF NOT EXISTS entries (
     path TEXT NOT NULL, fmt TEXT NOT NULL, fingerprint TEXT NOT NULL, updated TEXT NOT NULL, rendered BLOB NOT NULL,
     UNIQUE (path, fmt)

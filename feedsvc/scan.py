@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 
 from .config import Config, blog_of
 from .errors import ArticleError
-from .feeds import apply_configured_slugs, article_terms, render_fingerprint
+from .feeds import apply_configured_slugs, article_terms
 from .index import Index
 from .model import Article
 from .sources import FileRow, OnDisk, list_sources, stat_paths
@@ -94,18 +94,16 @@ class Parsed:
     digest: str | None
     article: Article | None = None
     error: str | None = None
-    entries: tuple[str, dict[str, bytes]] | None = None  # (render fingerprint, entry by format)
     unchanged: bool = False  # same bytes as the version in the index
     vanished: bool = False  # gone between the listing and the read: the next scan sees it
 
 
 _worker_config: Config | None = None
-_worker_fingerprint = ""
 
 
 def _init_worker(config: Config) -> None:
-    global _worker_config, _worker_fingerprint
-    _worker_config, _worker_fingerprint = config, render_fingerprint(config)
+    global _worker_config
+    _worker_config = config
 
 
 def read_and_parse(job: tuple[OnDisk, str | None]) -> Parsed:
@@ -132,23 +130,11 @@ def read_and_parse(job: tuple[OnDisk, str | None]) -> Parsed:
 
     mtime = datetime.fromtimestamp(file.mtime_ns / 1e9, UTC)
     try:
-        article = parse_article(raw, file.relpath, mtime, config, blog_of(config.sources[file.source]))
+        return Parsed(file, digest, parse_article(raw, file.relpath, mtime, config, blog_of(config.sources[file.source])))
     except ArticleError as e:
         return Parsed(file, digest, error=e.message)
     except Exception as e:  # noqa: BLE001 - one odd file must not stop a scan; it is reported
         return Parsed(file, digest, error=f"cannot parse: {type(e).__name__}: {e}")
-    return Parsed(file, digest, article, entries=_entries(article, config))
-
-
-def _entries(article: Article, config: Config) -> tuple[str, dict[str, bytes]] | None:
-    """The article's feed entries, rendered here, on every core, rather than one by one in the
-    export (an entry the export finds missing it renders itself)."""
-    from .render import entry_bytes
-
-    try:
-        return _worker_fingerprint, {fmt: entry_bytes(config, article, fmt) for fmt in config.feeds.formats}
-    except Exception:  # noqa: BLE001 - the export renders it again, and reports what fails there
-        return None
 
 
 def parse_all(jobs: list[tuple[OnDisk, str | None]], config: Config) -> Iterator[Parsed]:
@@ -198,13 +184,9 @@ def _apply(index: Index, config: Config, parsed: Parsed, touched: set[str]) -> b
     before = index.article_digest(f.path)
     if before and before[1] == digest:
         return False
-    entries = parsed.entries
     if not article.dated and (first := index.stored_published(f.path)):
         article = replace(article, published=first, updated=max(article.updated, first))
-        entries = None  # rendered with other dates: the export renders them
     index.store_article(f.path, article, f.mtime_ns, digest, article_terms(index, config, article))
-    if entries:
-        index.store_entries(f.path, entries[0], article.updated, entries[1])
     touched.add(article.id)
     if before:
         touched.add(before[0])

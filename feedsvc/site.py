@@ -61,9 +61,9 @@ class EntryStore(Protocol):
 
 
 class StoredEntries:
-    """Entries as the scanner stored them for this render fingerprint (its workers render them
-    beside the parse). One missing (never stored, or for another config) is rendered by the
-    caller, and kept when ``keep`` (the export; a web worker's index is read-only)."""
+    """Entries stored in the index for this render fingerprint. One missing (never rendered, or
+    for another config, or its article changed) is rendered by the caller, and kept when
+    ``keep`` (the export; a web worker's index is read-only)."""
 
     def __init__(self, index: Index, fingerprint: str, keep: bool = False) -> None:
         self.index, self.fingerprint, self.keep = index, fingerprint, keep

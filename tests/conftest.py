@@ -59,17 +59,21 @@ def built(tmp_path: Path) -> Callable[..., Path]:
 
     def build(source: Path, **sections: Any) -> Path:
         n = next(counter)
-        config = make_config(source, tmp_path / f"state{n}", **sections)
         out = tmp_path / f"out{n}"
-        index = Index.open(config.state_dir)
-        try:
-            scan(index, config, settle=0)
-            export(index, config, out)
-        finally:
-            index.close()
+        build_once(make_config(source, tmp_path / f"state{n}", **sections), out)
         return out
 
     return build
+
+
+def build_once(config: Config, out: Path) -> None:
+    """What ``feedsvc build`` does: scan into the config's index, export into ``out``."""
+    index = Index.open(config.state_dir)
+    try:
+        scan(index, config, settle=0)
+        export(index, config, out)
+    finally:
+        index.close()
 
 
 def require(program: str) -> str:

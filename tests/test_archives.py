@@ -193,8 +193,9 @@ def test_served_archive_pages_match_the_export_and_full_ones_are_cached_long(sit
 
 
 def test_every_exported_feed_and_page_is_the_bytes_the_server_renders(site: Site) -> None:
-    """The scan's workers render each article's entries once and the export splices them into
-    every document it is in (hundreds here); the server renders each document whole: same bytes."""
+    """The export renders each article's entries once, keeps them in the index and splices them
+    into every document it is in (hundreds here); the server does too, or renders whatever is
+    not kept: same bytes."""
     written = [p for p in site.out.rglob("*") if p.suffix in (".rss", ".atom", ".json")]
     assert len(written) > 300
     client = create_app(site.config).test_client()

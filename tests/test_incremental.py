@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from feedsvc.config import Config
 from feedsvc.export import export
 from feedsvc.index import Index
 from feedsvc.scan import scan
 
-from .conftest import make_config
+from .conftest import build_once, make_config
 
 SECTIONS = {"feeds": {"limit": 3, "archive_size": 2},
             "channels": [{"slug": "tech", "title": "Tech", "categories": ["编程", "ZAKER"]},
@@ -90,15 +89,6 @@ def source(corpus: Path) -> Path:
     return corpus
 
 
-def build(config: Config, out: Path) -> None:
-    index = Index.open(config.state_dir)
-    try:
-        scan(index, config, settle=0)
-        export(index, config, out)
-    finally:
-        index.close()
-
-
 def test_each_change_exports_what_a_cold_build_of_the_same_files_does(tmp_path: Path, source: Path) -> None:
     config = make_config(source, tmp_path / "state", **SECTIONS)
     out = tmp_path / "site"
@@ -114,7 +104,7 @@ def test_each_change_exports_what_a_cold_build_of_the_same_files_does(tmp_path: 
             report = export(index, config, out)
             after = tree(out)
             cold = tmp_path / f"cold{number}"
-            build(replace(config, state_dir=tmp_path / f"cold-state{number}"), cold)
+            build_once(replace(config, state_dir=tmp_path / f"cold-state{number}"), cold)
             assert after == tree(cold), step.__name__
             changed = {p for p in after if before.get(p) != after[p]} | (before.keys() - after.keys())
             assert changed, step.__name__
@@ -125,14 +115,14 @@ def test_each_change_exports_what_a_cold_build_of_the_same_files_does(tmp_path: 
 
 
 def test_entries_stored_for_another_config_are_rendered_again(tmp_path: Path, source: Path) -> None:
-    """The scan's workers store entries as rendered for the config of that scan: a build after a
+    """The index keeps entries as rendered for the config of the build that rendered them: a build after a
     change of what entries show (not of what articles are, so no file is read again) renders
     them anew."""
     first = make_config(source, tmp_path / "state", **SECTIONS)
-    build(first, tmp_path / "site")
+    build_once(first, tmp_path / "site")
     renamed = replace(first, site=replace(first.site, title="Renamed mirror"),
                       feeds=replace(first.feeds, content="summary"))
-    build(renamed, tmp_path / "site")
-    build(replace(renamed, state_dir=tmp_path / "cold-state"), tmp_path / "cold")
+    build_once(renamed, tmp_path / "site")
+    build_once(replace(renamed, state_dir=tmp_path / "cold-state"), tmp_path / "cold")
     assert tree(tmp_path / "site") == tree(tmp_path / "cold")
     assert "Renamed mirror" in (tmp_path / "site" / "feeds/all.atom").read_text(encoding="utf-8")
