@@ -35,11 +35,13 @@ def ensure_free(host: str, port: int) -> None:
 
 def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
     """The web server in a process group of its own (so its workers can be stopped with it),
-    set to receive SIGTERM when this process dies, even by SIGKILL (Linux)."""
+    killed when this process dies, even by SIGKILL (Linux). Killed, not asked: a stop goes
+    through ``supervise``, so this only fires when the supervisor itself died, and granian's
+    graceful shutdown was seen to deadlock then (its workers follow the supervisor anyway)."""
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
     def die_with_parent() -> None:
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
     return subprocess.Popen(command, env=env, preexec_fn=die_with_parent, start_new_session=True)
 

@@ -96,7 +96,7 @@ class LiveServer:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
         self.reader.join(timeout=5)
-        if self.process.stdout:
+        if self.process.stdout and not self.reader.is_alive():  # closing under a blocked reader deadlocks
             self.process.stdout.close()
 
     def health(self) -> dict:
