@@ -250,8 +250,8 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], object
     if last.get("base") == base and last.get("generation") == generation:
         return ExportReport(0, index.export_size(key), 0)
     # after a few changes, only what they touch is looked at
-    changed_ids, changed_terms = (index.changes_since(last["generation"]) if last.get("base") == base else None) \
-        or (None, None)
+    changes = index.changes_since(last["generation"]) if last.get("base") == base else None
+    changed_ids, changed_terms = changes or (None, None)
     _reuse_freed_memory()
     w = _Writer(out, index.export_manifest(key), tick)
     try:

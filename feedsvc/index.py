@@ -195,12 +195,7 @@ class Index:
 
     def file_digests(self, paths: Sequence[str]) -> dict[str, str]:
         """The digest of the bytes last read from each of these files (unknown ones are left out)."""
-        if len(paths) > 100:
-            rows = self.db.execute("SELECT path, digest FROM files WHERE digest IS NOT NULL")
-            wanted = set(paths)
-            return {path: digest for path, digest in rows if path in wanted}
-        query = "SELECT digest FROM files WHERE path = ? AND digest IS NOT NULL"
-        return {path: row[0] for path in paths if (row := self.db.execute(query, (path,)).fetchone())}
+        return dict(self._by_paths("SELECT path, digest FROM files WHERE digest IS NOT NULL AND path IN ({})", paths))
 
     def reread_all(self, fingerprint: str) -> None:
         """The config that articles depend on changed: every file is read again (its stat is
@@ -289,14 +284,16 @@ class Index:
 
     def entries(self, paths: Sequence[str], fmt: str, fingerprint: str) -> dict[str, tuple[datetime, bytes]]:
         """The stored entries of these articles in ``fmt`` as rendered for ``fingerprint``."""
-        found = {}
+        rows = self._by_paths("SELECT path, updated, rendered FROM entries WHERE fmt = ? AND fingerprint = ?"
+                              " AND path IN ({})", paths, fmt, fingerprint)
+        return {path: (datetime.fromisoformat(updated), rendered) for path, updated, rendered in rows}
+
+    def _by_paths(self, sql: str, paths: Sequence[str], *params: object) -> Iterator[tuple]:
+        """The rows of ``sql`` (its ``IN ({})`` takes the paths, ``params`` come before them),
+        in chunks of 500 paths: SQLite bounds the number of variables."""
         for start in range(0, len(paths), 500):
             chunk = paths[start : start + 500]
-            for path, updated, rendered in self.db.execute(
-                    "SELECT path, updated, rendered FROM entries WHERE fmt = ? AND fingerprint = ?"
-                    f" AND path IN ({','.join('?' * len(chunk))})", (fmt, fingerprint, *chunk)):
-                found[path] = datetime.fromisoformat(updated), rendered
-        return found
+            yield from self.db.execute(sql.format(",".join("?" * len(chunk))), (*params, *chunk))
 
     def stored_published(self, path: str) -> datetime | None:
         row = self.db.execute("SELECT published FROM articles WHERE path = ?", (path,)).fetchone()
@@ -450,13 +447,8 @@ class Index:
         return [found[p] for p in paths if p in found]
 
     def articles_by_path(self, paths: Sequence[str]) -> dict[str, Article]:
-        found = {}
-        for start in range(0, len(paths), 500):
-            chunk = paths[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in self.db.execute(f"SELECT path, {ARTICLE_COLUMNS} FROM articles WHERE path IN ({marks})", chunk):
-                found[row[0]] = _row_to_article(row[1:])
-        return found
+        rows = self._by_paths(f"SELECT path, {ARTICLE_COLUMNS} FROM articles WHERE path IN ({{}})", paths)
+        return {row[0]: _row_to_article(row[1:]) for row in rows}
 
     # -- terms: category nodes and tags (written by the scanner only) -------------
     def term(self, kind: str, parent: int, name: str, new_slug: Callable[[str, set[str]], str]) -> int:
