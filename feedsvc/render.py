@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import html
 import json
-import mimetypes
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache
-from urllib.parse import urlsplit
-from xml.sax.saxutils import escape, quoteattr
 
 from feedgen.entry import FeedEntry
 from feedgen.ext.base import BaseExtension
@@ -26,6 +22,7 @@ from lxml import etree
 
 from . import __version__
 from .config import Config
+from .entries import image_type, json_item
 from .model import EPOCH, FORMAT_TYPES, Article, Document, FeedSpec
 from .urls import INDEX_PATH, absolute, article_url, categories_url, document_path, feed_path, item_link, tags_url
 
@@ -78,11 +75,6 @@ class _History(BaseExtension):
 
 def feed_updated(articles: list[Article]) -> datetime:
     return max((a.updated for a in articles), default=EPOCH)
-
-
-def _image_type(url: str) -> str:
-    guessed, _ = mimetypes.guess_type(urlsplit(url).path)
-    return guessed if guessed and guessed.startswith("image/") else "image/jpeg"
 
 
 @cache
@@ -146,33 +138,13 @@ def _entry(fg: FeedGenerator, config: Config, article: Article, fmt: str) -> Fee
     if article.image:
         fe.media.thumbnail(url=article.image, group=None)  # a lone thumbnail needs no media:group
         if fmt == "rss":
-            fe.enclosure(article.image, "0", _image_type(article.image))
+            fe.enclosure(article.image, "0", image_type(article.image))
     return fe
 
 
 def render_xml(config: Config, doc: Document, articles: list[Article], fmt: str) -> bytes:
     fg = _generator(config, doc, articles, fmt)
     return fg.rss_str(pretty=True) if fmt == "rss" else fg.atom_str(pretty=True)
-
-
-def _json_item(config: Config, article: Article) -> dict:
-    site_url = config.site.url
-    item: dict = {"id": article_url(site_url, article.id), "url": item_link(site_url, article), "title": article.title}
-    if config.feeds.content == "full" and article.content:
-        item["content_html"] = article.content
-    else:
-        item["content_text"] = article.summary
-    if article.summary:
-        item["summary"] = article.summary
-    if article.image:
-        item["image"] = article.image
-    item["date_published"] = article.published.isoformat()
-    item["date_modified"] = article.updated.isoformat()
-    if article.author:
-        item["authors"] = [{"name": article.author}]
-    if article.categories or article.tags:
-        item["tags"] = list(dict.fromkeys(article.category_names + article.tags))
-    return item
 
 
 def render_json(config: Config, doc: Document, articles: list[Article]) -> bytes:
@@ -193,7 +165,7 @@ def render_json(config: Config, doc: Document, articles: list[Article]) -> bytes
         feed["next_url"] = older
     if config.push.hubs:
         feed["hubs"] = [{"type": "WebSub", "url": hub} for hub in config.push.hubs]
-    feed["items"] = [_json_item(config, a) for a in articles]  # last: render_spliced counts on it
+    feed["items"] = [json_item(config, a) for a in articles]  # last: render_spliced counts on it
     return json.dumps(feed, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
 
 
@@ -207,43 +179,12 @@ def render_feed(config: Config, doc: Document, articles: list[Article], fmt: str
 #
 # An article's <entry> (<item>, JSON item) is the same bytes in every feed and archive page it
 # is in: the same depth, the same namespace prefixes (declared on the root). An export that
-# writes an article into five feeds renders it once and splices it in, for the bytes
-# render_feed makes (a test compares every file of an export with the server's rendering).
+# writes an article into five feeds renders it once (entries.entry_bytes) and splices it in,
+# for the bytes render_feed makes (a test compares every file of an export with the server's
+# rendering, and the property test spliced feeds with feedgen's).
 
-_ENTRY = {"atom": (b"  <entry>", b"</entry>\n"), "rss": (b"    <item>", b"</item>\n")}
 _CLOSE = {"atom": b"</feed>", "rss": b"  </channel>"}
 _JSON_ITEMS = b'"items": []\n}\n'
-_ANY_FEED = Document(FeedSpec("all", ("all",), "-", "-", 1))
-
-
-def entry_bytes(config: Config, article: Article, fmt: str) -> bytes:
-    """The article's entry as it is inside any feed of format ``fmt``."""
-    if fmt == "json":
-        # an item sits two levels deep; JSON strings hold no raw newline, so lines are safe to indent
-        return json.dumps(_json_item(config, article), ensure_ascii=False, indent=2).replace("\n", "\n    ").encode()
-    fg = _entry_shell(config, fmt)
-    fe = _entry(fg, config, article, fmt)
-    try:
-        body = fg.rss_str(pretty=True) if fmt == "rss" else fg.atom_str(pretty=True)
-    finally:
-        fg.remove_entry(fe)
-    start, end = _ENTRY[fmt]
-    # the first opening tag is the entry's (the feed's own elements come before it); the last
-    # closing tag is too (RSS content is CDATA and may hold anything, "</item>" included)
-    return body[body.index(start) : body.rindex(end) + len(end)]
-
-
-def _entry_shell(config: Config, fmt: str) -> FeedGenerator:
-    """A feed without entries to render one entry in at a time (making the generator cost as
-    much as the entry); one per thread, as web workers render in several."""
-    shells = _shells.__dict__.setdefault("by_format", {})
-    found = shells.get(fmt)
-    if found is None or found[0] is not config:
-        found = shells[fmt] = (config, _generator(config, _ANY_FEED, [], fmt, EPOCH))
-    return found[1]
-
-
-_shells = threading.local()
 
 
 def render_spliced(config: Config, doc: Document, updated: datetime, entries: list[bytes], fmt: str) -> bytes:
@@ -262,6 +203,8 @@ def render_spliced(config: Config, doc: Document, updated: datetime, entries: li
 def render_opml(config: Config, specs: list[FeedSpec]) -> bytes:
     """OPML 2.0: ``all`` and the channels, the category tree as nested folders (each holding
     its node's own feed and its children's folders), then a ``Tags`` folder."""
+    from xml.sax.saxutils import escape, quoteattr  # it imports urllib.request: 50 ms a build seldom needs
+
     site = config.site
     xml_formats = [f for f in ("rss", "atom") if f in config.feeds.formats]
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<opml version="2.0">', "  <head>",
@@ -283,6 +226,8 @@ def render_opml(config: Config, specs: list[FeedSpec]) -> bytes:
 
 def _category_folders(specs: list[FeedSpec], outline: Callable[[FeedSpec, str, int], str]) -> list[str]:
     """Nested folder outlines; ``specs`` list every node before its children."""
+    from xml.sax.saxutils import quoteattr
+
     children: dict[tuple[str, ...], list[FeedSpec]] = {}
     for spec in specs:
         if spec.kind == "category":

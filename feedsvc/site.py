@@ -17,11 +17,12 @@ from urllib.parse import urlsplit
 from lxml import etree
 
 from .config import Config
+from .entries import entry_bytes
 from .feeds import is_full, items, select, select_document
 from .index import Index
 from .model import EPOCH, FORMAT_TYPES, HTML, Article, Document, FeedSpec, Page, Selection
 from .pages import render_article, render_index
-from .render import entry_bytes, feed_updated, render_feed, render_opml, render_spliced
+from .render import feed_updated, render_feed, render_opml, render_spliced
 from .urls import XSL_PATH, absolute, document_path
 
 LATEST_ON_INDEX = 30
