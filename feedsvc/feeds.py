@@ -90,10 +90,11 @@ def feed_specs(index: Index, config: Config) -> list[FeedSpec]:
         total, newest = index.count(query)
         specs.append(FeedSpec("channel", (ch.slug,), ch.title, ch.description or ch.title, ch.limit or limit, query,
                               total=total, newest=newest))
+    terms = index.terms() if config.feeds.categories or config.feeds.tags else {}
     if config.feeds.categories:
-        specs += _tree(index.terms("category"), site.title, limit)
+        specs += _tree(terms["category"], site.title, limit)
     if config.feeds.tags:
-        for tag in sorted(index.terms("tag"), key=lambda t: _natural(t.slug)):
+        for tag in sorted(terms["tag"], key=lambda t: _natural(t.slug)):
             title = f"{site.title}: #{tag.name}"
             specs.append(FeedSpec("tag", (tag.slug,), title, title, limit,
                                   FeedQuery(tags=(tag.name,)), (tag.name,), tag.count, tag.newest, tag.id))

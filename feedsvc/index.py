@@ -41,7 +41,9 @@ CREATE TABLE IF NOT EXISTS articles (
     live INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS articles_by_id ON articles (id, mtime_ns);
-CREATE INDEX IF NOT EXISTS articles_live ON articles (live, published DESC, id);
+-- newest first with what a feed's selection needs: the whole history of ``all`` in order, no sort
+DROP INDEX IF EXISTS articles_live;
+CREATE INDEX IF NOT EXISTS articles_newest ON articles (live, published DESC, id, path, digest);
 -- a feed's articles by path without reading their rows: digest and live sit after the content,
 -- which spills to overflow pages that SQLite would walk for every article of every feed
 -- (queries that need it name it: with it, SQLite would also pick it where it is slower)
@@ -52,8 +54,11 @@ CREATE TABLE IF NOT EXISTS terms (
     id INTEGER PRIMARY KEY, kind TEXT NOT NULL, parent INTEGER NOT NULL, name TEXT NOT NULL, slug TEXT NOT NULL,
     UNIQUE (kind, parent, name), UNIQUE (kind, parent, slug)
 );
+-- live: the article's own flag, copied here by elect() so that counting a term's live
+-- articles reads one small index, not every article it ever held
 CREATE TABLE IF NOT EXISTS article_terms (
-    term INTEGER NOT NULL, path TEXT NOT NULL, published TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (term, path)
+    term INTEGER NOT NULL, path TEXT NOT NULL, published TEXT NOT NULL, id TEXT NOT NULL, live INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (term, path)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS article_terms_newest ON article_terms (term, published DESC, id);
 CREATE INDEX IF NOT EXISTS article_terms_by_path ON article_terms (path);
@@ -111,6 +116,16 @@ def set_aside(state_dir: Path) -> Path:
     return target
 
 
+def _add_term_liveness(db: sqlite3.Connection) -> None:
+    """An index made before article_terms had ``live`` gets it, filled from the articles."""
+    if not any(column[1] == "live" for column in db.execute("PRAGMA table_info(article_terms)")):
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("ALTER TABLE article_terms ADD COLUMN live INTEGER NOT NULL DEFAULT 0")
+            db.execute("UPDATE article_terms SET live = 1 WHERE path IN (SELECT path FROM articles WHERE live = 1)")
+    db.execute("CREATE INDEX IF NOT EXISTS article_terms_live ON article_terms (term, live, published)")
+
+
 def generation_file(state_dir: Path) -> Path:
     """Rewritten (new inode) after every scan that changed the index: readers stat it."""
     return state_dir / "generation"
@@ -137,6 +152,7 @@ class Index:
         state_dir.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(state_dir / DB_NAME, timeout=30, isolation_level=None, check_same_thread=False)
         db.executescript(SCHEMA)
+        _add_term_liveness(db)
         db.execute("PRAGMA synchronous = NORMAL")
         index = cls(db, state_dir)
         if not index.get_meta("generation"):
@@ -308,6 +324,8 @@ class Index:
             self.db.execute(
                 "UPDATE articles SET live = IFNULL(path = (SELECT path FROM articles WHERE id = ?1 AND draft = 0"
                 " ORDER BY mtime_ns DESC, path LIMIT 1), 0) WHERE id = ?1", (article_id,))
+            self.db.execute("UPDATE article_terms SET live = (SELECT a.live FROM articles a WHERE a.path = article_terms.path)"
+                            " WHERE path IN (SELECT path FROM articles WHERE id = ?)", (article_id,))
             for (path,) in self.db.execute("SELECT path FROM articles WHERE id = ?", (article_id,)).fetchall():
                 self._terms_change(path)  # a file that lost (or won) the id leaves (or joins) its feeds
 
@@ -370,8 +388,7 @@ class Index:
         if not query.match:
             # the newest few: down the (live, published) index; the whole history: a scan of the
             # covering index and a sort beat reading every row
-            covering = _COVERING if limit is None or offset > 1000 else ""
-            return self.db.execute(f"SELECT a.path, a.digest, a.published FROM articles a {covering}"
+            return self.db.execute("SELECT a.path, a.digest, a.published FROM articles a INDEXED BY articles_newest"
                                    f" WHERE a.live = 1{where} ORDER BY a.published DESC, a.id LIMIT ? OFFSET ?",
                                    [*params, -1 if limit is None else limit, offset]).fetchall()
         pattern = re.compile(query.match)  # a regular expression: only Python can tell
@@ -483,13 +500,16 @@ class Index:
                 self.db.execute("UPDATE terms SET slug = ? WHERE id = ?", (wanted[name], term_id))
         return blocked
 
-    def terms(self, kind: str) -> list[Term]:
-        """Every category node (or tag) holding a live article, with its count and newest date."""
+    def terms(self) -> dict[str, list[Term]]:
+        """Every category node and tag holding a live article, with its count and newest date, by kind."""
         rows = self.db.execute(
-            "SELECT t.id, t.parent, t.name, t.slug, COUNT(*), MAX(x.published) FROM terms t"
-            f" JOIN article_terms x ON x.term = t.id JOIN articles a {_COVERING} ON a.path = x.path AND a.live = 1"
-            " WHERE t.kind = ? GROUP BY t.id", (kind,))
-        return [Term(r[0], r[1], r[2], r[3], r[4], datetime.fromisoformat(r[5])) for r in rows]
+            "SELECT t.kind, t.id, t.parent, t.name, t.slug, c.total, c.newest FROM terms t JOIN"
+            " (SELECT term, COUNT(*) AS total, MAX(published) AS newest FROM article_terms INDEXED BY article_terms_live"
+            "  WHERE live = 1 GROUP BY term) c ON c.term = t.id ORDER BY t.id")
+        found: dict[str, list[Term]] = {"category": [], "tag": []}
+        for kind, *r in rows:
+            found.setdefault(kind, []).append(Term(r[0], r[1], r[2], r[3], r[4], datetime.fromisoformat(r[5])))
+        return found
 
     def live_signatures(self, ids: Iterable[str] | None = None) -> Iterator[tuple[str, str, str]]:
         """(path, id, digest) of every live article (or those of these ids): what an export
@@ -506,10 +526,9 @@ class Index:
     def export_manifest(self, out: str) -> dict[str, str]:
         return dict(self.db.execute("SELECT path, signature FROM exports WHERE out = ?", (out,)))
 
-    def save_export_manifest(self, out: str, manifest: dict[str, str], state: str) -> None:
-        """What an export into ``out`` wrote (only the rows that changed), and the index state
-        it was made from."""
-        old = self.export_manifest(out)
+    def save_export_manifest(self, out: str, old: dict[str, str], manifest: dict[str, str], state: str) -> None:
+        """What an export into ``out`` wrote (only the rows that changed since ``old``, the
+        manifest it started from), and the index state it was made from."""
         with self.db:
             self.db.execute("BEGIN")
             self.db.executemany("DELETE FROM exports WHERE out = ? AND path = ?", [(out, p) for p in old.keys() - manifest])

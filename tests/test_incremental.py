@@ -124,3 +124,19 @@ def test_entries_stored_for_another_config_are_rendered_again(tmp_path: Path, so
     build_once(replace(renamed, state_dir=tmp_path / "cold-state"), tmp_path / "cold")
     assert tree(tmp_path / "site") == tree(tmp_path / "cold")
     assert "Renamed mirror" in (tmp_path / "site" / "feeds/all.atom").read_text(encoding="utf-8")
+
+
+def test_an_index_made_before_term_liveness_was_kept_serves_the_same_feeds(tmp_path: Path, source: Path) -> None:
+    """Upgrading over an existing state directory: article_terms gains its ``live`` column,
+    filled from the articles, and every count and feed stays what a fresh index gives."""
+    config = make_config(source, tmp_path / "state", **SECTIONS)
+    build_once(config, tmp_path / "site")
+    index = Index.open(config.state_dir)
+    with index.db:  # back to the earlier schema
+        index.db.execute("DROP INDEX article_terms_live")
+        index.db.execute("ALTER TABLE article_terms DROP COLUMN live")
+    index.close()
+    shutil.rmtree(tmp_path / "site")
+    build_once(config, tmp_path / "site")
+    build_once(replace(config, state_dir=tmp_path / "fresh-state"), tmp_path / "fresh")
+    assert tree(tmp_path / "site") == tree(tmp_path / "fresh")
