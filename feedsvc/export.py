@@ -24,8 +24,7 @@ from .model import FeedSpec
 from .urls import INDEX_PATH, OPML_PATH, XSL_PATH, article_export_dir, article_path, document_path, export_file, feed_base
 
 ARTICLE_BATCH = 200  # whole articles held in memory at once
-GZIP_QUEUE = 16  # pages waiting for their .gz at most
-GZIP_THREADS = 2  # when rendering waits for them, both cores compress
+WRITE_QUEUE = 16  # pages waiting to be written at most
 GZIP_LEVEL = 3  # ISA-L's level 3: a third of zlib 6's time, files about 15 % larger
 DOCUMENTS_PER_COMMIT = 100  # the write-ahead log is folded back after each commit: one commit would grow it to gigabytes
 ARCHIVE_GZIP_LEVEL = 2  # archive pages: most of an export's bytes, seldom fetched (4x faster again)
@@ -68,9 +67,10 @@ class _Writer:
         self.new: dict[str, str] = {}
         self.folders: set[Path] = set()
         self.written = self.unchanged = 0
-        # zlib and file writes let go of the GIL: the .gz files are made on the other core
-        # while the next page renders (at most GZIP_QUEUE pages wait, to bound memory)
-        self.gzipper = ThreadPoolExecutor(GZIP_THREADS, thread_name_prefix="feedsvc-gzip")
+        # one thread writes every file and its .gz while the next page renders (zlib and file
+        # writes let go of the GIL; two writers renaming into one folder spin on its lock in
+        # the kernel); at most WRITE_QUEUE pages wait, to bound memory
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="feedsvc-write")
         self.waiting: deque[Future[bool]] = deque()
 
     def fresh(self, relpath: str, signature: str, present: set[str] | None = None) -> bool:
@@ -100,30 +100,32 @@ class _Writer:
         # are the site's own, made of slugs and ids, and the export folder is feedsvc's
         if os.path.isabs(relpath) or os.path.normpath(relpath).split(os.sep)[0] == "..":
             raise ValueError(f"refusing to write outside the export: {relpath}")
-        target = self.out / relpath
-        compressed = target.with_name(target.name + ".gz")
-        if write_atomic(target, data, self.folders):
-            self.written += 1
-            self._gzip(compressed, data, gzip_level)
-        else:
-            self.unchanged += 1
-            if not compressed.exists():
-                self._gzip(compressed, data, gzip_level)
+        while len(self.waiting) >= WRITE_QUEUE:
+            self._count(self.waiting.popleft())
+        self.waiting.append(self.writer.submit(self._write, self.out / relpath, data, gzip_level))
         self.new[relpath] = signature
         self.tick(1)
 
-    def _gzip(self, target: Path, data: bytes, level: int) -> None:
-        while len(self.waiting) >= GZIP_QUEUE:
-            self.waiting.popleft().result()  # raises what the write raised
-        self.waiting.append(self.gzipper.submit(lambda: write_atomic(target, gzip_bytes(data, level), self.folders)))
+    def _write(self, target: Path, data: bytes, gzip_level: int) -> bool:
+        """In the writer thread: the file, and its .gz when the file changed (or the .gz is gone)."""
+        compressed = target.with_name(target.name + ".gz")
+        written = write_atomic(target, data, self.folders)
+        if written or not compressed.exists():
+            write_atomic(compressed, gzip_bytes(data, gzip_level), self.folders)
+        return written
+
+    def _count(self, write: Future[bool]) -> None:
+        written = write.result()  # raises what the write raised
+        self.written += written
+        self.unchanged += not written
 
     def finish(self) -> None:
-        """Every .gz written (or the first error raised)."""
+        """Every file written (or the first error raised)."""
         try:
             while self.waiting:
-                self.waiting.popleft().result()
+                self._count(self.waiting.popleft())
         finally:
-            self.gzipper.shutdown(cancel_futures=True)
+            self.writer.shutdown(cancel_futures=True)
 
 
 def _listed(spec: FeedSpec) -> str:
@@ -271,5 +273,5 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], object
         (out / f"{relpath}.gz").unlink(missing_ok=True)
     folders = {relpath.rpartition("/")[0] for relpath in w.new} | {""}
     state = {"generation": generation, "base": base, "folders": _folder_times(out, sorted(folders))}
-    index.save_export_manifest(key, w.new, json.dumps(state))
+    index.save_export_manifest(key, w.old, w.new, json.dumps(state))
     return ExportReport(w.written, w.unchanged, removed)
