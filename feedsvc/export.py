@@ -27,6 +27,7 @@ ARTICLE_BATCH = 200  # whole articles held in memory at once
 WRITE_QUEUE = 16  # pages waiting to be written at most
 GZIP_LEVEL = 3  # ISA-L's level 3: a third of zlib 6's time, files about 15 % larger
 DOCUMENTS_PER_COMMIT = 100  # the write-ahead log is folded back after each commit: one commit would grow it to gigabytes
+MANY_CHANGES = 100  # articles changed since the last export: past this, big buffers are kept (ctypes costs 20 ms)
 ARCHIVE_GZIP_LEVEL = 2  # archive pages: most of an export's bytes, seldom fetched (4x faster again)
 
 
@@ -207,10 +208,9 @@ def _reuse_freed_memory() -> None:
     for each cost more system time than all the rendering (malloc's defaults: 128 KB, and
     a threshold that only grows as big blocks are freed)."""
     import ctypes
-    import ctypes.util
 
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL(None)  # the symbols already loaded: find_library would run ldconfig
         libc.mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD: blocks below this come from the heap
         libc.mallopt(-1, 512 << 20)  # M_TRIM_THRESHOLD: free heap kept for reuse up to this
     except (OSError, AttributeError):
@@ -254,7 +254,8 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], object
     # after a few changes, only what they touch is looked at
     changes = index.changes_since(last["generation"]) if last.get("base") == base else None
     changed_ids, changed_terms = changes or (None, None)
-    _reuse_freed_memory()
+    if changed_ids is None or len(changed_ids) > MANY_CHANGES:
+        _reuse_freed_memory()
     w = _Writer(out, index.export_manifest(key), tick)
     try:
         specs = feed_specs(index, config)
