@@ -1,6 +1,7 @@
 """Serving benchmark: feedsvc against nginx serving the same bytes from a `feedsvc build` export,
 and against a bare granian WSGI app that answers every request with those bytes (the floor of
-any Python app on this server).
+any Python app on this server), once with two headers and once with feedsvc's own headers
+(what each header costs granian is then not counted against feedsvc's code).
 
     python bench/serve.py [--seconds 5] [--connections 32] [--workers 2]
 
@@ -13,6 +14,7 @@ The budget: feedsvc's 200 rate at least 0.9x the bare app's, its 304 rate at lea
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -40,10 +42,12 @@ http {{
 """
 
 
-BARE_APP = """import os
+BARE_APP = """import json
+import os
 
 BODY = open(os.environ["BARE_FILE"], "rb").read()
 HEADERS = [("Content-Type", "application/rss+xml; charset=utf-8"), ("Content-Length", str(len(BODY)))]
+HEADERS = [tuple(h) for h in json.loads(os.environ.get("BARE_HEADERS", "null")) or HEADERS]
 
 
 def app(environ, start_response):
@@ -79,6 +83,19 @@ def etag_of(url: str) -> str:
         return response.headers["ETag"]
 
 
+def headers_of(url: str) -> list[tuple[str, str]]:
+    """The headers a server answers a plain GET with (granian adds its own server and date)."""
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return [(k, v) for k, v in response.headers.items() if k.lower() not in ("server", "date")]
+
+
+def bare_server(tmp: Path, port: int, workers: int, headers: list[tuple[str, str]] | None) -> subprocess.Popen:
+    env = {**os.environ, "BARE_FILE": str(tmp / "site" / FEED[1:]), "BARE_HEADERS": json.dumps(headers)}
+    return subprocess.Popen([sys.executable, "-m", "granian", "--interface", "wsgi", "bare:app", "--host", "127.0.0.1",
+                             "--port", str(port), "--workers", str(workers), "--no-ws", "--log-level", "warning",
+                             *SERVE_THREADS], cwd=tmp, env=env, stderr=subprocess.DEVNULL)
+
+
 def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> float:
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     for name, value in headers.items():
@@ -108,7 +125,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="feedsvc-serve-bench-") as tmp_name:
         tmp = Path(tmp_name)
         tmp.chmod(0o755)  # nginx workers run as an unprivileged user: they must read the export
-        feed_port, nginx_port, bare_port = free_port(), free_port(), free_port()
+        feed_port, nginx_port, bare_port, same_port = free_port(), free_port(), free_port(), free_port()
         config = tmp / "feedsvc.yaml"
         config.write_text((ROOT / "config" / "feedsvc.yaml").read_text(encoding="utf-8")
                           .replace("../tests/data", str(ROOT / "tests" / "data"))
@@ -121,10 +138,7 @@ def main() -> None:
         (tmp / "bare.py").write_text(BARE_APP, encoding="utf-8")
         servers = [
             subprocess.Popen(["nginx", "-c", str(tmp / "nginx.conf")], stderr=subprocess.DEVNULL),
-            subprocess.Popen([sys.executable, "-m", "granian", "--interface", "wsgi", "bare:app", "--host", "127.0.0.1",
-                              "--port", str(bare_port), "--workers", str(args.workers), "--no-ws",
-                              "--log-level", "warning", *SERVE_THREADS], cwd=tmp,
-                             env={**os.environ, "BARE_FILE": str(tmp / "site" / FEED[1:])}, stderr=subprocess.DEVNULL),
+            bare_server(tmp, bare_port, args.workers, None),
             subprocess.Popen([*feedsvc, "serve", "--config", str(config), "--port", str(feed_port),
                               "--workers", str(args.workers)], stderr=subprocess.DEVNULL),
         ]
@@ -132,6 +146,9 @@ def main() -> None:
             wait_up(f"http://127.0.0.1:{nginx_port}{FEED}")
             wait_up(f"http://127.0.0.1:{feed_port}{FEED}")
             wait_up(f"http://127.0.0.1:{bare_port}{FEED}")
+            # the same response: feedsvc's status, headers (validators, caching, type) and bytes
+            servers.append(bare_server(tmp, same_port, args.workers, headers_of(f"http://127.0.0.1:{feed_port}{FEED}")))
+            wait_up(f"http://127.0.0.1:{same_port}{FEED}")
             same = urllib.request.urlopen(f"http://127.0.0.1:{feed_port}{FEED}").read() == \
                 (tmp / "site" / FEED[1:]).read_bytes()
             print(f"{FEED}: 20 items, {len((tmp / 'site' / FEED[1:]).read_bytes())} bytes; "
@@ -139,9 +156,13 @@ def main() -> None:
             print(f"wrk: {args.connections} connections, {args.seconds} s per run; "
                   f"{args.workers} workers each; {os.cpu_count()} cores shared with wrk")
             nginx = measure(f"http://127.0.0.1:{nginx_port}", args.seconds, args.connections)
-            bare = wrk(f"http://127.0.0.1:{bare_port}{FEED}", args.seconds, args.connections, {})
+            def bare_rates() -> tuple[float, float]:
+                return tuple(wrk(f"http://127.0.0.1:{port}{FEED}", args.seconds, args.connections, {})
+                             for port in (bare_port, same_port))
+
+            before = bare_rates()
             ours = measure(f"http://127.0.0.1:{feed_port}", args.seconds, args.connections)
-            bare = (bare + wrk(f"http://127.0.0.1:{bare_port}{FEED}", args.seconds, args.connections, {})) / 2
+            bare, same = ((a + b) / 2 for a, b in zip(before, bare_rates(), strict=True))
         finally:
             for server in servers:
                 server.send_signal(signal.SIGTERM)
@@ -152,6 +173,8 @@ def main() -> None:
         print(f"{kind:8} {ours[kind]:14.0f} {nginx[kind]:12.0f} {ours[kind] / nginx[kind]:14.2f}")
     print(f"bare granian app, 200 (mean of a run before and after feedsvc's): {bare:.0f} req/s;"
           f" feedsvc 200 / bare: {ours['200'] / bare:.2f} (budget >= 0.9)")
+    print(f"the same bare app answering with feedsvc's headers too: {same:.0f} req/s;"
+          f" feedsvc 200 / it: {ours['200'] / same:.2f}")
     print(f"feedsvc 304 / 200: {ours['304'] / ours['200']:.2f} (budget >= 2)")
 
 
