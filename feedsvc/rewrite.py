@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
-import lxml.html
 import nh3
 from lxml import etree
 
@@ -26,8 +25,10 @@ URL_ATTRS = ("href", "src", "poster")
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _CHAR_REF = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));?")
 # libxml2 stops at 256 levels of nesting and drops the rest; huge_tree lifts that
-_PARSER = lxml.html.HTMLParser(huge_tree=True, remove_comments=False)
-_SPACES = re.compile(r"\s+")
+# lxml.etree's parser, not lxml.html's: that one makes every element through a Python class
+# lookup, a tenth of an article's parse
+_PARSER = etree.HTMLParser(huge_tree=True, remove_comments=False)
+_STRING = etree.XPath("string()")  # an element's text, its children's included (lxml.html's text_content)
 _SCHEME = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*:")
 _WEB_SCHEME = re.compile(r"^\s*https?:", re.IGNORECASE)
 
@@ -69,14 +70,35 @@ def xml_safe_markup(html: str) -> str:
 def parse_fragment(html: str) -> etree._Element | None:
     """An HTML fragment (or a whole document: its body) as a ``div``; None when it holds nothing."""
     try:
-        document = lxml.html.document_fromstring(html, parser=_PARSER)
-    except (etree.ParserError, ValueError):  # "Document is empty": a doctype, a comment, nothing
+        document = etree.fromstring(html, _PARSER)
+    except (etree.ParserError, ValueError):  # a doctype, a comment, nothing
         return None
-    body = document.find("body")
+    body = None if document is None else document.find("body")
     if body is None:
         return None
     body.tag = "div"
     return body
+
+
+def collapse_spaces(text: str) -> str:
+    """Runs of whitespace (Unicode's, as ``\\s`` means) as one space, none at the ends."""
+    return " ".join(text.split())
+
+
+def text_of(element: etree._Element) -> str:
+    return collapse_spaces(_STRING(element))
+
+
+def _drop(element: etree._Element) -> None:
+    """The element and what it holds out of the tree; the text after it stays where it was."""
+    parent = element.getparent()
+    if element.tail:
+        previous = element.getprevious()
+        if previous is None:
+            parent.text = (parent.text or "") + element.tail
+        else:
+            previous.tail = (previous.tail or "") + element.tail
+    parent.remove(element)
 
 
 def unwrap(url: str, prefixes: tuple[str, ...]) -> str:
@@ -169,7 +191,7 @@ def _iframe_to_link(iframe: etree._Element) -> None:
     if src.startswith("//"):
         src = "https:" + src
     if not src.lower().startswith(("http://", "https://")):
-        iframe.drop_tree()
+        _drop(iframe)
         return
     link = etree.Element("a", href=src)
     link.text = src
@@ -181,7 +203,7 @@ def _iframe_to_link(iframe: etree._Element) -> None:
 
 def _rewrite_tree(root: etree._Element, rewrite: ImageRewriter, problems: list[str]) -> None:
     for bad in list(root.iter("script", "style", "noscript", "template")):
-        bad.drop_tree()
+        _drop(bad)
     for iframe in list(root.iter("iframe")):
         _iframe_to_link(iframe)
     for element in root.iter(etree.Element):
@@ -212,7 +234,7 @@ def rewrite_html(html: str, rewrite: ImageRewriter) -> Rewritten:
         return Rewritten("", "")
     problems: list[str] = []
     _rewrite_tree(root, rewrite, problems)
-    text = _SPACES.sub(" ", root.text_content()).strip()
+    text = text_of(root)
     inner = (root.text or "") + "".join(etree.tostring(c, encoding="unicode", method="html") for c in root)
     # Inside an attribute the sanitizer leaves '>' as is; ']]>' would end a CDATA section.
     cleaned = _CLEANER.clean(inner).replace("]]>", "]]&gt;")
@@ -222,9 +244,9 @@ def rewrite_html(html: str, rewrite: ImageRewriter) -> Rewritten:
 def plain_text(html: str) -> str:
     """Text of an HTML snippet (a front matter description may carry markup)."""
     if "<" not in html and "&" not in html:
-        return _SPACES.sub(" ", html).strip()
+        return collapse_spaces(html)
     root = parse_fragment(xml_safe_markup(html))
-    return "" if root is None else _SPACES.sub(" ", root.text_content()).strip()
+    return "" if root is None else text_of(root)
 
 
 def truncate(text: str, limit: int) -> str:
