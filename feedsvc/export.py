@@ -24,7 +24,7 @@ from .model import FeedSpec
 from .urls import INDEX_PATH, OPML_PATH, XSL_PATH, article_export_dir, article_path, document_path, export_file, feed_base
 
 ARTICLE_BATCH = 200  # whole articles held in memory at once
-WRITE_QUEUE = 16  # pages waiting to be written at most
+WRITE_QUEUE = 8  # pages waiting to be written at most (each up to a few MB: the 100k build peaked at 254 MB with 16)
 GZIP_LEVEL = 3  # ISA-L's level 3: a third of zlib 6's time, files about 15 % larger
 DOCUMENTS_PER_COMMIT = 100  # the write-ahead log is folded back after each commit: one commit would grow it to gigabytes
 MANY_CHANGES = 100  # articles changed since the last export: past this, big buffers are kept (ctypes costs 20 ms)

@@ -197,6 +197,20 @@ class Index:
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
+    def delete_meta(self, key: str) -> None:
+        self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
+
+    # the digest of the last full walk the files table was left agreeing with (see scan)
+    def agreed_walk(self) -> str:
+        return self.get_meta("walk")
+
+    def set_agreed_walk(self, digest: str | None) -> None:
+        """None: the files table may differ from any walk so far (a scan is changing it)."""
+        if digest is None:
+            self.delete_meta("walk")
+        else:
+            self.set_meta("walk", digest)
+
     @property
     def generation(self) -> int:
         """Bumped by every scan that changed what a feed could show."""
@@ -219,6 +233,7 @@ class Index:
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("UPDATE files SET size = -1, digest = NULL")
+            self.set_agreed_walk(None)
             self.set_meta("config", fingerprint)
 
     def source_problem_paths(self) -> set[str]:

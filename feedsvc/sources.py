@@ -8,6 +8,7 @@ anything), and the folder is reported as a problem.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
 import stat
@@ -47,6 +48,14 @@ class Listing:
     @property
     def rows(self) -> list[FileRow]:
         return self.walked[0] if len(self.walked) == 1 else [row for rows in self.walked for row in rows]
+
+    def digest(self) -> str:
+        """The walk as one value: the same files with the same sizes and mtimes, listed in the
+        same order (a folder nobody wrote to lists in the same order), give the same digest."""
+        found = hashlib.sha1()
+        for root, rows in zip(self.roots, self.walked, strict=True):
+            found.update("\n".join([root, *(f"{p}\0{s}\0{m}" for p, s, m in rows), ""]).encode("utf-8", "surrogatepass"))
+        return found.hexdigest()
 
     def on_disk(self, paths: list[str]) -> list[OnDisk]:
         """These files (listed paths), as the scan reads them; a file under two sources

@@ -335,7 +335,7 @@ def test_healthz_is_503_with_its_reasons_when_a_scan_fails_or_a_feed_does_not_re
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(scan_module, "plan", broken)
+    monkeypatch.setattr(scan_module, "list_sources", broken)
     assert scan_once(config) is None
     health = client.get("/healthz")
     assert health.status_code == 503 and health.json["reasons"] == [

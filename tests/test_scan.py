@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,27 @@ def test_a_file_that_starts_failing_keeps_its_last_good_version(setup, articles:
     post(articles, "a.md", "Fixed", mtime=NOW + 30)
     scan(index, config, now=NOW + 120)
     assert titles(index) == ["Fixed"] and index.problems() == []
+
+
+def test_a_walk_the_index_already_agrees_with_is_not_compared_again(setup, articles: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 100,000 files, reading the index's rows and comparing them with the walk was most of a
+    scan that found nothing: a walk identical to the last one the index was left agreeing with
+    skips both. Anything that may differ (an edit, a config change) compares again."""
+    config, index = setup
+    for i in range(3):
+        post(articles, f"p{i}.md", f"Post {i}", date=f"2022-01-0{i + 1} 10:00")
+    compared = []
+    original = Index.file_rows
+    monkeypatch.setattr(Index, "file_rows", lambda self: compared.append(1) or original(self))
+    assert scan(index, config, now=NOW).read == 3 and len(compared) == 1
+    assert scan(index, config, now=NOW + 60).read == 0 and len(compared) == 1
+    post(articles, "p1.md", "Post 1 edited", date="2022-01-02 10:00", mtime=NOW)
+    assert scan(index, config, now=NOW + 120).read == 1 and len(compared) == 2
+    assert scan(index, config, now=NOW + 180).read == 0 and len(compared) == 2
+    retitled = replace(config, feeds=replace(config.feeds, summary_chars=config.feeds.summary_chars + 1))
+    assert scan(index, retitled, now=NOW + 240).read == 3  # what articles are made of changed: all read again
+    assert titles(index) == ["Post 2", "Post 1 edited", "Post 0"]
 
 
 def test_a_fresh_file_waits_for_settle(setup, articles: Path) -> None:

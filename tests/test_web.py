@@ -197,7 +197,7 @@ def test_a_failing_scan_is_logged_and_the_last_good_feeds_stay(setup, monkeypatc
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(scan_module, "plan", broken)
+    monkeypatch.setattr(scan_module, "list_sources", broken)
     assert scan_once(config) is None
     assert "scan failed; the last good feeds stay online" in caplog.text and "disk on fire" in caplog.text
     assert client.get("/feeds/all.atom").data == before
