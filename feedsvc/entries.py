@@ -49,6 +49,16 @@ def _full_content(config: Config, article: Article) -> str:
     return article.content if config.feeds.content == "full" else ""
 
 
+def _terms(config: Config, article: Article) -> list[tuple[str, str]]:
+    """(name, scheme as an attribute value) of each category name, then each tag."""
+    categories, tags = xml_attr(categories_url(config.site.url)), xml_attr(tags_url(config.site.url))
+    return [(name, categories) for name in article.category_names] + [(tag, tags) for tag in article.tags]
+
+
+def _thumbnail(pad: str, article: Article) -> list[str]:
+    return [pad, f'<media:thumbnail url="{xml_attr(article.image)}"/>'] if article.image else []
+
+
 def rss_item(config: Config, article: Article) -> str:
     site_url = config.site.url
     guid = article_url(site_url, article.id)
@@ -63,16 +73,13 @@ def rss_item(config: Config, article: Article) -> str:
     if summary and content:
         parts += [pad, "<content:encoded>", xml_text(content), "</content:encoded>"]
     parts += [pad, '<guid isPermaLink="true">', xml_text(guid), "</guid>"]
-    for names, scheme in ((article.category_names, categories_url(site_url)), (article.tags, tags_url(site_url))):
-        domain = xml_attr(scheme)
-        parts += [f'{pad}<category domain="{domain}">{xml_text(name)}</category>' for name in names]
+    parts += [f'{pad}<category domain="{scheme}">{xml_text(name)}</category>' for name, scheme in _terms(config, article)]
     if article.image:
         parts += [pad, f'<enclosure url="{xml_attr(article.image)}" length="0" type="{xml_attr(image_type(article.image))}"/>']
     parts += [pad, "<pubDate>", rfc822(article.published), "</pubDate>"]
     if article.author:
         parts += [pad, "<dc:creator>", xml_text(article.author), "</dc:creator>"]
-    if article.image:
-        parts += [pad, f'<media:thumbnail url="{xml_attr(article.image)}"/>']
+    parts += _thumbnail(pad, article)
     parts.append("\n    </item>\n")
     return "".join(parts)
 
@@ -92,12 +99,9 @@ def atom_entry(config: Config, article: Article) -> str:
     if article.summary:
         summary = html.escape(article.summary, quote=False)
         parts += [pad, f'<summary type="{_CONTENT_TYPE}">', xml_text(summary), "</summary>"]
-    for names, scheme in ((article.category_names, categories_url(site_url)), (article.tags, tags_url(site_url))):
-        attr = xml_attr(scheme)
-        parts += [f'{pad}<category term="{xml_attr(name)}" scheme="{attr}"/>' for name in names]
+    parts += [f'{pad}<category term="{xml_attr(name)}" scheme="{scheme}"/>' for name, scheme in _terms(config, article)]
     parts += [pad, "<published>", article.published.isoformat(), "</published>"]
-    if article.image:
-        parts += [pad, f'<media:thumbnail url="{xml_attr(article.image)}"/>']
+    parts += _thumbnail(pad, article)
     parts.append("\n  </entry>\n")
     return "".join(parts)
 
