@@ -364,3 +364,16 @@ def test_a_link_no_url_parser_takes_leaves_the_article_published(tmp_path: Path,
         index.close()
     assert article is not None and article.link == "http://[::1"
     assert 'href="//cdn.example/x"' in article.content
+
+
+def test_a_template_cache_that_cannot_be_written_never_fails_a_page(tmp_path: Path) -> None:
+    """Compiled templates are kept in a per-user temporary folder; on a machine where it
+    cannot be written (a read-only or full /tmp) pages still render, compiled afresh."""
+    from jinja2 import DictLoader, Environment
+
+    from feedsvc.pages import QuietBytecodeCache
+
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("", encoding="utf-8")
+    env = Environment(loader=DictLoader({"t.html": "{{ x }}!"}), bytecode_cache=QuietBytecodeCache(str(not_a_folder)))
+    assert env.get_template("t.html").render(x="rendered") == "rendered!"
