@@ -84,9 +84,11 @@ def etag_of(url: str) -> str:
 
 
 def headers_of(url: str) -> list[tuple[str, str]]:
-    """The headers a server answers a plain GET with (granian adds its own server and date)."""
+    """The headers a server answers a plain GET with, less those granian adds itself (server,
+    date) and the hop-by-hop ones (urllib asks to close the connection: wrk keeps it open)."""
     with urllib.request.urlopen(url, timeout=5) as response:
-        return [(k, v) for k, v in response.headers.items() if k.lower() not in ("server", "date")]
+        return [(k, v) for k, v in response.headers.items()
+                if k.lower() not in ("server", "date", "connection", "keep-alive", "transfer-encoding")]
 
 
 def bare_server(tmp: Path, port: int, workers: int, headers: list[tuple[str, str]] | None) -> subprocess.Popen:
