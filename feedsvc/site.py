@@ -22,7 +22,7 @@ from .feeds import is_full, items, select, select_document
 from .index import Index
 from .model import EPOCH, FORMAT_TYPES, HTML, Article, Document, FeedSpec, Page, Selection
 from .pages import render_article, render_index
-from .render import feed_updated, render_feed, render_opml, render_spliced
+from .render import feed_updated, render_feed, render_opml, render_spliced, with_stylesheet
 from .urls import XSL_PATH, absolute, document_path
 
 LATEST_ON_INDEX = 30
@@ -84,19 +84,19 @@ def feed_page(index: Index, config: Config, doc: Document, fmt: str, selection: 
     there when rendered before (the same bytes; an export writes each article into several
     feeds)."""
     selection = selection or select_document(index, doc, config)
+    xsl = stylesheet_href(config) if fmt in ("rss", "atom") else None
     if entries is not None:
-        body, updated = _spliced(index, config, doc, fmt, selection, entries)
+        body, updated = _spliced(index, config, doc, fmt, selection, entries, xsl)
     else:
         articles = items(index, selection)
         body, updated = render_feed(config, doc, articles, fmt), feed_updated(articles)
-    if fmt in ("rss", "atom"):
-        body = _with_stylesheet(body, stylesheet_href(config))
+        body = with_stylesheet(body, xsl) if xsl else body
     max_age = ARCHIVE_MAX_AGE if is_full(doc, config) else None
     return Page(body, FORMAT_TYPES[fmt] + "; charset=utf-8", updated, max_age, _link_header(config, doc, fmt))
 
 
 def _spliced(index: Index, config: Config, doc: Document, fmt: str, selection: Selection,
-             entries: EntryStore) -> tuple[bytes, datetime]:
+             entries: EntryStore, xsl: str | None) -> tuple[bytes, datetime]:
     found: dict[str, tuple[datetime, bytes] | None] = {path: None for path in selection.paths}
     found.update(entries.get_many(fmt, selection.paths))
     missing = [path for path, entry in found.items() if entry is None]
@@ -106,7 +106,7 @@ def _spliced(index: Index, config: Config, doc: Document, fmt: str, selection: S
         found[path] = article.updated, rendered
     ordered = [entry for path in selection.paths if (entry := found[path])]  # none for an article gone since
     updated = max((when for when, _ in ordered), default=EPOCH)
-    return render_spliced(config, doc, updated, [rendered for _, rendered in ordered], fmt), updated
+    return render_spliced(config, doc, updated, [rendered for _, rendered in ordered], fmt, xsl), updated
 
 
 def _link_header(config: Config, doc: Document, fmt: str) -> str:
@@ -115,12 +115,6 @@ def _link_header(config: Config, doc: Document, fmt: str) -> str:
         return ""
     topic = absolute(config.site.url, document_path(doc, fmt))
     return ", ".join([*(f'<{hub}>; rel="hub"' for hub in config.push.hubs), f'<{topic}>; rel="self"'])
-
-
-def _with_stylesheet(xml: bytes, href: str) -> bytes:
-    declaration_end = xml.index(b"?>") + 2
-    pi = f'\n<?xml-stylesheet type="text/xsl" href="{href}"?>'.encode()
-    return xml[:declaration_end] + pi + xml[declaration_end:]
 
 
 def latest(index: Index) -> Selection:
