@@ -18,7 +18,7 @@ from .config import Config
 from .errors import ArticleError
 from .hexo import Blog
 from .model import Article, CategoryPath
-from .rewrite import ImageRewriter, plain_text, rewrite_html, truncate, xml_safe
+from .rewrite import ImageRewriter, collapse_spaces, plain_text, rewrite_html, truncate, xml_safe
 
 _HTML_START = re.compile(r"^\s*<(?:!--|[A-Za-z][\w-]*[\s/>])")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -105,7 +105,7 @@ def names(value: Any) -> tuple[str, ...]:
         visited += 1
         if isinstance(item, (list, tuple)):
             stack.extend(reversed(item))
-        elif (name := " ".join(_text(item).split())) and name not in found:
+        elif (name := collapse_spaces(_text(item))) and name not in found:
             found.append(name)
     return tuple(found[:_MAX_NAMES])
 
@@ -130,7 +130,7 @@ def _path(value: Any, problems: set[str]) -> CategoryPath:
     if any(isinstance(item, (list, tuple, dict)) for item in items):
         problems.add("categories: a list nested inside a category path is not a Hexo form; left out")
         items = [item for item in items if not isinstance(item, (list, tuple, dict))]
-    names = [name for item in items if (name := " ".join(_text(item).split()))]
+    names = [name for item in items if (name := collapse_spaces(_text(item)))]
     if len(names) > _MAX_DEPTH:
         problems.add(f"categories: a path deeper than {_MAX_DEPTH} levels is cut to {_MAX_DEPTH}")
     return tuple(names[:_MAX_DEPTH])
@@ -224,7 +224,7 @@ def _title(meta: dict[str, Any] | None, relpath: str, summary: str) -> str:
         return PurePosixPath(relpath).stem.strip() or summary[:80] or "(untitled)"
     if "title" not in meta or meta["title"] is None:
         raise ArticleError(relpath, "front matter has no title")
-    title = " ".join(_text(meta["title"]).split())
+    title = collapse_spaces(_text(meta["title"]))
     return title or truncate(summary, 80) or "(untitled)"
 
 
@@ -254,7 +254,7 @@ def parse_article(raw: bytes, relpath: str, mtime: datetime, config: Config, blo
         title=_title(parts.meta, relpath, body.text),
         published=published,
         updated=max(updated, published),
-        author=" ".join(_text(meta.get("author")).split()),
+        author=collapse_spaces(_text(meta.get("author"))),
         categories=categories,
         tags=names(meta.get("tags")),
         image=_image(image, rewrite, warnings),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import mimetypes
 from collections.abc import Iterable
+from datetime import datetime
 from json.encoder import encode_basestring as json_string  # json.dumps's own, ensure_ascii=False
 from urllib.parse import urlsplit
 
@@ -35,9 +36,9 @@ def xml_attr(value: str) -> str:
     return value.replace("\n", "&#10;").replace("\t", "&#9;") if "\n" in value or "\t" in value else value
 
 
-def rfc822(when: object) -> str:
+def rfc822(when: datetime) -> str:
     """feedgen's RSS date (strftime in the C locale, which Python runs in unless told)."""
-    return when.strftime("%a, %d %b %Y %H:%M:%S %z")  # type: ignore[attr-defined]
+    return when.strftime("%a, %d %b %Y %H:%M:%S %z")
 
 
 def image_type(url: str) -> str:
