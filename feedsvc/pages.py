@@ -39,8 +39,11 @@ def _bytecode_cache() -> BytecodeCache | None:
         return None
 
 
+# auto_reload off: the templates ship inside the package, and checking each one's mtime on every
+# render cost a tenth of an export's article pages
 _ENV = Environment(loader=PackageLoader("feedsvc"), autoescape=select_autoescape(default=True),
-                   trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, bytecode_cache=_bytecode_cache())
+                   trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, bytecode_cache=_bytecode_cache(),
+                   auto_reload=False)
 FORMAT_LABELS = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
 
 
