@@ -153,7 +153,7 @@ def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base
                 if not w.fresh(relpath, signature):
                     stale.append((relpath, signature, doc, fmt, sel))
     # each article is in several documents: its entries are rendered once and spliced in
-    entries = site.StoredEntries(index, base, keep=True)
+    entries = site.StoredEntries(index, base, keep=config.feeds.formats)
     for start in range(0, len(stale), DOCUMENTS_PER_COMMIT):
         with index.db:  # the entries rendered for these documents, stored in one transaction
             index.db.execute("BEGIN")

@@ -58,23 +58,30 @@ class EntryStore(Protocol):
 
     def get_many(self, fmt: str, paths: Sequence[str]) -> dict[str, tuple[datetime, bytes]]: ...
 
-    def put(self, fmt: str, path: str, updated: datetime, rendered: bytes) -> None: ...
+    # the formats to render an article in when its entry in ``fmt`` is missing
+    def formats(self, fmt: str) -> tuple[str, ...]: ...
+
+    def put(self, path: str, updated: datetime, rendered: dict[str, bytes]) -> None: ...
 
 
 class StoredEntries:
     """Entries stored in the index for this render fingerprint. One missing (never rendered, or
     for another config, or its article changed) is rendered by the caller, and kept when
-    ``keep`` (the export; a web worker's index is read-only)."""
+    ``keep`` names formats (the export's; a web worker's index is read-only): an article loaded
+    for one of them is rendered in all at once, since the export writes it in every format."""
 
-    def __init__(self, index: Index, fingerprint: str, keep: bool = False) -> None:
+    def __init__(self, index: Index, fingerprint: str, keep: tuple[str, ...] = ()) -> None:
         self.index, self.fingerprint, self.keep = index, fingerprint, keep
 
     def get_many(self, fmt: str, paths: Sequence[str]) -> dict[str, tuple[datetime, bytes]]:
         return self.index.entries(paths, fmt, self.fingerprint)
 
-    def put(self, fmt: str, path: str, updated: datetime, rendered: bytes) -> None:
+    def formats(self, fmt: str) -> tuple[str, ...]:
+        return self.keep if fmt in self.keep else (fmt,)
+
+    def put(self, path: str, updated: datetime, rendered: dict[str, bytes]) -> None:
         if self.keep:
-            self.index.store_entries(path, self.fingerprint, updated, {fmt: rendered})
+            self.index.store_entries(path, self.fingerprint, updated, rendered)
 
 
 def feed_page(index: Index, config: Config, doc: Document, fmt: str, selection: Selection | None = None,
@@ -100,10 +107,11 @@ def _spliced(index: Index, config: Config, doc: Document, fmt: str, selection: S
     found: dict[str, tuple[datetime, bytes] | None] = {path: None for path in selection.paths}
     found.update(entries.get_many(fmt, selection.paths))
     missing = [path for path, entry in found.items() if entry is None]
+    formats = entries.formats(fmt)
     for path, article in index.articles_by_path(missing).items():
-        rendered = entry_bytes(config, article, fmt)
-        entries.put(fmt, path, article.updated, rendered)
-        found[path] = article.updated, rendered
+        rendered = {f: entry_bytes(config, article, f) for f in formats}
+        entries.put(path, article.updated, rendered)
+        found[path] = article.updated, rendered[fmt]
     ordered = [entry for path in selection.paths if (entry := found[path])]  # none for an article gone since
     updated = max((when for when, _ in ordered), default=EPOCH)
     return render_spliced(config, doc, updated, [rendered for _, rendered in ordered], fmt, xsl), updated
