@@ -334,15 +334,22 @@ class Index:
         self.dirty_terms.update(r[0] for r in self.db.execute("SELECT term FROM article_terms WHERE path = ?", (path,)))
 
     def elect(self, ids: set[str]) -> None:
-        """For each id, only its newest non-draft file is live."""
-        for article_id in ids:
+        """For each id, only its newest non-draft file is live. Set-based, a chunk of ids per
+        statement: one statement per id was a third of a cold scan's main process."""
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            # a file that lost (or won) the id leaves (or joins) its feeds
+            self.dirty_terms.update(r[0] for r in self.db.execute(
+                "SELECT term FROM article_terms WHERE path IN"
+                f" (SELECT path FROM articles WHERE id IN ({marks}))", chunk))
             self.db.execute(
-                "UPDATE articles SET live = IFNULL(path = (SELECT path FROM articles WHERE id = ?1 AND draft = 0"
-                " ORDER BY mtime_ns DESC, path LIMIT 1), 0) WHERE id = ?1", (article_id,))
-            self.db.execute("UPDATE article_terms SET live = (SELECT a.live FROM articles a WHERE a.path = article_terms.path)"
-                            " WHERE path IN (SELECT path FROM articles WHERE id = ?)", (article_id,))
-            for (path,) in self.db.execute("SELECT path FROM articles WHERE id = ?", (article_id,)).fetchall():
-                self._terms_change(path)  # a file that lost (or won) the id leaves (or joins) its feeds
+                "UPDATE articles SET live = IFNULL(path = (SELECT b.path FROM articles b WHERE b.id = articles.id"
+                f" AND b.draft = 0 ORDER BY b.mtime_ns DESC, b.path LIMIT 1), 0) WHERE id IN ({marks})", chunk)
+            self.db.execute(
+                "UPDATE article_terms SET live = (SELECT a.live FROM articles a WHERE a.path = article_terms.path)"
+                f" WHERE path IN (SELECT path FROM articles WHERE id IN ({marks}))", chunk)
 
     def log_changes(self, generation: int, ids: set[str]) -> None:
         """Record what ``generation`` changed: these article ids and the terms marked since the
