@@ -243,3 +243,17 @@ def test_the_export_never_writes_outside_its_folder(tmp_path: Path) -> None:
     finally:
         writer.finish()
     assert not list(tmp_path.glob("escaped*")) and (tmp_path / "out/feeds/all.atom.gz").exists()
+
+
+def test_exported_files_are_world_readable_whatever_the_umask_and_no_temporary_is_left(
+        built: Build, corpus: Path) -> None:
+    import os
+
+    old = os.umask(0o077)  # a service user's tight umask: nginx, another user, must still read
+    try:
+        out = built(corpus)
+    finally:
+        os.umask(old)
+    written = [p for p in out.rglob("*") if p.is_file()]
+    assert written and all(p.stat().st_mode & 0o777 == 0o644 for p in written)
+    assert not [p for p in written if p.name.startswith(".")]
