@@ -123,6 +123,17 @@ def test_seed_images_point_at_their_original_urls(out: Path) -> None:
     assert f"<enclosure {enclosure}/>" in rss
 
 
+@pytest.mark.parametrize(("url", "expected"), [
+    ("http://img.example/a/photo.PNG", "image/png"), ("http://img.example/pic.webp?w=640", "image/webp"),
+    ("http://img.example/logo.svg", "image/svg+xml"), ("http://img.example/v1.2/get", "image/jpeg"),
+    ("http://img.example/", "image/jpeg")])
+def test_an_enclosure_carries_the_type_of_its_image(url: str, expected: str) -> None:
+    """A reader that shows enclosures picks its decoder from this type."""
+    from feedsvc.entries import image_type
+
+    assert image_type(url) == expected
+
+
 def test_json_feed_1_1(out: Path) -> None:
     feed = json.loads((out / "feeds/all.json").read_text(encoding="utf-8"))
     assert feed["version"] == "https://jsonfeed.org/version/1.1"
