@@ -235,7 +235,8 @@ def rewrite_html(html: str, rewrite: ImageRewriter) -> Rewritten:
     problems: list[str] = []
     _rewrite_tree(root, rewrite, problems)
     text = text_of(root)
-    inner = (root.text or "") + "".join(etree.tostring(c, encoding="unicode", method="html") for c in root)
+    root.attrib.clear()  # the body's own attributes: the wrapper is cut off below
+    inner = etree.tostring(root, encoding="unicode", method="html", with_tail=False)[len("<div>") : -len("</div>")]
     # Inside an attribute the sanitizer leaves '>' as is; ']]>' would end a CDATA section.
     cleaned = _CLEANER.clean(inner).replace("]]>", "]]&gt;")
     return Rewritten(cleaned.strip(), text, tuple(dict.fromkeys(problems)))

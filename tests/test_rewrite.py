@@ -97,3 +97,9 @@ def test_srcset_keeps_only_web_urls() -> None:
     tag = '<img srcset="javascript:alert(1) 1x, http://a.example/x.png 2x, data:x 3x">'
     html = rewrite_html(tag, ImageRewriter(Images())).html
     assert "javascript:" not in html and "data:" not in html and "http://a.example/x.png 2x" in html
+
+
+def test_markup_written_as_text_stays_text_even_at_the_start_of_the_body() -> None:
+    """A post about HTML that opens with a code sample shows the sample, not an image."""
+    assert clean("&lt;img src=x&gt; is how an image starts<p>&lt;b&gt;</p>") == (
+        "&lt;img src=x&gt; is how an image starts<p>&lt;b&gt;</p>")
