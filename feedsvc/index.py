@@ -298,14 +298,17 @@ class Index:
             json.dumps(article.categories, ensure_ascii=False), json.dumps(article.tags, ensure_ascii=False),
             article.image, article.summary, article.content, article.link, int(article.draft), mtime_ns, digest,
         )
-        self.db.execute(f"INSERT OR REPLACE INTO articles (path, {ARTICLE_COLUMNS}, mtime_ns, digest)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+        # live as elect() will most likely find it (an id has one file), so that it rewrites
+        # no row: SQLite rewrites the whole record, body and all, to change one flag
+        live = int(not article.draft)
+        self.db.execute(f"INSERT OR REPLACE INTO articles (path, {ARTICLE_COLUMNS}, mtime_ns, digest, live)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*values, live))
         self.db.execute("DELETE FROM entries WHERE path = ?", (path,))
         self._terms_change(path)  # the feeds it leaves
         self.dirty_terms.update(terms := list(terms))  # and those it joins
         self.db.execute("DELETE FROM article_terms WHERE path = ?", (path,))
-        self.db.executemany("INSERT OR IGNORE INTO article_terms (term, path, published, id) VALUES (?, ?, ?, ?)",
-                            [(term, path, values[4], article.id) for term in terms])
+        self.db.executemany("INSERT OR IGNORE INTO article_terms (term, path, published, id, live)"
+                            " VALUES (?, ?, ?, ?, ?)", [(term, path, values[4], article.id, live) for term in terms])
 
     def store_entries(self, path: str, fingerprint: str, updated: datetime, rendered: dict[str, bytes]) -> None:
         """The article's entries, by format, as rendered for ``fingerprint``."""
@@ -344,12 +347,14 @@ class Index:
             self.dirty_terms.update(r[0] for r in self.db.execute(
                 "SELECT term FROM article_terms WHERE path IN"
                 f" (SELECT path FROM articles WHERE id IN ({marks}))", chunk))
+            # only the rows whose flag changes are written (see store_article)
             self.db.execute(
-                "UPDATE articles SET live = IFNULL(path = (SELECT b.path FROM articles b WHERE b.id = articles.id"
-                f" AND b.draft = 0 ORDER BY b.mtime_ns DESC, b.path LIMIT 1), 0) WHERE id IN ({marks})", chunk)
+                f"UPDATE articles SET live = 1 - live WHERE id IN ({marks}) AND live != IFNULL(path = (SELECT b.path"
+                " FROM articles b WHERE b.id = articles.id AND b.draft = 0 ORDER BY b.mtime_ns DESC, b.path LIMIT 1),"
+                " 0)", chunk)
             self.db.execute(
-                "UPDATE article_terms SET live = (SELECT a.live FROM articles a WHERE a.path = article_terms.path)"
-                f" WHERE path IN (SELECT path FROM articles WHERE id IN ({marks}))", chunk)
+                f"UPDATE article_terms SET live = 1 - live WHERE path IN (SELECT path FROM articles WHERE id IN ({marks}))"
+                " AND live != (SELECT a.live FROM articles a WHERE a.path = article_terms.path)", chunk)
 
     def log_changes(self, generation: int, ids: set[str]) -> None:
         """Record what ``generation`` changed: these article ids and the terms marked since the
