@@ -96,6 +96,14 @@ published_here = 0  # generations published by this process: its own web cache l
 CHANGES_KEPT = 1000  # generations of the change log kept; an export older than that renders all
 
 
+def _chunks(values: Sequence[str], size: int = 500) -> Iterator[tuple[Sequence[str], str]]:
+    """``values`` a chunk at a time, with the ``?, ?, …`` that binds the chunk: SQLite bounds
+    the number of variables in one statement."""
+    for start in range(0, len(values), size):
+        chunk = values[start : start + size]
+        yield chunk, ",".join("?" * len(chunk))
+
+
 def selection(rows: Sequence[tuple[str, str]]) -> Selection:
     """Articles as (path, digest), newest first, with a signature of what they hold."""
     return Selection(tuple(path for path, _ in rows), hashlib.sha1("\n".join(d for _, d in rows).encode()).hexdigest())
@@ -324,10 +332,9 @@ class Index:
 
     def _by_paths(self, sql: str, paths: Sequence[str], *params: object) -> Iterator[tuple]:
         """The rows of ``sql`` (its ``IN ({})`` takes the paths, ``params`` come before them),
-        in chunks of 500 paths: SQLite bounds the number of variables."""
-        for start in range(0, len(paths), 500):
-            chunk = paths[start : start + 500]
-            yield from self.db.execute(sql.format(",".join("?" * len(chunk))), (*params, *chunk))
+        in chunks of paths (see ``_chunks``)."""
+        for chunk, marks in _chunks(paths):
+            yield from self.db.execute(sql.format(marks), (*params, *chunk))
 
     def stored_published(self, path: str) -> datetime | None:
         row = self.db.execute("SELECT published FROM articles WHERE path = ?", (path,)).fetchone()
@@ -339,10 +346,7 @@ class Index:
     def elect(self, ids: set[str]) -> None:
         """For each id, only its newest non-draft file is live. Set-based, a chunk of ids per
         statement: one statement per id was a third of a cold scan's main process."""
-        ordered = sorted(ids)
-        for start in range(0, len(ordered), 500):
-            chunk = ordered[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _chunks(sorted(ids)):
             # a file that lost (or won) the id leaves (or joins) its feeds
             self.dirty_terms.update(r[0] for r in self.db.execute(
                 "SELECT term FROM article_terms WHERE path IN"
