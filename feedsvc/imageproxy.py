@@ -60,7 +60,7 @@ class ImageCache:
         body, meta = self._paths(url)
         try:
             info = json.loads(meta.read_text(encoding="utf-8"))
-            os.utime(body)  # recently used
+            _mark_used(body)
         except (OSError, ValueError):
             return None
         return CachedImage(body, info["content_type"], info["etag"], info["last_modified"])
@@ -114,12 +114,13 @@ class ImageCache:
         stored = CachedImage(path, content_type, etag_of(body), time.time())
         info = {"url": url, "content_type": content_type, "etag": stored.etag, "last_modified": stored.last_modified}
         replace_file(path, body)
+        _mark_used(path)
         replace_file(meta, json.dumps(info).encode())  # last: an image counts as cached once this exists
         return stored
 
     def evict(self) -> None:
         """Drop the least recently used images until the cache is under its size cap."""
-        files = [(st.st_mtime, st.st_size, p) for p in self.root.glob("*/*") if p.suffix == "" for st in [p.stat()]]
+        files = [(st.st_mtime_ns, st.st_size, p) for p in self.root.glob("*/*") if p.suffix == "" for st in [p.stat()]]
         total = sum(size for _, size, _ in files)
         for _, size, path in sorted(files):
             if total <= self.max_bytes:
@@ -127,6 +128,14 @@ class ImageCache:
             for stale in (path, path.with_suffix(".json"), path.with_suffix(".lock")):
                 stale.unlink(missing_ok=True)
             total -= size
+
+
+def _mark_used(body: Path) -> None:
+    """The image's mtime is when it was last used, from the precise clock: the kernel stamps
+    files from a coarse one (a few milliseconds), and two images used within one of its ticks
+    would tie, leaving which goes first to the order of their names."""
+    now = time.time_ns()
+    os.utime(body, ns=(now, now))
 
 
 class _Flock:
