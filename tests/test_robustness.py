@@ -168,21 +168,21 @@ def test_7_a_source_that_vanishes_or_a_folder_that_cannot_be_read_unpublishes_no
     post(articles / "sub", "inner.md")
     scan_once(config)
     client = create_app(config).test_client()
-    real_scandir = os.scandir
+    real_open = os.open
 
-    def locked(path: object) -> object:
-        if str(path).endswith("/sub"):
+    def locked(path: object, *args: object, **kwargs: object) -> object:
+        if str(path).endswith("/sub"):  # the walk opens each folder to list it (tests run as root)
             raise PermissionError(errno.EACCES, "Permission denied")
-        return real_scandir(path)
+        return real_open(path, *args, **kwargs)
 
     import feedsvc.sources as sources_module
 
-    monkeypatch.setattr(sources_module.os, "scandir", locked)
+    monkeypatch.setattr(sources_module.os, "open", locked)
     scan_once(config)
     scan_once(config)  # the grace period (0 s) is over: still nothing is unpublished
     health = client.get("/healthz")
     assert health.status_code == 503 and "cannot read this folder" in health.json["reasons"][0]
-    monkeypatch.setattr(sources_module.os, "scandir", real_scandir)
+    monkeypatch.setattr(sources_module.os, "open", real_open)
     shutil.rmtree(articles)
     scan_once(config)
     scan_once(config)
