@@ -172,6 +172,32 @@ def test_two_builds_of_the_same_input_are_byte_identical(built: Build, corpus: P
     assert first == second
 
 
+def test_article_pages_written_by_a_second_process_are_the_same_files(
+        tmp_path: Path, corpus: Path, out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full export of many articles writes their pages from a second process, beside the
+    feeds; the site and the manifest the next export trusts are the same as from one process."""
+    from feedsvc import export as export_module
+    from feedsvc.index import Index
+    from feedsvc.scan import scan
+
+    from .conftest import make_config
+
+    monkeypatch.setattr(export_module, "PAGES_APART", 1)
+    config = make_config(corpus, tmp_path / "apart-state", channels=CHANNELS, category_slugs={"新媒体": "xinmeiti"})
+    apart = tmp_path / "apart"
+    index = Index.open(config.state_dir)
+    scan(index, config, settle=0)
+    report = export_module.export(index, config, apart)
+    assert {p.relative_to(apart): p.read_bytes() for p in apart.rglob("*") if p.is_file()} == \
+        {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert report.written == index.export_size(str(apart.resolve())) == len(files(apart, ".html", ".rss", ".atom",
+                                                                                    ".json", ".xml", ".xsl"))
+    (apart / "stray").write_text("moves the folder's mtime: the next export looks at every file", encoding="utf-8")
+    again = export_module.export(index, config, apart)
+    assert again.written == 0 and again.unchanged == report.written  # each page known, none written twice
+    index.close()
+
+
 def test_rebuild_leaves_unchanged_files_untouched_and_removes_what_is_gone(tmp_path: Path, corpus: Path) -> None:
     from feedsvc.export import export
     from feedsvc.index import Index
