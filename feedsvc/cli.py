@@ -94,8 +94,12 @@ def _scan_and_export(config: Config, out_dir: Path) -> tuple:
     disk that is full or read-only ends it with one line naming the problem (exit 1)."""
     import sqlite3
 
+    from .errors import WorkerDied
+
     try:
         return _scan_and_export_unguarded(config, out_dir)
+    except WorkerDied as e:
+        _fail(f"{e}; run the build again (it carries on from what was done)", 1)
     except OSError as e:
         _fail(f"cannot write {e.filename or out_dir}: {e.strerror or e}", 1)
     except sqlite3.OperationalError as e:

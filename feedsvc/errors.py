@@ -27,3 +27,8 @@ class ArticleError(FeedsvcError):
 
 class StoreUnavailable(FeedsvcError):
     """The index cannot be opened or read (not created yet, corrupt, or unreadable)."""
+
+
+class WorkerDied(FeedsvcError):
+    """A worker process ended without handing back its result (killed, out of memory): what
+    was committed before stays, and the next scan or build carries on from there."""

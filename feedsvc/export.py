@@ -16,17 +16,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .config import Config
+from .errors import WorkerDied
 from .feeds import digest, document_signature, documents, feed_specs, render_fingerprint, select_documents
 from .files import replace_file
 from .index import Index
 from .model import FeedSpec
 from .urls import INDEX_PATH, OPML_PATH, XSL_PATH, article_export_dir, article_path, document_path, export_file, feed_base
-
-if TYPE_CHECKING:
-    from multiprocessing.pool import AsyncResult
 
 ARTICLE_BATCH = 200  # whole articles held in memory at once
 PAGES_APART = 500  # articles past which a second process writes their pages in a full export (it costs 0.5 s of CPU to start)
@@ -247,14 +244,22 @@ def _article_pages_apart(config: Config, out: Path, key: str, base: str) -> tupl
 
 
 @contextmanager
-def _apart(config: Config, out: Path, key: str, base: str) -> Iterator[AsyncResult[tuple[int, int, dict[str, str]]]]:
-    """The article pages written by a second process while this block runs. Leaving the block
-    early (an error, an interrupt) stops that process too."""
+def _apart(config: Config, out: Path, key: str, base: str) -> Iterator[Future[tuple[int, int, dict[str, str]]]]:
+    """The article pages written by a second process while this block runs. A process pool
+    notices that process dying (killed, out of memory): the export fails with an error then,
+    instead of waiting forever for pages that will never come."""
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     # spawn: safe beside the threads of a running server (the scan's workers start the same way)
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        yield pool.apply_async(_article_pages_apart, (config, out, key, base))
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        yield pool.submit(_article_pages_apart, config, out, key, base)
+    except BrokenProcessPool as e:
+        raise WorkerDied("the process writing the article pages died (killed, or out of memory?)") from e
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _reuse_freed_memory() -> None:
@@ -318,7 +323,7 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], object
             with _apart(config, out, key, base) as pages:
                 _feeds(w, index, config, specs, base, changed_terms)
                 _index_page(w, index, config, specs, base)
-                w.merge(*pages.get())
+                w.merge(*pages.result())
         else:
             _feeds(w, index, config, specs, base, changed_terms)
             _index_page(w, index, config, specs, base)

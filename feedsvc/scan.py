@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from .config import Config, blog_of
-from .errors import ArticleError
+from .errors import ArticleError, WorkerDied
 from .feeds import apply_configured_slugs, article_terms
 from .index import Index
 from .model import Article
@@ -143,10 +143,19 @@ def parse_all(jobs: list[tuple[OnDisk, str | None]], config: Config) -> Iterator
         yield from map(read_and_parse, jobs)
         return
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
-    context = multiprocessing.get_context("spawn")  # safe beside the web server's threads
-    with context.Pool(os.cpu_count(), initializer=_init_worker, initargs=(config,)) as pool:
-        yield from pool.imap(read_and_parse, jobs, chunksize=16)
+    # spawn: safe beside the web server's threads. A process pool, not multiprocessing's Pool:
+    # a worker that dies (killed, out of memory) fails the scan instead of hanging it forever
+    pool = ProcessPoolExecutor(os.cpu_count(), mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker, initargs=(config,))
+    try:
+        yield from pool.map(read_and_parse, jobs, chunksize=16)
+    except BrokenProcessPool as e:
+        raise WorkerDied("a worker process parsing articles died (killed, or out of memory?)") from e
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def config_fingerprint(config: Config) -> str:

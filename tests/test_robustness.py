@@ -377,3 +377,57 @@ def test_a_template_cache_that_cannot_be_written_never_fails_a_page(tmp_path: Pa
     not_a_folder.write_text("", encoding="utf-8")
     env = Environment(loader=DictLoader({"t.html": "{{ x }}!"}), bytecode_cache=QuietBytecodeCache(str(not_a_folder)))
     assert env.get_template("t.html").render(x="rendered") == "rendered!"
+
+
+def _die(*_: object) -> None:
+    os._exit(1)  # in a worker process: as if the kernel's out-of-memory killer took it
+
+
+def _ends_within(seconds: float, step: Callable[[], object]) -> BaseException | None:
+    """Runs ``step`` in a thread and returns what it raised (None if nothing); a step still
+    running after ``seconds`` fails the test instead of hanging the suite."""
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            step()
+            outcome.append(None)
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            outcome.append(e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"still running after {seconds} s: it waits for a worker process that died"
+    return outcome[0]
+
+
+def test_a_parse_worker_that_dies_fails_the_scan_instead_of_hanging_it(
+        tmp_path: Path, articles: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import feedsvc.scan as scan_module
+
+    for n in range(3):
+        post(articles, f"{n}.md")
+    config = make_config(articles, tmp_path / "state", scan={"settle": 0})
+    monkeypatch.setattr(scan_module, "PARALLEL_THRESHOLD", 1)  # a process pool even for three files
+    monkeypatch.setattr(scan_module, "read_and_parse", _die)
+    failed: list[object] = []
+    assert _ends_within(120, lambda: failed.append(scan_once(config))) is None
+    assert failed == [None]  # the scan failed (and said so in the log); the scanner goes on
+    monkeypatch.undo()
+    assert scan_once(config).changed == 3  # the lock was let go: the next scan publishes them
+
+
+def test_a_page_process_that_dies_fails_the_build_with_a_message_instead_of_hanging_it(
+        tmp_path: Path, articles: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import feedsvc.cli as cli_module
+    import feedsvc.export as export_module
+
+    for n in range(3):
+        post(articles, f"{n}.md")
+    config = make_config(articles, tmp_path / "state", scan={"settle": 0})
+    monkeypatch.setattr(export_module, "PAGES_APART", 1)  # the article pages from a second process
+    monkeypatch.setattr(export_module, "_article_pages_apart", _die)
+    error = _ends_within(120, lambda: cli_module._scan_and_export(config, tmp_path / "site"))
+    assert isinstance(error, SystemExit) and error.code == 1
+    assert "the process writing the article pages died" in capsys.readouterr().err
