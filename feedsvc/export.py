@@ -131,12 +131,13 @@ class _Writer:
         self.written += written
         self.unchanged += not written
 
-    def merge(self, written: int, unchanged: int, signatures: dict[str, str]) -> None:
+    def merge(self, written: int, unchanged: int, signatures: Iterable[tuple[str, str]]) -> None:
         """What another process exported, into this manifest and counts."""
         self.written += written
         self.unchanged += unchanged
+        before = len(self.new)
         self.new.update(signatures)
-        self.tick(len(signatures))
+        self.tick(len(self.new) - before)
 
     def finish(self) -> None:
         """Every file written (or the first error raised)."""
@@ -228,11 +229,10 @@ def _article_pages(w: _Writer, index: Index, config: Config, stale: Stale) -> No
             w.put(*batch[path], site.article_page(config, article).body, FAST_GZIP_LEVEL)
 
 
-def _article_pages_apart(config: Config, out: Path, key: str, base: str) -> tuple[int, int, dict[str, str]]:
+def _article_pages_apart(config: Config, out: Path, key: str, base: str) -> tuple[int, int]:
     """In a process of its own, while the first one writes the feeds: every article page
     (each process is one thread rendering and one writing; alone, the export kept one core of
-    two busy). Returns what was written, what was already there, and the pages' manifest."""
-    _reuse_freed_memory()
+    two busy). Returns how many were written and how many were already there."""
     index = Index.open(config.state_dir, readonly=True)
     w = _Writer(out, index.export_manifest(key), lambda n: None)
     try:
@@ -240,11 +240,19 @@ def _article_pages_apart(config: Config, out: Path, key: str, base: str) -> tupl
     finally:
         w.finish()
         index.close()
-    return w.written, w.unchanged, w.new
+    return w.written, w.unchanged
+
+
+def _article_manifest(index: Index, base: str) -> Iterator[tuple[str, str]]:
+    """(exported page, signature) of every live article: the rows the second process wrote
+    or found, signed here as it signed them (handing them back through a pipe held a second
+    copy of them all in memory, past the 100k build's budget)."""
+    for _, article_id, content in index.live_signatures():
+        yield export_file(article_path(article_id)), digest(base, content)
 
 
 @contextmanager
-def _apart(config: Config, out: Path, key: str, base: str) -> Iterator[Future[tuple[int, int, dict[str, str]]]]:
+def _apart(config: Config, out: Path, key: str, base: str) -> Iterator[Future[tuple[int, int]]]:
     """The article pages written by a second process while this block runs. A process pool
     notices that process dying (killed, out of memory): the export fails with an error then,
     instead of waiting forever for pages that will never come."""
@@ -323,7 +331,7 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], object
             with _apart(config, out, key, base) as pages:
                 _feeds(w, index, config, specs, base, changed_terms)
                 _index_page(w, index, config, specs, base)
-                w.merge(*pages.result())
+                w.merge(*pages.result(), _article_manifest(index, base))
         else:
             _feeds(w, index, config, specs, base, changed_terms)
             _index_page(w, index, config, specs, base)
