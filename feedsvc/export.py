@@ -197,10 +197,14 @@ def _index_page(w: _Writer, index: Index, config: Config, specs: list[FeedSpec],
 Stale = list[tuple[str, str, str]]  # (article file path, exported page, signature)
 
 
+def _page_row(base: str, article_id: str, content: str) -> tuple[str, str]:
+    """An article page's manifest row: (exported page, signature)."""
+    return export_file(article_path(article_id)), digest(base, content)
+
+
 def _stale_article_pages(w: _Writer, index: Index, base: str, changed_ids: set[str] | None) -> Stale:
-    """The article pages to render. ``changed_ids``: the
-    articles changed since the last export (None: look at every one); the other pages are
-    kept as they are."""
+    """The article pages to render. ``changed_ids``: the articles changed since the last
+    export (None: look at every one); the other pages are kept as they are."""
     stale: Stale = []
     folder = article_export_dir()
     if changed_ids is None:
@@ -214,7 +218,7 @@ def _stale_article_pages(w: _Writer, index: Index, base: str, changed_ids: set[s
         w.keep(p for p in w.old if p.startswith(f"{folder}/") and p not in changed)
         present, pages = {p for p in changed if p in w.old}, index.live_signatures(changed_ids)
     for path, article_id, content in pages:
-        signature, relpath = digest(base, content), export_file(article_path(article_id))
+        relpath, signature = _page_row(base, article_id, content)
         if not w.fresh(relpath, signature, present):
             stale.append((path, relpath, signature))
     return stale
@@ -244,11 +248,11 @@ def _article_pages_apart(config: Config, out: Path, key: str, base: str) -> tupl
 
 
 def _article_manifest(index: Index, base: str) -> Iterator[tuple[str, str]]:
-    """(exported page, signature) of every live article: the rows the second process wrote
-    or found, signed here as it signed them (handing them back through a pipe held a second
+    """The manifest rows of every live article's page: those the second process wrote or
+    found, signed here as it signed them (handing them back through a pipe held a second
     copy of them all in memory, past the 100k build's budget)."""
     for _, article_id, content in index.live_signatures():
-        yield export_file(article_path(article_id)), digest(base, content)
+        yield _page_row(base, article_id, content)
 
 
 @contextmanager
