@@ -13,16 +13,16 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config
-from .errors import WorkerDied
 from .feeds import digest, document_signature, documents, feed_specs, render_fingerprint, select_documents
 from .files import replace_file
 from .index import Index
 from .model import FeedSpec
+from .scan import process_pool
 from .urls import INDEX_PATH, OPML_PATH, XSL_PATH, article_export_dir, article_path, document_path, export_file, feed_base
 
 ARTICLE_BATCH = 200  # whole articles held in memory at once
@@ -257,21 +257,9 @@ def _article_manifest(index: Index, base: str) -> Iterator[tuple[str, str]]:
 
 @contextmanager
 def _apart(config: Config, out: Path, key: str, base: str) -> Iterator[Future[tuple[int, int]]]:
-    """The article pages written by a second process while this block runs. A process pool
-    notices that process dying (killed, out of memory): the export fails with an error then,
-    instead of waiting forever for pages that will never come."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    # spawn: safe beside the threads of a running server (the scan's workers start the same way)
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-    try:
+    """The article pages written by a second process while this block runs."""
+    with process_pool(1, "the process writing the article pages") as pool:
         yield pool.submit(_article_pages_apart, config, out, key, base)
-    except BrokenProcessPool as e:
-        raise WorkerDied("the process writing the article pages died (killed, or out of memory?)") from e
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _reuse_freed_memory() -> None:
@@ -331,15 +319,14 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], object
     w = _Writer(out, index.export_manifest(key), tick)
     try:
         specs = feed_specs(index, config)
-        if changed_ids is None and (os.cpu_count() or 1) > 1 and index.count_live() >= PAGES_APART:
-            with _apart(config, out, key, base) as pages:
-                _feeds(w, index, config, specs, base, changed_terms)
-                _index_page(w, index, config, specs, base)
-                w.merge(*pages.result(), _article_manifest(index, base))
-        else:
+        apart = changed_ids is None and (os.cpu_count() or 1) > 1 and index.count_live() >= PAGES_APART
+        with _apart(config, out, key, base) if apart else nullcontext() as pages:
             _feeds(w, index, config, specs, base, changed_terms)
             _index_page(w, index, config, specs, base)
-            _article_pages(w, index, config, _stale_article_pages(w, index, base, changed_ids))
+            if pages is None:
+                _article_pages(w, index, config, _stale_article_pages(w, index, base, changed_ids))
+            else:
+                w.merge(*pages.result(), _article_manifest(index, base))
     finally:
         w.finish()
     removed = 0

@@ -16,13 +16,16 @@ a long scan keeps every batch committed before it.
 
 from __future__ import annotations
 
+import concurrent.futures  # the package only: its process pool is loaded when one starts
 import hashlib
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from .config import Config, blog_of
 from .errors import ArticleError, WorkerDied
@@ -142,18 +145,25 @@ def parse_all(jobs: list[tuple[OnDisk, str | None]], config: Config) -> Iterator
         _init_worker(config)
         yield from map(read_and_parse, jobs)
         return
+    who = "a worker process parsing articles"
+    with process_pool(os.cpu_count() or 2, who, initializer=_init_worker, initargs=(config,)) as pool:
+        yield from pool.map(read_and_parse, jobs, chunksize=16)
+
+
+@contextmanager
+def process_pool(workers: int, who: str, **options: Any) -> Iterator[concurrent.futures.ProcessPoolExecutor]:
+    """Worker processes for the scan and the export. Spawned: safe beside the web server's
+    threads. A process pool, not multiprocessing's Pool: a worker that dies (killed, out of
+    memory) raises ``WorkerDied``, its message naming ``who``, instead of leaving the caller
+    waiting forever for its results. Leaving the block cancels what has not started."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    # spawn: safe beside the web server's threads. A process pool, not multiprocessing's Pool:
-    # a worker that dies (killed, out of memory) fails the scan instead of hanging it forever
-    pool = ProcessPoolExecutor(os.cpu_count(), mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(config,))
+    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), **options)
     try:
-        yield from pool.map(read_and_parse, jobs, chunksize=16)
+        yield pool
     except BrokenProcessPool as e:
-        raise WorkerDied("a worker process parsing articles died (killed, or out of memory?)") from e
+        raise WorkerDied(f"{who} died (killed, or out of memory?)") from e
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
