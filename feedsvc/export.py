@@ -158,7 +158,7 @@ def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base
     """``changed_terms``: the category nodes and tags changed since the last export (None: look
     at every feed); the others' files are kept as they are. ``all`` and the channels are always
     looked at: their queries can take in any article."""
-    from . import site  # rendering (feedgen, jinja2, lxml) is loaded only when something is written
+    from . import site  # rendering (jinja2, lxml) is loaded only when something is written
 
     stale = []
     for spec in specs:
@@ -182,7 +182,7 @@ def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base
 
 
 def _index_page(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str) -> None:
-    from . import site  # rendering (feedgen, jinja2, lxml) is loaded only when something is written
+    from . import site  # rendering (jinja2, lxml) is loaded only when something is written
 
     listed = [_listed(s) for s in specs]
     pages = ((INDEX_PATH, digest(base, site.latest(index).signature, *listed),
@@ -225,7 +225,7 @@ def _stale_article_pages(w: _Writer, index: Index, base: str, changed_ids: set[s
 
 
 def _article_pages(w: _Writer, index: Index, config: Config, stale: Stale) -> None:
-    from . import site  # rendering (feedgen, jinja2, lxml) is loaded only when something is written
+    from . import site  # rendering (jinja2, lxml) is loaded only when something is written
 
     for start in range(0, len(stale), ARTICLE_BATCH):
         batch = {path: (relpath, signature) for path, relpath, signature in stale[start : start + ARTICLE_BATCH]}

@@ -1,6 +1,9 @@
 """Render: a feed's articles as RSS 2.0, Atom 1.0 or JSON Feed 1.1 bytes, and OPML 2.0.
 
-feedgen is kept behind this module because of its traps: it stamps "now" on feeds that are not
+Feeds are served and exported spliced: a document's head written here, the entries rendered
+once per article (``entries``). ``render_feed`` renders a whole feed with feedgen, the
+reference those bytes are tested against; feedgen (and dateutil with it, 22 ms) is loaded only
+then. feedgen is kept behind this module because of its traps: it stamps "now" on feeds that are not
 given a date, drops RSS authors without an e-mail (so ``dc:creator`` carries the name), turns
 an Atom entry's enclosure into a second alternate link (so the image is a media:thumbnail
 there and an enclosure only in RSS), and raises on control characters (the rewrite stage
@@ -14,21 +17,23 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache
+from typing import Any
 
-from feedgen.entry import FeedEntry
-from feedgen.ext.base import BaseExtension
-from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from . import __version__
 from .config import Config
-from .entries import image_type, json_item
+from .entries import image_type, json_item, rfc822, xml_attr, xml_text
 from .model import EPOCH, FORMAT_TYPES, Article, Document, FeedSpec
 from .urls import INDEX_PATH, absolute, article_url, categories_url, document_path, feed_path, item_link, tags_url
 
 GENERATOR = "feedsvc"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 HISTORY_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
+DC_NS = "http://purl.org/dc/elements/1.1/"
+MEDIA_NS = "http://search.yahoo.com/mrss/"
+CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
+RSS_DOCS = "http://www.rssboard.org/rss-specification"  # feedgen's default <docs>
 
 
 def history_links(config: Config, doc: Document, fmt: str) -> list[tuple[str, str]]:
@@ -48,9 +53,10 @@ def history_links(config: Config, doc: Document, fmt: str) -> list[tuple[str, st
     return links
 
 
-class _History(BaseExtension):
-    """atom:link elements feedgen cannot write (hub, current, prev-/next-archive: RSS has no
-    links of its own, and RFC 5005 Appendix B uses Atom's), and an archive page's fh:archive."""
+class _History:
+    """A feedgen extension (feedgen calls these three methods): atom:link elements feedgen cannot
+    write (hub, current, prev-/next-archive: RSS has no links of its own, and RFC 5005 Appendix B
+    uses Atom's), and an archive page's fh:archive."""
 
     def __init__(self, links: list[tuple[str, str]], archive: bool) -> None:
         self.links, self.archive = links, archive
@@ -88,8 +94,14 @@ def _extensions() -> tuple[tuple[str, type, type], ...]:
     return ("dc", DcExtension, DcEntryExtension), ("media", MediaExtension, MediaEntryExtension)
 
 
-def _generator(config: Config, doc: Document, articles: list[Article], fmt: str,
-               updated: datetime | None = None) -> FeedGenerator:
+def _ttl(config: Config) -> int:
+    return max(config.feeds.cache_seconds // 60, 1)
+
+
+def _generator(config: Config, doc: Document, articles: list[Article], fmt: str) -> Any:
+    """A ``FeedGenerator`` holding the document and its articles."""
+    from feedgen.feed import FeedGenerator
+
     site, spec = config.site, doc.spec
     fg = FeedGenerator()
     for name, feed_extension, entry_extension in _extensions():
@@ -104,16 +116,16 @@ def _generator(config: Config, doc: Document, articles: list[Article], fmt: str,
     fg.link(href=absolute(site.url, INDEX_PATH), rel="alternate")  # last: feedgen makes the last link RSS's <link>
     fg.language(site.language)
     fg.generator(GENERATOR, version=__version__)
-    updated = feed_updated(articles) if updated is None else updated
+    updated = feed_updated(articles)
     fg.updated(updated)
     fg.lastBuildDate(updated)
-    fg.ttl(max(config.feeds.cache_seconds // 60, 1))
+    fg.ttl(_ttl(config))
     for article in articles:
         _entry(fg, config, article, fmt)
     return fg
 
 
-def _entry(fg: FeedGenerator, config: Config, article: Article, fmt: str) -> FeedEntry:
+def _entry(fg: Any, config: Config, article: Article, fmt: str) -> Any:
     fe = fg.add_entry(order="append")
     guid = article_url(config.site.url, article.id)
     fe.id(guid)
@@ -201,12 +213,45 @@ def render_spliced(config: Config, doc: Document, updated: datetime, entries: li
             parts += (entry, b",\n    ")
         parts[-1] = b"\n  ]\n}\n"
         return b"".join(parts)
-    fg = _generator(config, doc, [], fmt, updated)
-    shell = fg.rss_str(pretty=True) if fmt == "rss" else fg.atom_str(pretty=True)
+    shell = xml_shell(config, doc, fmt, updated)
     if stylesheet:
         shell = with_stylesheet(shell, stylesheet)
     at = shell.rindex(_CLOSE[fmt])
     return b"".join([shell[:at], *entries, shell[at:]])
+
+
+def xml_shell(config: Config, doc: Document, fmt: str, updated: datetime) -> bytes:
+    """An RSS or Atom document without entries, as feedgen writes it (``render_feed`` of no
+    articles but dated ``updated``): the same elements, order, namespaces and escaping."""
+    site, spec = config.site, doc.spec
+    prefixes = [("dc", DC_NS), ("media", MEDIA_NS), *([("fh", HISTORY_NS)] if doc.is_archive else [])]
+    self_link = xml_attr(absolute(site.url, document_path(doc, fmt)))
+    home = absolute(site.url, INDEX_PATH)
+    title, description = xml_text(spec.title), xml_text(spec.description or spec.title)
+    history = [f'<{"atom:" if fmt == "rss" else ""}link rel="{rel}" href="{xml_attr(href)}"/>'
+               for rel, href in history_links(config, doc, fmt)] + (["<fh:archive/>"] if doc.is_archive else [])
+    if fmt == "rss":
+        namespaces = " ".join(f'xmlns:{prefix}="{ns}"' for prefix, ns in [*prefixes, ("atom", ATOM_NS),
+                                                                          ("content", CONTENT_NS)])
+        head = [f"<title>{title}</title>", f"<link>{xml_text(home)}</link>", f"<description>{description}</description>",
+                f'<atom:link href="{self_link}" rel="self" type="{FORMAT_TYPES[fmt]}"/>', f"<docs>{RSS_DOCS}</docs>",
+                f"<generator>{GENERATOR}</generator>"]
+        head += [f"<language>{xml_text(site.language)}</language>"] if site.language else []
+        head += [f"<lastBuildDate>{rfc822(updated)}</lastBuildDate>", f"<ttl>{_ttl(config)}</ttl>", *history]
+        lines = [f'<rss {namespaces} version="2.0">', "  <channel>", *("    " + line for line in head),
+                 "  </channel>", "</rss>"]
+    else:
+        namespaces = " ".join(f'xmlns:{prefix}="{ns}"' for prefix, ns in prefixes) + f' xmlns="{ATOM_NS}"'
+        lang = f' xml:lang="{xml_attr(site.language)}"' if site.language else ""
+        head = [f"<id>{xml_text(absolute(site.url, feed_path(spec, fmt)))}</id>", f"<title>{title}</title>",
+                f"<updated>{updated.isoformat()}</updated>"]
+        head += ["<author>", f"  <name>{xml_text(site.title)}</name>", "</author>"] if site.title else []
+        head += [f'<link href="{self_link}" rel="self" type="{FORMAT_TYPES[fmt]}"/>',
+                 f'<link href="{xml_attr(home)}" rel="alternate"/>',
+                 f'<generator version="{xml_attr(__version__)}">{GENERATOR}</generator>',
+                 f"<subtitle>{description}</subtitle>", *history]
+        lines = [f"<feed {namespaces}{lang}>", *("  " + line for line in head), "</feed>"]
+    return ("<?xml version='1.0' encoding='UTF-8'?>\n" + "\n".join(lines) + "\n").encode()
 
 
 def with_stylesheet(xml: bytes, href: str) -> bytes:

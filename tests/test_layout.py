@@ -25,6 +25,12 @@ def test_rendering_needs_no_store() -> None:
     assert loaded_after("import feedsvc.render", ("sqlite3", "feedsvc.index")) == []
 
 
+def test_serving_and_exporting_feeds_leave_feedgen_unloaded() -> None:
+    # feeds are spliced: a head written by feedsvc, entries rendered once. feedgen (with
+    # dateutil, 22 ms of a build that writes one feed) is the reference they are tested against
+    assert loaded_after("import feedsvc.web, feedsvc.export, feedsvc.site", ("feedgen", "dateutil")) == []
+
+
 def internal_imports(path: Path) -> set[str]:
     """feedsvc modules imported at module level (imports inside functions are deferred on purpose)."""
     found = set()
