@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from datetime import time as clock_time
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from feedsvc.articles import names, parse_article, parse_date, path_id
 from feedsvc.config import parse_config
@@ -148,6 +152,21 @@ def test_control_characters_never_reach_the_article() -> None:
 ])
 def test_date_forms(value: str, expected: datetime | None) -> None:
     assert parse_date(value, SHANGHAI) == expected
+
+
+@given(day=st.integers(1, 32), month=st.sampled_from("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()),
+       year=st.integers(1000, 9999), clock=st.times(), weekday=st.sampled_from(["", "Sun, ", "Fri, "]))
+def test_the_mirrors_dates_read_as_email_utils_reads_them(day: int, month: str, year: int, clock: clock_time,
+                                                          weekday: str) -> None:
+    # the mirror's form is read without email.utils; the same instant, or None for 30 Feb
+    text = f"{weekday}{day} {month} {year} {clock:%H:%M:%S} GMT"
+    try:
+        expected: datetime | None = parsedate_to_datetime(text)
+    except ValueError:
+        expected = None
+    parsed = parse_date(text, SHANGHAI)
+    assert parsed == expected
+    assert parsed is None or parsed.utcoffset() == expected.utcoffset()  # type: ignore[union-attr]
 
 
 def test_unreadable_date_falls_back_to_mtime_with_a_warning_and_updated_is_used() -> None:
