@@ -212,12 +212,20 @@ class Index:
     def agreed_walk(self) -> str:
         return self.get_meta("walk")
 
-    def set_agreed_walk(self, digest: str | None) -> None:
-        """None: the files table may differ from any walk so far (a scan is changing it)."""
+    def set_agreed_walk(self, digest: str | None, folders: dict[str, str] | None = None) -> None:
+        """None: the files table may differ from any walk so far (a scan is changing it).
+        ``folders``: that walk's ``folder_digests``."""
         if digest is None:
             self.delete_meta("walk")
+            self.delete_meta("walk_folders")
         else:
             self.set_meta("walk", digest)
+            self.set_meta("walk_folders", json.dumps(folders or {}))
+
+    def agreed_folders(self) -> dict[str, str] | None:
+        """The folder digests of the walk the files table agrees with (None: it agrees with none)."""
+        value = self.get_meta("walk_folders")
+        return json.loads(value) if value and self.get_meta("walk") else None
 
     @property
     def generation(self) -> int:
@@ -230,6 +238,15 @@ class Index:
         compare in one step; and when each missing one went missing."""
         rows = self.db.execute("SELECT path, size, mtime_ns FROM files").fetchall()
         return rows, dict(self.db.execute("SELECT path, missing_since FROM files WHERE missing_since IS NOT NULL"))
+
+    def file_rows_in(self, folders: Iterable[str]) -> list[tuple[str, int, int]]:
+        """``file_rows`` of the files directly in these folders (a range of the primary key each)."""
+        rows = []
+        for folder in folders:
+            prefix = folder + "/"  # "0" sorts right after "/": the range holds what is below the folder
+            rows += [row for row in self.db.execute("SELECT path, size, mtime_ns FROM files WHERE path > ? AND path < ?",
+                                                    (prefix, folder + "0")) if "/" not in row[0][len(prefix):]]
+        return rows
 
     def file_digests(self, paths: Sequence[str]) -> dict[str, str]:
         """The digest of the bytes last read from each of these files (unknown ones are left out)."""

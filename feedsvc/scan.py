@@ -265,14 +265,20 @@ def scan(index: Index, config: Config, now: float | None = None, settle: float |
     walk = listing.digest() if only is None and not listing.problems else None
     agreed = walk is not None and walk == index.agreed_walk()
     missing_since: dict[str, float] = {}
+    settle, rows = config.scan.settle if settle is None else settle, listing.rows
     if agreed:
         decided = Plan()
     else:
-        known, missing_since = index.file_rows()
+        before = index.agreed_folders() if walk is not None else None
+        if before is not None:  # the index held that walk's files: only the folders that differ from it are compared
+            folders = listing.folder_digests()
+            moved = {folder for folder in folders.keys() | before.keys() if folders.get(folder) != before.get(folder)}
+            known, rows = index.file_rows_in(moved), listing.rows_in(moved)
+        else:
+            known, missing_since = index.file_rows()
         if only is not None:
             known = [row for row in known if row[0] in only]
-        decided = plan(listing.rows, known, missing_since, now, config.scan.settle if settle is None else settle,
-                       config.scan.delete_grace, listing.blind)
+        decided = plan(rows, known, missing_since, now, settle, config.scan.delete_grace, listing.blind)
     digests = index.file_digests(decided.read)
     jobs = [(f, digests.get(f.path)) for f in listing.on_disk(decided.read)]
     batches = _Batches(index)
@@ -292,7 +298,7 @@ def scan(index: Index, config: Config, now: float | None = None, settle: float |
         batches.changed |= bool(decided.forget)
         apply_configured_slugs(index, config)  # slugs are given here, never in a web worker
         if walk is not None and not agreed and _agrees(decided, missing_since, vanished):
-            index.set_agreed_walk(walk)
+            index.set_agreed_walk(walk, listing.folder_digests())
         batches.commit()
     except BaseException:
         if index.db.in_transaction:

@@ -14,7 +14,7 @@ import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .config import Source
 
@@ -39,11 +39,13 @@ class Listing:
     read as an error."""
 
     walked: list[list[FileRow]] = field(default_factory=list)  # by source number
+    spans: list[list[tuple[int, int]]] = field(default_factory=list)  # by source: each folder's rows, [start, end)
     roots: list[str] = field(default_factory=list)  # each source's folder, ending in "/"
     blind: list[str] = field(default_factory=list)  # folders (ending in "/") that could not be listed
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
     bad_names: set[str] = field(default_factory=set)  # shown paths of names that are not UTF-8
     folders: dict[str, int] = field(default_factory=dict)  # every folder walked: its mtime_ns, taken before listing it
+    _folder_digests: dict[str, str] | None = field(default=None, repr=False)
 
     @property
     def rows(self) -> list[FileRow]:
@@ -52,10 +54,26 @@ class Listing:
     def digest(self) -> str:
         """The walk as one value: the same files with the same sizes and mtimes, listed in the
         same order (a folder nobody wrote to lists in the same order), give the same digest."""
-        found = hashlib.sha1()
-        for root, rows in zip(self.roots, self.walked, strict=True):
-            found.update("\n".join([root, *(f"{p}\0{s}\0{m}" for p, s, m in rows), ""]).encode("utf-8", "surrogatepass"))
-        return found.hexdigest()
+        return hashlib.sha1("\n".join([*self.roots, *self.folder_digests().values()]).encode("utf-8", "surrogatepass")
+                            ).hexdigest()
+
+    def folder_digests(self) -> dict[str, str]:
+        """Each folder's rows as one value, by folder, in walk order: two walks differ only in
+        the folders whose values differ (a folder no file matches has none)."""
+        if self._folder_digests is None:
+            found: dict[str, Any] = {}
+            for rows, spans in zip(self.walked, self.spans, strict=True):
+                for start, end in spans:
+                    folder = _folder(rows[start][0])
+                    found.setdefault(folder, hashlib.sha1()).update("".join(
+                        [f"{p}\0{s}\0{m}\n" for p, s, m in rows[start:end]]).encode("utf-8", "surrogatepass"))
+            self._folder_digests = {folder: value.hexdigest() for folder, value in found.items()}
+        return self._folder_digests
+
+    def rows_in(self, folders: set[str]) -> list[FileRow]:
+        """The rows of the files directly in these folders."""
+        return [row for rows, spans in zip(self.walked, self.spans, strict=True) for start, end in spans
+                if _folder(rows[start][0]) in folders for row in rows[start:end]]
 
     def on_disk(self, paths: list[str]) -> list[OnDisk]:
         """These files (listed paths), as the scan reads them; a file under two sources
@@ -72,6 +90,10 @@ class Listing:
             relpath = path[len(shown(self.roots[number])):]
             return OnDisk(path, relpath, size, mtime_ns, "the file name is not valid UTF-8; rename the file", number)
         return OnDisk(path, path[len(self.roots[number]):], size, mtime_ns, None, number)
+
+
+def _folder(path: str) -> str:
+    return path.rpartition("/")[0]
 
 
 def glob_regex(pattern: str) -> re.Pattern[str]:
@@ -119,6 +141,7 @@ def list_sources(sources: tuple[Source, ...]) -> Listing:
     listing = Listing()
     for source in sources:
         listing.roots.append(os.path.join(str(source.path), ""))
+        listing.spans.append([])
         listing.walked.append(_walk(source, listing))
     return listing
 
@@ -127,7 +150,8 @@ def _walk(source: Source, listing: Listing) -> list[FileRow]:
     """Every matching regular file below a source (no symlinks, no hidden files or folders).
     Each folder is listed from an open descriptor and its files are stat'ed relative to it:
     the kernel then resolves a name, not the whole path again (a tenth off a walk)."""
-    suffixes, matcher, rows = glob_suffixes(source.glob), name_matcher(source.glob), []
+    suffixes, matcher = glob_suffixes(source.glob), name_matcher(source.glob)
+    rows: list[FileRow] = []
     stack = [(str(source.path), "")]
     while stack:
         folder, prefix = stack.pop()
@@ -144,7 +168,7 @@ def _walk(source: Source, listing: Listing) -> list[FileRow]:
         try:
             # before the listing: a file added while it is read moves the mtime past this one
             listing.folders[folder] = os.fstat(fd).st_mtime_ns
-            base = os.path.join(folder, "")
+            base, start = os.path.join(folder, ""), len(rows)
             with os.scandir(fd) as entries:
                 for entry in entries:
                     name = entry.name
@@ -159,6 +183,8 @@ def _walk(source: Source, listing: Listing) -> list[FileRow]:
                                 rows.append((base + name, st.st_size, st.st_mtime_ns))
                     except OSError:
                         continue  # gone between listing and stat: the next scan sees it
+            if len(rows) > start:
+                listing.spans[-1].append((start, len(rows)))
         finally:
             os.close(fd)
     return _printable(rows, listing)
