@@ -2,12 +2,13 @@
 
 Feeds are served and exported spliced: a document's head written here, the entries rendered
 once per article (``entries``). ``render_feed`` renders a whole feed with feedgen, the
-reference those bytes are tested against; feedgen (and dateutil with it, 22 ms) is loaded only
-then. feedgen is kept behind this module because of its traps: it stamps "now" on feeds that are not
-given a date, drops RSS authors without an e-mail (so ``dc:creator`` carries the name), turns
-an Atom entry's enclosure into a second alternate link (so the image is a media:thumbnail
-there and an enclosure only in RSS), and raises on control characters (the rewrite stage
-removes them). Output depends only on the inputs: the same index gives the same bytes.
+reference those bytes are tested against; feedgen (and dateutil with it, 22 ms) is loaded
+only then. feedgen is kept behind this module because of its traps: it stamps "now" on feeds
+that are not given a date, drops RSS authors without an e-mail (so ``dc:creator`` carries the
+name), turns an Atom entry's enclosure into a second alternate link (so the image is a
+media:thumbnail there and an enclosure only in RSS), and raises on control characters (the
+rewrite stage removes them). Output depends only on the inputs: the same index gives the same
+bytes.
 """
 
 from __future__ import annotations

@@ -271,7 +271,7 @@ def scan(index: Index, config: Config, now: float | None = None, settle: float |
     else:
         before = index.agreed_folders() if walk is not None else None
         if before is not None:  # the index held that walk's files: only the folders that differ from it are compared
-            folders = listing.folder_digests()
+            folders = listing.folder_digests
             moved = {folder for folder in folders.keys() | before.keys() if folders.get(folder) != before.get(folder)}
             known, rows = index.file_rows_in(moved), listing.rows_in(moved)
         else:
@@ -298,7 +298,7 @@ def scan(index: Index, config: Config, now: float | None = None, settle: float |
         batches.changed |= bool(decided.forget)
         apply_configured_slugs(index, config)  # slugs are given here, never in a web worker
         if walk is not None and not agreed and _agrees(decided, missing_since, vanished):
-            index.set_agreed_walk(walk, listing.folder_digests())
+            index.set_agreed_walk(walk, listing.folder_digests)
         batches.commit()
     except BaseException:
         if index.db.in_transaction:

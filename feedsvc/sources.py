@@ -14,6 +14,7 @@ import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, NamedTuple
 
 from .config import Source
@@ -45,7 +46,6 @@ class Listing:
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
     bad_names: set[str] = field(default_factory=set)  # shown paths of names that are not UTF-8
     folders: dict[str, int] = field(default_factory=dict)  # every folder walked: its mtime_ns, taken before listing it
-    _folder_digests: dict[str, str] | None = field(default=None, repr=False)
 
     @property
     def rows(self) -> list[FileRow]:
@@ -54,21 +54,21 @@ class Listing:
     def digest(self) -> str:
         """The walk as one value: the same files with the same sizes and mtimes, listed in the
         same order (a folder nobody wrote to lists in the same order), give the same digest."""
-        return hashlib.sha1("\n".join([*self.roots, *self.folder_digests().values()]).encode("utf-8", "surrogatepass")
+        return hashlib.sha1("\n".join([*self.roots, *self.folder_digests.values()]).encode("utf-8", "surrogatepass")
                             ).hexdigest()
 
+    @cached_property
     def folder_digests(self) -> dict[str, str]:
         """Each folder's rows as one value, by folder, in walk order: two walks differ only in
         the folders whose values differ (a folder no file matches has none)."""
-        if self._folder_digests is None:
-            found: dict[str, Any] = {}
-            for rows, spans in zip(self.walked, self.spans, strict=True):
-                for start, end in spans:
-                    folder = _folder(rows[start][0])
-                    found.setdefault(folder, hashlib.sha1()).update("".join(
-                        [f"{p}\0{s}\0{m}\n" for p, s, m in rows[start:end]]).encode("utf-8", "surrogatepass"))
-            self._folder_digests = {folder: value.hexdigest() for folder, value in found.items()}
-        return self._folder_digests
+        found: dict[str, Any] = {}
+        for rows, spans in zip(self.walked, self.spans, strict=True):
+            for start, end in spans:
+                if (folder := _folder(rows[start][0])) not in found:
+                    found[folder] = hashlib.sha1()
+                found[folder].update("".join([f"{p}\0{s}\0{m}\n" for p, s, m in rows[start:end]]).encode(
+                    "utf-8", "surrogatepass"))
+        return {folder: value.hexdigest() for folder, value in found.items()}
 
     def rows_in(self, folders: set[str]) -> list[FileRow]:
         """The rows of the files directly in these folders."""
