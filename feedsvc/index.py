@@ -212,20 +212,21 @@ class Index:
     def agreed_walk(self) -> str:
         return self.get_meta("walk")
 
-    def set_agreed_walk(self, digest: str | None, folders: dict[str, str] | None = None) -> None:
-        """None: the files table may differ from any walk so far (a scan is changing it).
-        ``folders``: that walk's ``folder_digests``."""
-        if digest is None:
-            self.delete_meta("walk")
-            self.delete_meta("walk_folders")
-        else:
-            self.set_meta("walk", digest)
-            self.set_meta("walk_folders", json.dumps(folders or {}))
+    def set_agreed_walk(self, digest: str, folders: dict[str, str]) -> None:
+        """The files table holds exactly this walk (``folders``: its ``folder_digests``)."""
+        self.set_meta("walk", digest)
+        self.set_meta("walk_folders", json.dumps(folders))
+
+    def drop_agreed_walk(self) -> None:
+        """The files table may differ from any walk so far (a scan is changing it)."""
+        self.delete_meta("walk")
+        self.delete_meta("walk_folders")
 
     def agreed_folders(self) -> dict[str, str] | None:
-        """The folder digests of the walk the files table agrees with (None: it agrees with none)."""
+        """The folder digests of the walk the files table agrees with (None: it agrees with none,
+        or it was agreed before they were kept)."""
         value = self.get_meta("walk_folders")
-        return json.loads(value) if value and self.get_meta("walk") else None
+        return json.loads(value) if value else None
 
     @property
     def generation(self) -> int:
@@ -258,7 +259,7 @@ class Index:
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("UPDATE files SET size = -1, digest = NULL")
-            self.set_agreed_walk(None)
+            self.drop_agreed_walk()
             self.set_meta("config", fingerprint)
 
     def source_problem_paths(self) -> set[str]:

@@ -284,7 +284,7 @@ def scan(index: Index, config: Config, now: float | None = None, settle: float |
     batches = _Batches(index)
     try:
         if not agreed:
-            index.set_agreed_walk(None)  # committed with the first change: a scan cut short agrees with nothing
+            index.drop_agreed_walk()  # committed with the first change: a scan cut short agrees with nothing
         errors = vanished = 0
         for parsed in parse_all(jobs, config):
             errors += parsed.error is not None
