@@ -280,10 +280,10 @@ def _reuse_freed_memory() -> None:
 def _folder_times(out: Path, folders: Iterable[str]) -> dict[str, int]:
     """mtime of each folder of the export: it moves whenever a file in it is added, removed or
     replaced, so equal times mean every file written is still there as written."""
-    times = {}
+    times, top = {}, os.path.join(out, "")
     for folder in folders:
         try:
-            times[folder] = os.stat(out / folder).st_mtime_ns
+            times[folder] = os.stat(top + folder).st_mtime_ns
         except OSError:
             times[folder] = -1
     return times
@@ -310,7 +310,7 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], object
     generation = index.generation
     last = _last_export(index, out, key)
     if last.get("base") == base and last.get("generation") == generation:
-        return ExportReport(0, index.export_size(key), 0)
+        return ExportReport(0, last["files"] if "files" in last else index.export_size(key), 0)
     # after a few changes, only what they touch is looked at
     changes = index.changes_since(last["generation"]) if last.get("base") == base else None
     changed_ids, changed_terms = changes or (None, None)
@@ -338,6 +338,6 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], object
             pass
         (out / f"{relpath}.gz").unlink(missing_ok=True)
     folders = {relpath.rpartition("/")[0] for relpath in w.new} | {""}
-    state = {"generation": generation, "base": base, "folders": _folder_times(out, sorted(folders))}
+    state = {"generation": generation, "base": base, "files": len(w.new), "folders": _folder_times(out, sorted(folders))}
     index.save_export_manifest(key, w.old, w.new, json.dumps(state))
     return ExportReport(w.written, w.unchanged, removed)

@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS articles (
     link TEXT NOT NULL, draft INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, digest TEXT NOT NULL,
     live INTEGER NOT NULL DEFAULT 0
 );
+-- the files in error or with warnings, which every build and /healthz report: a handful of rows
+CREATE INDEX IF NOT EXISTS files_with_problems ON files (path) WHERE error IS NOT NULL OR warnings != '[]';
 CREATE INDEX IF NOT EXISTS articles_by_id ON articles (id, mtime_ns);
 -- newest first with what a feed's selection needs: the whole history of ``all`` in order, no sort
 DROP INDEX IF EXISTS articles_live;

@@ -175,12 +175,13 @@ def _walk(source: Source, listing: Listing) -> list[FileRow]:
                     if name[0] == ".":
                         continue
                     try:
-                        if entry.is_dir(follow_symlinks=False):  # from the listing: no system call
-                            stack.append((base + name, f"{prefix}{name}/"))
-                        elif name.lower().endswith(suffixes) if suffixes else matcher(prefix + name):
-                            st = entry.stat(follow_symlinks=False)
-                            if stat.S_ISREG(st.st_mode):
+                        # regular file or folder: from the listing, no system call
+                        if entry.is_file(follow_symlinks=False):
+                            if name.lower().endswith(suffixes) if suffixes else matcher(prefix + name):
+                                st = entry.stat(follow_symlinks=False)
                                 rows.append((base + name, st.st_size, st.st_mtime_ns))
+                        elif entry.is_dir(follow_symlinks=False):
+                            stack.append((base + name, f"{prefix}{name}/"))
                     except OSError:
                         continue  # gone between listing and stat: the next scan sees it
             if len(rows) > start:

@@ -209,10 +209,11 @@ def test_rebuild_leaves_unchanged_files_untouched_and_removes_what_is_gone(tmp_p
     out = tmp_path / "site"
     index = Index.open(config.state_dir)
     scan(index, config, settle=0)
-    export(index, config, out)
+    first = export(index, config, out)
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     report = export(index, config, out)
     assert report.written == 0 and {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert report.unchanged == first.written  # what `build` reports: every file, none looked at
     assert "Vivy" in (out / "categories/yin-shi-pin/di-duan-ying-shi/shou-ye.atom").read_text(encoding="utf-8")
     shutil.rmtree(corpus / "音视频")
     scan(index, config, settle=0)
