@@ -18,12 +18,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config
-from .feeds import digest, document_signature, documents, feed_specs, render_fingerprint, select_documents
+from .feeds import digest, document_signature, feed_specs, render_fingerprint, select_documents
 from .files import replace_file
 from .index import Index
 from .model import FeedSpec
 from .scan import process_pool
-from .urls import INDEX_PATH, OPML_PATH, XSL_PATH, article_export_dir, article_path, document_path, export_file, feed_base
+from .urls import (
+    INDEX_PATH,
+    OPML_PATH,
+    XSL_PATH,
+    archive_folder,
+    article_export_dir,
+    article_path,
+    document_path,
+    export_file,
+    feed_base,
+    feed_path,
+)
 
 ARTICLE_BATCH = 200  # whole articles held in memory at once
 PAGES_APART = 500  # articles past which a second process writes their pages in a full export (it costs 0.5 s of CPU to start)
@@ -74,8 +85,12 @@ def _read(path: str) -> bytes:
 
 
 class _Writer:
-    def __init__(self, out: Path, old: dict[str, str], tick: Callable[[int], object]) -> None:
-        self.out, self.old, self.tick = out, old, tick
+    """``old``: the manifest rows this export looks at (all of them, or those a few changes
+    touch). ``trusted``: no file of the last export was touched since (its folders' mtimes
+    say so), so a file in the manifest is there as written, without a stat."""
+
+    def __init__(self, out: Path, old: dict[str, str], tick: Callable[[int], object], trusted: bool = False) -> None:
+        self.out, self.old, self.tick, self.trusted = out, old, tick, trusted
         self.new: dict[str, str] = {}
         self.folders: set[str] = set()
         self.written = self.unchanged = 0
@@ -87,25 +102,13 @@ class _Writer:
 
     def fresh(self, relpath: str, signature: str, present: set[str] | None = None) -> bool:
         """Already exported from the same inputs: nothing to do. ``present`` spares a stat."""
-        if self.old.get(relpath) == signature and (
-                relpath in present if present is not None else os.path.isfile(os.path.join(self.out, relpath))):
+        if self.old.get(relpath) == signature and (self.trusted or (
+                relpath in present if present is not None else os.path.isfile(os.path.join(self.out, relpath)))):
             self.new[relpath] = signature
             self.unchanged += 1
             self.tick(1)
             return True
         return False
-
-    def keep(self, relpaths: Iterable[str]) -> bool:
-        """Files no change since the last export touched (the change log says so, and the export
-        folders did not move): carried over without a look. False when one was never written."""
-        relpaths = list(relpaths)
-        if not all(relpath in self.old for relpath in relpaths):
-            return False
-        for relpath in relpaths:
-            self.new[relpath] = self.old[relpath]
-        self.unchanged += len(relpaths)
-        self.tick(len(relpaths))
-        return True
 
     def put(self, relpath: str, signature: str, data: bytes, gzip_level: int = GZIP_LEVEL) -> None:
         # lexical (resolve() would lstat every folder on the way, for every file): the paths
@@ -153,18 +156,12 @@ def _listed(spec: FeedSpec) -> str:
     return f"{spec.title}|{feed_base(spec)}|{spec.total}|{spec.newest.isoformat()}"
 
 
-def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str,
-           changed_terms: set[int] | None) -> None:
-    """``changed_terms``: the category nodes and tags changed since the last export (None: look
-    at every feed); the others' files are kept as they are. ``all`` and the channels are always
-    looked at: their queries can take in any article."""
+def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str) -> None:
+    """Every document of these feeds, rendered where its signature moved."""
     from . import site  # rendering (jinja2, lxml) is loaded only when something is written
 
     stale = []
     for spec in specs:
-        if changed_terms is not None and spec.term is not None and spec.term not in changed_terms and w.keep(
-                export_file(document_path(doc, fmt)) for doc in documents(spec, config) for fmt in config.feeds.formats):
-            continue
         for doc, sel in select_documents(index, spec, config):
             signature = document_signature(base, doc, sel)
             for fmt in config.feeds.formats:
@@ -206,18 +203,14 @@ def _stale_article_pages(w: _Writer, index: Index, base: str, changed_ids: set[s
     """The article pages to render. ``changed_ids``: the articles changed since the last
     export (None: look at every one); the other pages are kept as they are."""
     stale: Stale = []
-    folder = article_export_dir()
-    if changed_ids is None:
+    present = None  # a trusted export knows which pages are there; else one listing, not a stat each
+    if not w.trusted:
+        folder = article_export_dir()
         try:
             present = {f"{folder}/{name}" for name in os.listdir(w.out / folder)}
         except FileNotFoundError:
             present = set()
-        pages = index.live_signatures()
-    else:
-        changed = {export_file(article_path(i)) for i in changed_ids}
-        w.keep(p for p in w.old if p.startswith(f"{folder}/") and p not in changed)
-        present, pages = {p for p in changed if p in w.old}, index.live_signatures(changed_ids)
-    for path, article_id, content in pages:
+    for path, article_id, content in index.live_signatures(changed_ids):
         relpath, signature = _page_row(base, article_id, content)
         if not w.fresh(relpath, signature, present):
             stale.append((path, relpath, signature))
@@ -233,12 +226,12 @@ def _article_pages(w: _Writer, index: Index, config: Config, stale: Stale) -> No
             w.put(*batch[path], site.article_page(config, article).body, FAST_GZIP_LEVEL)
 
 
-def _article_pages_apart(config: Config, out: Path, key: str, base: str) -> tuple[int, int]:
+def _article_pages_apart(config: Config, out: Path, key: str, base: str, trusted: bool) -> tuple[int, int]:
     """In a process of its own, while the first one writes the feeds: every article page
     (each process is one thread rendering and one writing; alone, the export kept one core of
     two busy). Returns how many were written and how many were already there."""
     index = Index.open(config.state_dir, readonly=True)
-    w = _Writer(out, index.export_manifest(key), lambda n: None)
+    w = _Writer(out, index.export_manifest(key), lambda n: None, trusted)
     try:
         _article_pages(w, index, config, _stale_article_pages(w, index, base, None))
     finally:
@@ -256,10 +249,10 @@ def _article_manifest(index: Index, base: str) -> Iterator[tuple[str, str]]:
 
 
 @contextmanager
-def _apart(config: Config, out: Path, key: str, base: str) -> Iterator[Future[tuple[int, int]]]:
+def _apart(config: Config, out: Path, key: str, base: str, trusted: bool) -> Iterator[Future[tuple[int, int]]]:
     """The article pages written by a second process while this block runs."""
     with process_pool(1, "the process writing the article pages") as pool:
-        yield pool.submit(_article_pages_apart, config, out, key, base)
+        yield pool.submit(_article_pages_apart, config, out, key, base, trusted)
 
 
 def _reuse_freed_memory() -> None:
@@ -296,32 +289,37 @@ def _last_export(index: Index, out: Path, key: str) -> dict:
         last = json.loads(index.get_meta(f"export:{key}", "{}"))
     except ValueError:
         return {}
-    return last if "folders" in last and _folder_times(out, last["folders"]) == last["folders"] else {}
+    # (a state saved before the file count was kept is as good as none: the export looks at every file once)
+    return last if "files" in last and _folder_times(out, last["folders"]) == last["folders"] else {}
 
 
 def export(index: Index, config: Config, out: Path, tick: Callable[[int], object] = lambda n: None) -> ExportReport:
     """Write (or refresh) the whole static site in ``out``; removes what is no longer published.
 
     When the index has not moved since the last export into ``out`` (same generation, same
-    render fingerprint) and its files are all there, nothing is selected or rendered."""
+    render fingerprint) and its files are all there, nothing is selected or rendered. After a
+    few changes, only the files they can touch are looked at, and only their manifest rows read."""
     out.mkdir(parents=True, exist_ok=True)
     key = str(out.resolve())
     base = render_fingerprint(config)
     generation = index.generation
     last = _last_export(index, out, key)
     if last.get("base") == base and last.get("generation") == generation:
-        return ExportReport(0, last["files"] if "files" in last else index.export_size(key), 0)
-    # after a few changes, only what they touch is looked at
+        return ExportReport(0, last["files"], 0)
     changes = index.changes_since(last["generation"]) if last.get("base") == base else None
-    changed_ids, changed_terms = changes or (None, None)
+    changed_ids = changes[0] if changes else None
     if changed_ids is None or len(changed_ids) > MANY_CHANGES:
         _reuse_freed_memory()
-    w = _Writer(out, index.export_manifest(key), tick)
+    specs = feed_specs(index, config)
+    if changes is None:
+        looked_at, w = specs, _Writer(out, index.export_manifest(key), tick, trusted=bool(last))
+    else:  # all and the channels are always looked at: their queries can take in any article
+        looked_at = [spec for spec in specs if spec.term is None or spec.term in changes[1]]
+        w = _Writer(out, _touched_rows(index, config, key, looked_at, changes), tick, trusted=True)
     try:
-        specs = feed_specs(index, config)
         apart = changed_ids is None and (os.cpu_count() or 1) > 1 and index.count_live() >= PAGES_APART
-        with _apart(config, out, key, base) if apart else nullcontext() as pages:
-            _feeds(w, index, config, specs, base, changed_terms)
+        with _apart(config, out, key, base, w.trusted) if apart else nullcontext() as pages:
+            _feeds(w, index, config, looked_at, base)
             _index_page(w, index, config, specs, base)
             if pages is None:
                 _article_pages(w, index, config, _stale_article_pages(w, index, base, changed_ids))
@@ -329,15 +327,38 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], object
                 w.merge(*pages.result(), _article_manifest(index, base))
     finally:
         w.finish()
+    removed = _remove(out, w.old.keys() - w.new.keys())
+    untouched = last["files"] - len(w.old) if changes else 0  # rows nobody looked at: as they were
+    folders = {relpath.rpartition("/")[0] for relpath in w.new} | {""} | set(last["folders"] if changes else ())
+    state = {"generation": generation, "base": base, "files": untouched + len(w.new),
+             "folders": _folder_times(out, sorted(folders))}
+    index.save_export_manifest(key, w.old, w.new, json.dumps(state))
+    return ExportReport(w.written, w.unchanged + untouched, removed)
+
+
+def _touched_rows(index: Index, config: Config, key: str, specs: list[FeedSpec],
+                  changes: tuple[set[str], set[int]]) -> dict[str, str]:
+    """The manifest rows a few changes can touch: every document of the feeds looked at and of
+    those that lost their last article, the changed articles' pages, the index page, the OPML
+    and the stylesheet."""
+    changed_ids, changed_terms = changes
+    emptied = changed_terms - {spec.term for spec in specs}
+    feeds = specs + [FeedSpec(kind, slugs, "", "", 0, term=term)  # only where its files were
+                     for term, (kind, slugs) in index.term_slugs(emptied).items()]
+    paths = [export_file(feed_path(spec, fmt)) for spec in feeds for fmt in config.feeds.formats]
+    paths += [export_file(path) for path in (INDEX_PATH, OPML_PATH, XSL_PATH)]
+    paths += [export_file(article_path(article_id)) for article_id in changed_ids]
+    return index.export_rows(key, paths, [export_file(archive_folder(spec)) for spec in feeds])
+
+
+def _remove(out: Path, relpaths: Iterable[str]) -> int:
+    """Files no longer published, with their .gz; returns how many were there."""
     removed = 0
-    for relpath in set(w.old) - set(w.new):
+    for relpath in relpaths:
         try:
             (out / relpath).unlink()
             removed += 1
         except FileNotFoundError:
             pass
         (out / f"{relpath}.gz").unlink(missing_ok=True)
-    folders = {relpath.rpartition("/")[0] for relpath in w.new} | {""}
-    state = {"generation": generation, "base": base, "files": len(w.new), "folders": _folder_times(out, sorted(folders))}
-    index.save_export_manifest(key, w.old, w.new, json.dumps(state))
-    return ExportReport(w.written, w.unchanged, removed)
+    return removed

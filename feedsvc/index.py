@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from .errors import StoreUnavailable
 from .files import replace_file
-from .model import EPOCH, Article, CategoryPath, FeedQuery, Problem, Selection, Term
+from .model import EPOCH, Article, CategoryPath, FeedKind, FeedQuery, Problem, Selection, Term
 
 SCHEMA = """
 PRAGMA journal_mode = WAL;
@@ -571,11 +571,35 @@ class Index:
         for article_id in sorted(ids):
             yield from self.db.execute("SELECT path, id, digest FROM articles WHERE live = 1 AND id = ?", (article_id,))
 
-    def export_size(self, out: str) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM exports WHERE out = ?", (out,)).fetchone()[0]
-
     def export_manifest(self, out: str) -> dict[str, str]:
         return dict(self.db.execute("SELECT path, signature FROM exports WHERE out = ?", (out,)))
+
+    def export_rows(self, out: str, paths: Iterable[str], folders: Iterable[str]) -> dict[str, str]:
+        """The manifest rows of these files and of every file below these folders (each ends
+        in "/"): what an export after a few changes looks at, a key range each."""
+        found: dict[str, str] = {}
+        for chunk, marks in _chunks(sorted(set(paths))):
+            found.update(self.db.execute(f"SELECT path, signature FROM exports WHERE out = ? AND path IN ({marks})",
+                                         (out, *chunk)))
+        for folder in folders:  # "0" is the character after "/"
+            found.update(self.db.execute("SELECT path, signature FROM exports WHERE out = ? AND path > ? AND path < ?",
+                                         (out, folder, folder[:-1] + "0")))
+        return found
+
+    def term_slugs(self, ids: Iterable[int]) -> dict[int, tuple[FeedKind, tuple[str, ...]]]:
+        """(kind, slugs from the root) of these category nodes and tags, whether they still
+        hold a live article or not."""
+        terms = {i: (kind, parent, slug) for i, kind, parent, slug in self.db.execute(
+            "SELECT id, kind, parent, slug FROM terms")}
+        found = {}
+        for term in ids:
+            if term in terms:
+                slugs, node = [], term
+                while node:  # 0: the root
+                    _, node, slug = terms[node]
+                    slugs.append(slug)
+                found[term] = (terms[term][0], tuple(reversed(slugs)))
+        return found
 
     def save_export_manifest(self, out: str, old: dict[str, str], manifest: dict[str, str], state: str) -> None:
         """What an export into ``out`` wrote (only the rows that changed since ``old``, the

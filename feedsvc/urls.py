@@ -46,6 +46,11 @@ def document_path(doc: Document, fmt: str) -> str:
     return f"{feed_base(doc.spec)}{_ARCHIVE}{doc.page}.{fmt}"
 
 
+def archive_folder(spec: FeedSpec) -> str:
+    """Where a feed's archive pages live: ``/feeds/all/_archive/``."""
+    return feed_base(spec) + _ARCHIVE
+
+
 def archive_page(text: str) -> int | None:
     """An archive page number as written in its URL (``3``, never ``03`` or ``0``), else None."""
     return int(text) if text.isascii() and text.isdigit() and text == str(int(text)) and int(text) > 0 else None
