@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import stat
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -64,10 +65,13 @@ class Listing:
         found: dict[str, Any] = {}
         for rows, spans in zip(self.walked, self.spans, strict=True):
             for start, end in spans:
-                if (folder := _folder(rows[start][0])) not in found:
+                paths, sizes, mtimes = zip(*rows[start:end], strict=True)
+                if (folder := _folder(paths[0])) not in found:
                     found[folder] = hashlib.sha1()
-                found[folder].update("".join([f"{p}\0{s}\0{m}\n" for p, s, m in rows[start:end]]).encode(
-                    "utf-8", "surrogatepass"))
+                # the numbers as machine words: formatting each row as text took twice as long
+                names = "\0".join(paths).encode("utf-8", "surrogatepass")
+                for part in (len(names).to_bytes(8, "little"), names, array("q", sizes), array("q", mtimes)):
+                    found[folder].update(part)
         return {folder: value.hexdigest() for folder, value in found.items()}
 
     def rows_in(self, folders: set[str]) -> list[FileRow]:
