@@ -14,16 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
 from .errors import ConfigError
+from .hexo import Blog, blog_from_config
 from .settings import check, validate
-
-if TYPE_CHECKING:
-    from .hexo import Blog
 
 DEFAULT_PATH = "config/feedsvc.yaml"
 DEFAULT_GLOB = "**/*.{md,markdown,html,txt}"
@@ -122,8 +120,6 @@ def blog_of(source: Source) -> Blog | None:
             raise ConfigError(str(source.hexo), [f"(file): cannot read the Hexo config: {e}"]) from e
         if not isinstance(data, dict):
             raise ConfigError(str(source.hexo), ["(file): expected a mapping"])
-    from .hexo import blog_from_config  # a plain directory of articles never loads it
-
     blog = blog_from_config(data, url=source.url, permalink=source.permalink, new_post_name=source.new_post_name)
     if not re.match(r"^https?://[^/\s]+", blog.url):
         raise ConfigError(str(source.hexo or "config"), [f"url: the blog needs an absolute http(s) URL, not {blog.url!r}"])

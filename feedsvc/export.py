@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config
-from .feeds import digest, document_signature, feed_specs, render_fingerprint, select_documents
+from .feeds import digest, document_signature, feed_specs, render_fingerprint, select_document, select_documents, unchanged_pages
 from .files import replace_file
-from .index import Index
-from .model import FeedSpec
+from .index import Changes, Index
+from .model import Document, FeedSpec
 from .scan import process_pool
 from .urls import (
     INDEX_PATH,
@@ -121,6 +121,17 @@ class _Writer:
         self.new[relpath] = signature
         self.tick(1)
 
+    def carry(self, relpaths: list[str]) -> bool:
+        """Files known not to have changed, carried over without a look (False when one is not
+        in the manifest: it has to be looked at)."""
+        if not all(relpath in self.old for relpath in relpaths):
+            return False
+        for relpath in relpaths:
+            self.new[relpath] = self.old[relpath]
+        self.unchanged += len(relpaths)
+        self.tick(len(relpaths))
+        return True
+
     def _write(self, target: str, data: bytes, gzip_level: int) -> bool:
         """In the writer thread: the file, and its .gz when the file changed (or the .gz is gone)."""
         compressed = target + ".gz"
@@ -156,16 +167,24 @@ def _listed(spec: FeedSpec) -> str:
     return f"{spec.title}|{feed_base(spec)}|{spec.total}|{spec.newest.isoformat()}"
 
 
-def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str) -> None:
-    """Every document of these feeds, rendered where its signature moved."""
+def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str, since: str | None) -> None:
+    """Every document of these feeds, rendered where its signature moved. ``since``: the oldest
+    date a change since the last export touched (None: unknown); the archive pages older than
+    it are kept without a look."""
     from . import site  # rendering (jinja2, lxml) is loaded only when something is written
 
     stale = []
+    formats = config.feeds.formats
     for spec in specs:
-        for doc, sel in select_documents(index, spec, config):
+        keep = unchanged_pages(index, spec, config, since, _pages_written(w, spec, formats[0])) if since else 0
+        for doc, sel in select_documents(index, spec, config, keep):
+            relpaths = [export_file(document_path(doc, fmt)) for fmt in formats]
+            if sel is None:
+                if w.carry(relpaths):
+                    continue
+                sel = select_document(index, doc, config)  # a file the manifest lacks: looked at after all
             signature = document_signature(base, doc, sel)
-            for fmt in config.feeds.formats:
-                relpath = export_file(document_path(doc, fmt))
+            for fmt, relpath in zip(formats, relpaths, strict=True):
                 if not w.fresh(relpath, signature):
                     stale.append((relpath, signature, doc, fmt, sel))
     # each article is in several documents: its entries are rendered once and spliced in
@@ -176,6 +195,14 @@ def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base
             for relpath, signature, doc, fmt, sel in stale[start : start + DOCUMENTS_PER_COMMIT]:
                 w.put(relpath, signature, site.feed_page(index, config, doc, fmt, sel, entries).body,
                       FAST_GZIP_LEVEL if doc.is_archive else GZIP_LEVEL)
+
+
+def _pages_written(w: _Writer, spec: FeedSpec, fmt: str) -> int:
+    """How many archive pages of a feed the last export wrote (they are numbered from 1)."""
+    pages = 0
+    while export_file(document_path(Document(spec, pages + 1), fmt)) in w.old:
+        pages += 1
+    return pages
 
 
 def _index_page(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str) -> None:
@@ -307,19 +334,19 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], object
     if last.get("base") == base and last.get("generation") == generation:
         return ExportReport(0, last["files"], 0)
     changes = index.changes_since(last["generation"]) if last.get("base") == base else None
-    changed_ids = changes[0] if changes else None
+    changed_ids = changes.ids if changes else None
     if changed_ids is None or len(changed_ids) > MANY_CHANGES:
         _reuse_freed_memory()
     specs = feed_specs(index, config)
     if changes is None:
         looked_at, w = specs, _Writer(out, index.export_manifest(key), tick, trusted=bool(last))
     else:  # all and the channels are always looked at: their queries can take in any article
-        looked_at = [spec for spec in specs if spec.term is None or spec.term in changes[1]]
+        looked_at = [spec for spec in specs if spec.term is None or spec.term in changes.terms]
         w = _Writer(out, _touched_rows(index, config, key, looked_at, changes), tick, trusted=True)
     try:
         apart = changed_ids is None and (os.cpu_count() or 1) > 1 and index.count_live() >= PAGES_APART
         with _apart(config, out, key, base, w.trusted) if apart else nullcontext() as pages:
-            _feeds(w, index, config, looked_at, base)
+            _feeds(w, index, config, looked_at, base, changes.oldest if changes else None)
             _index_page(w, index, config, specs, base)
             if pages is None:
                 _article_pages(w, index, config, _stale_article_pages(w, index, base, changed_ids))
@@ -336,12 +363,11 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], object
     return ExportReport(w.written, w.unchanged + untouched, removed)
 
 
-def _touched_rows(index: Index, config: Config, key: str, specs: list[FeedSpec],
-                  changes: tuple[set[str], set[int]]) -> dict[str, str]:
+def _touched_rows(index: Index, config: Config, key: str, specs: list[FeedSpec], changes: Changes) -> dict[str, str]:
     """The manifest rows a few changes can touch: every document of the feeds looked at and of
     those that lost their last article, the changed articles' pages, the index page, the OPML
     and the stylesheet."""
-    changed_ids, changed_terms = changes
+    changed_ids, changed_terms = changes.ids, changes.terms
     emptied = changed_terms - {spec.term for spec in specs}
     feeds = specs + [FeedSpec(kind, slugs, "", "", 0, term=term)  # only where its files were
                      for term, (kind, slugs) in index.term_slugs(emptied).items()]

@@ -168,15 +168,36 @@ def select_document(index: Index, doc: Document, config: Config) -> Selection:
     return index.select(doc.spec.query, count, offset)
 
 
-def select_documents(index: Index, spec: FeedSpec, config: Config) -> Iterator[tuple[Document, Selection]]:
+def select_documents(index: Index, spec: FeedSpec, config: Config,
+                     keep: int = 0) -> Iterator[tuple[Document, Selection | None]]:
     """Every document of a feed with its articles, the archive pages cut from one pass over the
-    feed's history (a range query per page would step over all the newer articles each time)."""
+    feed's history (a range query per page would step over all the newer articles each time).
+    ``keep``: how many of the oldest archive pages are known not to have changed (never the
+    last: see ``unchanged_pages``); they come without a selection, and only the history newer
+    than them is read."""
     docs = documents(spec, config)
     yield docs[0], select(index, spec)
-    history = index.history(spec.query) if len(docs) > 1 else []
-    for doc in docs[1:]:
-        offset, count = _window(doc, config.feeds.archive_size)
+    if len(docs) == 1:
+        return
+    for doc in docs[1 : 1 + keep]:
+        yield doc, None
+    size = config.feeds.archive_size
+    history = index.history(spec.query, spec.total - keep * size if keep else None)
+    for doc in docs[1 + keep :]:
+        offset, count = _window(doc, size)
         yield doc, selection(history[offset : offset + count])
+
+
+def unchanged_pages(index: Index, spec: FeedSpec, config: Config, since: str, pages_before: int) -> int:
+    """How many of a feed's oldest archive pages no change dated ``since`` or later can have
+    touched, when the feed had ``pages_before`` pages: those full then and now (a page's items
+    are cut from the oldest, so the items older than every change sit where they sat) and
+    holding only articles older than ``since``."""
+    newer = index.count_since(spec.query, since)
+    if newer is None:
+        return 0
+    full_now = archive_pages(spec, config) - 1
+    return max(0, min((spec.total - newer) // config.feeds.archive_size, full_now, pages_before - 1))
 
 
 def items(index: Index, selection: Selection) -> list[Article]:

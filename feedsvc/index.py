@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple, TypeVar
 from urllib.parse import quote
 
 from .errors import StoreUnavailable
@@ -64,6 +65,9 @@ CREATE TABLE IF NOT EXISTS article_terms (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS article_terms_newest ON article_terms (term, published DESC, id);
 CREATE INDEX IF NOT EXISTS article_terms_by_path ON article_terms (path);
+-- each term's live articles and the newest one's date, as of the generation in meta "term_stats":
+-- counted again only for the terms changed since (counting them all read every article_terms row)
+CREATE TABLE IF NOT EXISTS term_stats (term INTEGER PRIMARY KEY, total INTEGER NOT NULL, newest TEXT NOT NULL);
 -- each article's feed entry per format, as an export rendered it for a render fingerprint:
 -- spliced into every feed that holds it, by later exports and by the web workers too
 CREATE TABLE IF NOT EXISTS entries (
@@ -98,7 +102,10 @@ published_here = 0  # generations published by this process: its own web cache l
 CHANGES_KEPT = 1000  # generations of the change log kept; an export older than that renders all
 
 
-def _chunks(values: Sequence[str], size: int = 500) -> Iterator[tuple[Sequence[str], str]]:
+Value = TypeVar("Value", str, int)
+
+
+def _chunks(values: Sequence[Value], size: int = 500) -> Iterator[tuple[Sequence[Value], str]]:
     """``values`` a chunk at a time, with the ``?, ?, …`` that binds the chunk: SQLite bounds
     the number of variables in one statement."""
     for start in range(0, len(values), size):
@@ -141,12 +148,23 @@ def generation_file(state_dir: Path) -> Path:
     return state_dir / "generation"
 
 
+class Changes(NamedTuple):
+    """What changed since an export: article ids, the category nodes and tags whose feeds could
+    show something else, and the oldest date a changed article had or has (None: unknown)."""
+
+    ids: set[str]
+    terms: set[int]
+    oldest: str | None
+
+
 class Index:
-    def __init__(self, db: sqlite3.Connection, state_dir: Path) -> None:
+    def __init__(self, db: sqlite3.Connection, state_dir: Path, readonly: bool = False) -> None:
         self.db = db
         self.state_dir = state_dir
+        self.readonly = readonly
         self.term_ids: dict[tuple[str, int, str], int] = {}  # terms are never deleted: safe to remember
         self.dirty_terms: set[int] = set()  # terms whose feeds changed in this batch (see log_changes)
+        self.oldest_change: str | None = None  # the oldest date an article changed in this batch had or has
 
     @classmethod
     def open(cls, state_dir: Path, readonly: bool = False) -> Index:
@@ -158,7 +176,7 @@ class Index:
                 db.execute("SELECT 1 FROM meta LIMIT 1")
             except sqlite3.Error as e:
                 raise StoreUnavailable(f"the index in {state_dir} cannot be read: {e}") from e
-            return cls(db, state_dir)
+            return cls(db, state_dir, readonly=True)
         state_dir.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(state_dir / DB_NAME, timeout=30, isolation_level=None, check_same_thread=False)
         db.executescript(SCHEMA)
@@ -302,9 +320,10 @@ class Index:
         """Remove files and their articles; returns the ids they held."""
         ids = set()
         for path in paths:
-            row = self.db.execute("SELECT id FROM articles WHERE path = ?", (path,)).fetchone()
+            row = self.db.execute("SELECT id, published FROM articles WHERE path = ?", (path,)).fetchone()
             if row:
                 ids.add(row[0])
+                self._dated(row[1])
             self._terms_change(path)
             self.db.execute("DELETE FROM files WHERE path = ?", (path,))
             self.db.execute("DELETE FROM articles WHERE path = ?", (path,))
@@ -329,6 +348,9 @@ class Index:
         # live as elect() will most likely find it (an id has one file), so that it rewrites
         # no row: SQLite rewrites the whole record, body and all, to change one flag
         live = int(not article.draft)
+        if before := self.db.execute("SELECT published FROM articles WHERE path = ?", (path,)).fetchone():
+            self._dated(before[0])  # where it was in its feeds
+        self._dated(values[4])
         self.db.execute(f"INSERT OR REPLACE INTO articles (path, {ARTICLE_COLUMNS}, mtime_ns, digest, live)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*values, live))
         self.db.execute("DELETE FROM entries WHERE path = ?", (path,))
@@ -360,6 +382,10 @@ class Index:
         row = self.db.execute("SELECT published FROM articles WHERE path = ?", (path,)).fetchone()
         return datetime.fromisoformat(row[0]) if row else None
 
+    def _dated(self, published: str) -> None:
+        if self.oldest_change is None or published < self.oldest_change:
+            self.oldest_change = published
+
     def _terms_change(self, path: str) -> None:
         self.dirty_terms.update(r[0] for r in self.db.execute("SELECT term FROM article_terms WHERE path = ?", (path,)))
 
@@ -371,6 +397,9 @@ class Index:
             self.dirty_terms.update(r[0] for r in self.db.execute(
                 "SELECT term FROM article_terms WHERE path IN"
                 f" (SELECT path FROM articles WHERE id IN ({marks}))", chunk))
+            # and from where it was (or is) in them: another file of the id may not have changed
+            if oldest := self.db.execute(f"SELECT MIN(published) FROM articles WHERE id IN ({marks})", chunk).fetchone()[0]:
+                self._dated(oldest)
             # only the rows whose flag changes are written (see store_article)
             self.db.execute(
                 f"UPDATE articles SET live = 1 - live WHERE id IN ({marks}) AND live != IFNULL(path = (SELECT b.path"
@@ -381,37 +410,61 @@ class Index:
                 " AND live != (SELECT a.live FROM articles a WHERE a.path = article_terms.path)", chunk)
 
     def log_changes(self, generation: int, ids: set[str]) -> None:
-        """Record what ``generation`` changed: these article ids and the terms marked since the
-        last call. The log keeps ``CHANGES_KEPT`` generations."""
+        """Record what ``generation`` changed: these article ids, the terms marked since the
+        last call, and the oldest date those articles had or have now (every feed is the same
+        as before up to that date). The log keeps ``CHANGES_KEPT`` generations."""
         self.db.executemany("INSERT INTO changes VALUES (?, 'article', ?)", [(generation, i) for i in sorted(ids)])
         self.db.executemany("INSERT INTO changes VALUES (?, 'term', ?)",
                             [(generation, str(t)) for t in sorted(self.dirty_terms)])
+        if self.oldest_change is not None:
+            self.db.execute("INSERT INTO changes VALUES (?, 'oldest', ?)", (generation, self.oldest_change))
         self.dirty_terms.clear()
+        self.oldest_change = None
         if generation - CHANGES_KEPT > int(self.get_meta("changes_from", "0")):
             self.db.execute("DELETE FROM changes WHERE generation <= ?", (generation - CHANGES_KEPT,))
             self.set_meta("changes_from", str(generation - CHANGES_KEPT))
 
-    def changes_since(self, generation: int) -> tuple[set[str], set[int]] | None:
-        """Article ids and terms changed after ``generation``; None when the log does not reach back."""
+    def changes_since(self, generation: int) -> Changes | None:
+        """What changed after ``generation``; None when the log does not reach back."""
         if generation < int(self.get_meta("changes_from", "0")):
             return None
-        ids, terms = set[str](), set[int]()
-        for kind, key in self.db.execute("SELECT kind, key FROM changes WHERE generation > ?", (generation,)):
+        ids, terms, oldest, logged, dated = set[str](), set[int](), None, set[int](), set[int]()
+        for number, kind, key in self.db.execute("SELECT generation, kind, key FROM changes WHERE generation > ?",
+                                                 (generation,)):
+            logged.add(number)
             if kind == "article":
                 ids.add(key)
-            else:
+            elif kind == "term":
                 terms.add(int(key))
-        return ids, terms
+            else:
+                dated.add(number)
+                oldest = key if oldest is None else min(oldest, key)
+        # a generation logged without its date (by a version before dates were logged): none to go by
+        return Changes(ids, terms, oldest if dated == logged else None)
 
     def select(self, query: FeedQuery, limit: int, offset: int = 0) -> Selection:
         """The newest ``limit`` live articles that ``query`` selects after skipping the ``offset``
         newest, newest first."""
         return selection([(path, digest) for path, digest, _ in self._matching(query, limit, offset)])
 
-    def history(self, query: FeedQuery) -> list[tuple[str, str]]:
-        """(path, digest) of every live article ``query`` selects, newest first: one pass, for
-        cutting a feed's archive pages (``selection`` of a slice is ``select`` of that range)."""
-        return [(path, digest) for path, digest, _ in self._matching(query, None)]
+    def history(self, query: FeedQuery, limit: int | None = None) -> list[tuple[str, str]]:
+        """(path, digest) of every live article ``query`` selects (or the newest ``limit``),
+        newest first: one pass, for cutting a feed's archive pages (``selection`` of a slice is
+        ``select`` of that range)."""
+        return [(path, digest) for path, digest, _ in self._matching(query, limit)]
+
+    def count_since(self, query: FeedQuery, since: str) -> int | None:
+        """How many live articles ``query`` selects that are dated ``since`` or later (None for
+        a regular expression: only the whole history would tell)."""
+        if query.match:
+            return None
+        one_term = self._single_term(query)
+        if one_term is not None:
+            return self.db.execute("SELECT COUNT(*) FROM article_terms INDEXED BY article_terms_live"
+                                   " WHERE term = ? AND live = 1 AND published >= ?", (one_term, since)).fetchone()[0]
+        where, params = self._conditions(query)
+        return self.db.execute(f"SELECT COUNT(*) FROM articles a INDEXED BY articles_newest"
+                               f" WHERE a.live = 1 AND a.published >= ?{where}", [since, *params]).fetchone()[0]
 
     def count(self, query: FeedQuery) -> tuple[int, datetime]:
         """How many live articles ``query`` selects, and the newest one's date."""
@@ -553,14 +606,46 @@ class Index:
 
     def terms(self) -> dict[str, list[Term]]:
         """Every category node and tag holding a live article, with its count and newest date, by kind."""
-        rows = self.db.execute(
-            "SELECT t.kind, t.id, t.parent, t.name, t.slug, c.total, c.newest FROM terms t JOIN"
-            " (SELECT term, COUNT(*) AS total, MAX(published) AS newest FROM article_terms INDEXED BY article_terms_live"
-            "  WHERE live = 1 GROUP BY term) c ON c.term = t.id ORDER BY t.id")
+        stats = self._term_stats()
         found: dict[str, list[Term]] = {"category": [], "tag": []}
-        for kind, *r in rows:
-            found.setdefault(kind, []).append(Term(r[0], r[1], r[2], r[3], r[4], datetime.fromisoformat(r[5])))
+        for kind, term, parent, name, slug in self.db.execute("SELECT kind, id, parent, name, slug FROM terms ORDER BY id"):
+            if term in stats:
+                total, newest = stats[term]
+                found.setdefault(kind, []).append(Term(term, parent, name, slug, total, datetime.fromisoformat(newest)))
         return found
+
+    def _term_stats(self) -> dict[int, tuple[int, str]]:
+        """(live articles, newest date) by term: the stored counts, with those of the terms
+        changed since they were stored counted again (and stored, unless read-only)."""
+        generation, as_of = self.generation, int(self.get_meta("term_stats", "-1"))
+        stats = {term: (total, newest) for term, total, newest in self.db.execute("SELECT * FROM term_stats")}
+        if as_of == generation:
+            return stats
+        changes = self.changes_since(as_of) if as_of >= 0 else None
+        stale = None if changes is None else sorted(changes.terms)
+        counted = {term: (total, newest) for term, total, newest in self._count_terms(stale)}
+        stats = counted if stale is None else {t: v for t, v in stats.items() if t not in stale} | counted
+        if not self.readonly:
+            with self.db:
+                self.db.execute("BEGIN")
+                if stale is None:
+                    self.db.execute("DELETE FROM term_stats")
+                else:
+                    for chunk, marks in _chunks(stale):
+                        self.db.execute(f"DELETE FROM term_stats WHERE term IN ({marks})", chunk)
+                self.db.executemany("INSERT INTO term_stats VALUES (?, ?, ?)",
+                                    [(term, total, newest) for term, (total, newest) in counted.items()])
+                self.set_meta("term_stats", str(generation))
+        return stats
+
+    def _count_terms(self, terms: Sequence[int] | None) -> list[tuple[int, int, str]]:
+        """(term, live articles, newest date) of these terms (None: of every term)."""
+        sql = ("SELECT term, COUNT(*), MAX(published) FROM article_terms INDEXED BY article_terms_live"
+               " WHERE live = 1{} GROUP BY term")
+        if terms is None:
+            return self.db.execute(sql.format("")).fetchall()
+        return [row for chunk, marks in _chunks(terms) for row in self.db.execute(
+            sql.format(f" AND term IN ({marks})"), chunk)]
 
     def live_signatures(self, ids: Iterable[str] | None = None) -> Iterator[tuple[str, str, str]]:
         """(path, id, digest) of every live article (or those of these ids): what an export
@@ -569,7 +654,9 @@ class Index:
             yield from self.db.execute(f"SELECT path, id, digest FROM articles {_COVERING} WHERE live = 1 ORDER BY id")
             return
         for article_id in sorted(ids):
-            yield from self.db.execute("SELECT path, id, digest FROM articles WHERE live = 1 AND id = ?", (article_id,))
+            # by id: SQLite would rather walk all of articles_newest, which holds every column asked for
+            yield from self.db.execute("SELECT path, id, digest FROM articles INDEXED BY articles_by_id"
+                                       " WHERE live = 1 AND id = ?", (article_id,))
 
     def export_manifest(self, out: str) -> dict[str, str]:
         return dict(self.db.execute("SELECT path, signature FROM exports WHERE out = ?", (out,)))

@@ -140,3 +140,75 @@ def test_an_index_made_before_term_liveness_was_kept_serves_the_same_feeds(tmp_p
     build_once(config, tmp_path / "site")
     build_once(replace(config, state_dir=tmp_path / "fresh-state"), tmp_path / "fresh")
     assert tree(tmp_path / "site") == tree(tmp_path / "fresh")
+
+
+# -- a long history: the archive pages older than every change are kept without a look -------
+
+OLD = "历史/旧闻"
+
+
+def _old_post(n: int, date: str, body: str = "<p>旧闻</p>") -> str:
+    return post(f"Old {n}", date, ["历史", "旧闻"], ["存档"], body=body, extra=f"id: old{n}\n")
+
+
+def add_the_newest(src: Path, t: int) -> None:
+    _write(src / OLD / "newest.md", _old_post(100, "2022-01-01 08:00:00"), t)
+
+
+def edit_a_middle_one(src: Path, t: int) -> None:  # the last item of page 3, counted from the oldest
+    _write(src / OLD / "5.md", _old_post(5, "2020-01-06 08:00:00", body="<p>改过</p>"), t)
+
+
+def move_an_old_one_to_the_top(src: Path, t: int) -> None:
+    _write(src / OLD / "2.md", _old_post(2, "2023-01-01 08:00:00"), t)  # it leaves page 1 or 2
+
+
+def delete_an_old_one(src: Path, t: int) -> None:
+    (src / OLD / "4.md").unlink()
+
+
+def delete_the_newest(src: Path, t: int) -> None:  # 历史's last page, full, becomes the last, not full
+    (src / OLD / "newest.md").unlink()
+
+
+def a_newer_file_takes_an_old_id(src: Path, t: int) -> None:
+    _write(src / "图片" / "takeover.md", post("Old 8 again", "2023-02-01 08:00:00", ["图片", "煎蛋"], extra="id: old8\n"), t)
+
+
+def fill_the_last_pages(src: Path, t: int) -> None:
+    for n in range(6):
+        _write(src / OLD / f"more{n}.md", _old_post(200 + n, f"2024-01-0{n + 1} 08:00:00"), t)
+
+
+HISTORY_STEPS: list[Callable[[Path, int], None]] = [add_the_newest, delete_the_newest, edit_a_middle_one,
+                                                    move_an_old_one_to_the_top, delete_an_old_one,
+                                                    a_newer_file_takes_an_old_id, fill_the_last_pages]
+
+
+def test_archive_pages_older_than_every_change_are_kept_and_the_rest_match_a_cold_build(
+        tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from feedsvc import export as export_module
+
+    for n in range(14):
+        _write(source / OLD / f"{n}.md", _old_post(n, f"2020-01-{n + 1:02d} 08:00:00"), 1_600_000_000 * 10**9)
+    kept: list[int] = []
+    counted = export_module.unchanged_pages
+    monkeypatch.setattr(export_module, "unchanged_pages", lambda *a: kept.append(counted(*a)) or kept[-1])
+    config = make_config(source, tmp_path / "state", **SECTIONS)
+    out = tmp_path / "site"
+    index = Index.open(config.state_dir)
+    try:
+        scan(index, config, settle=0)
+        export(index, config, out)
+        for number, step in enumerate(HISTORY_STEPS, 1):
+            step(source, (1_600_000_000 + number * 100) * 10**9)
+            scan(index, config, settle=0)
+            scan(index, config, settle=0)
+            kept.clear()
+            export(index, config, out)
+            build_once(replace(config, state_dir=tmp_path / f"cold-state{number}"), tmp_path / f"cold{number}")
+            assert tree(out) == tree(tmp_path / f"cold{number}"), step.__name__
+            if step in (add_the_newest, delete_the_newest, edit_a_middle_one, delete_an_old_one, fill_the_last_pages):
+                assert max(kept) > 0, step.__name__  # the case is the one it is meant to be
+    finally:
+        index.close()
