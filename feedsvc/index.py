@@ -113,9 +113,9 @@ def _chunks(values: Sequence[Value], size: int = 500) -> Iterator[tuple[Sequence
         yield chunk, ",".join("?" * len(chunk))
 
 
-def selection(rows: Sequence[tuple[str, str]]) -> Selection:
-    """Articles as (path, digest), newest first, with a signature of what they hold."""
-    return Selection(tuple(path for path, _ in rows), hashlib.sha1("\n".join(d for _, d in rows).encode()).hexdigest())
+def selection(rows: Sequence[tuple[str, str, str]]) -> Selection:
+    """Articles as (path, digest, date) rows, newest first, with a signature of what they hold."""
+    return Selection(tuple(row[0] for row in rows), hashlib.sha1("\n".join(row[1] for row in rows).encode()).hexdigest())
 
 
 def is_corrupt(error: sqlite3.DatabaseError) -> bool:
@@ -445,13 +445,13 @@ class Index:
     def select(self, query: FeedQuery, limit: int, offset: int = 0) -> Selection:
         """The newest ``limit`` live articles that ``query`` selects after skipping the ``offset``
         newest, newest first."""
-        return selection([(path, digest) for path, digest, _ in self._matching(query, limit, offset)])
+        return selection(self._matching(query, limit, offset))
 
-    def history(self, query: FeedQuery, limit: int | None = None) -> list[tuple[str, str]]:
-        """(path, digest) of every live article ``query`` selects (or the newest ``limit``),
-        newest first: one pass, for cutting a feed's archive pages (``selection`` of a slice is
-        ``select`` of that range)."""
-        return [(path, digest) for path, digest, _ in self._matching(query, limit)]
+    def history(self, query: FeedQuery, limit: int | None = None) -> list[tuple[str, str, str]]:
+        """(path, digest, date) of every live article ``query`` selects (or the newest
+        ``limit``), newest first: one pass, for cutting a feed's archive pages (``selection`` of
+        a slice is ``select`` of that range)."""
+        return self._matching(query, limit)
 
     def count_since(self, query: FeedQuery, since: str) -> int | None:
         """How many live articles ``query`` selects that are dated ``since`` or later (None for
