@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -89,14 +89,17 @@ def source(corpus: Path) -> Path:
     return corpus
 
 
-def test_each_change_exports_what_a_cold_build_of_the_same_files_does(tmp_path: Path, source: Path) -> None:
+def each_step_against_a_cold_build(tmp_path: Path, source: Path, steps: list[Callable[[Path, int], None]],
+                                   ) -> Iterator[tuple[Callable[[Path, int], None], dict[str, bytes], dict[str, bytes]]]:
+    """Build once; then, for each step, make its change, scan, export, and check that the export
+    is byte for byte what a cold build of the same files gives. Yields (step, tree before, tree after)."""
     config = make_config(source, tmp_path / "state", **SECTIONS)
     out = tmp_path / "site"
     index = Index.open(config.state_dir)
     try:
         scan(index, config, settle=0)
         export(index, config, out)
-        for number, step in enumerate(STEPS, 1):
+        for number, step in enumerate(steps, 1):
             step(source, (1_600_000_000 + number * 100) * 10**9)
             scan(index, config, settle=0)
             scan(index, config, settle=0)  # files gone: forgotten now that the grace (0 s) is over
@@ -106,10 +109,15 @@ def test_each_change_exports_what_a_cold_build_of_the_same_files_does(tmp_path: 
             cold = tmp_path / f"cold{number}"
             build_once(replace(config, state_dir=tmp_path / f"cold-state{number}"), cold)
             assert after == tree(cold), step.__name__
-            changed = {p for p in after if before.get(p) != after[p]} | (before.keys() - after.keys())
-            assert changed, step.__name__
+            yield step, before, after
     finally:
         index.close()
+
+
+def test_each_change_exports_what_a_cold_build_of_the_same_files_does(tmp_path: Path, source: Path) -> None:
+    for step, before, after in each_step_against_a_cold_build(tmp_path, source, STEPS):
+        changed = {p for p in after if before.get(p) != after[p]} | (before.keys() - after.keys())
+        assert changed, step.__name__
 
 
 def test_entries_stored_for_another_config_are_rendered_again(tmp_path: Path, source: Path) -> None:
@@ -194,21 +202,7 @@ def test_archive_pages_older_than_every_change_are_kept_and_the_rest_match_a_col
     kept: list[int] = []
     counted = export_module.unchanged_pages
     monkeypatch.setattr(export_module, "unchanged_pages", lambda *a: kept.append(counted(*a)) or kept[-1])
-    config = make_config(source, tmp_path / "state", **SECTIONS)
-    out = tmp_path / "site"
-    index = Index.open(config.state_dir)
-    try:
-        scan(index, config, settle=0)
-        export(index, config, out)
-        for number, step in enumerate(HISTORY_STEPS, 1):
-            step(source, (1_600_000_000 + number * 100) * 10**9)
-            scan(index, config, settle=0)
-            scan(index, config, settle=0)
-            kept.clear()
-            export(index, config, out)
-            build_once(replace(config, state_dir=tmp_path / f"cold-state{number}"), tmp_path / f"cold{number}")
-            assert tree(out) == tree(tmp_path / f"cold{number}"), step.__name__
-            if step in (add_the_newest, delete_the_newest, edit_a_middle_one, delete_an_old_one, fill_the_last_pages):
-                assert max(kept) > 0, step.__name__  # the case is the one it is meant to be
-    finally:
-        index.close()
+    for step, _, _ in each_step_against_a_cold_build(tmp_path, source, HISTORY_STEPS):
+        if step in (add_the_newest, delete_the_newest, edit_a_middle_one, delete_an_old_one, fill_the_last_pages):
+            assert max(kept) > 0, step.__name__  # the case is the one it is meant to be
+        kept.clear()
