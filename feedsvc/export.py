@@ -334,7 +334,7 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], object
     if last.get("base") == base and last.get("generation") == generation:
         return ExportReport(0, last["files"], 0)
     changes = index.changes_since(last["generation"]) if last.get("base") == base else None
-    changed_ids = changes.ids if changes else None
+    changed_ids = changes.ids if changes is not None else None
     if changed_ids is None or len(changed_ids) > MANY_CHANGES:
         _reuse_freed_memory()
     specs = feed_specs(index, config)
@@ -346,7 +346,7 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], object
     try:
         apart = changed_ids is None and (os.cpu_count() or 1) > 1 and index.count_live() >= PAGES_APART
         with _apart(config, out, key, base, w.trusted) if apart else nullcontext() as pages:
-            _feeds(w, index, config, looked_at, base, changes.oldest if changes else None)
+            _feeds(w, index, config, looked_at, base, changes.oldest if changes is not None else None)
             _index_page(w, index, config, specs, base)
             if pages is None:
                 _article_pages(w, index, config, _stale_article_pages(w, index, base, changed_ids))
@@ -355,8 +355,8 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], object
     finally:
         w.finish()
     removed = _remove(out, w.old.keys() - w.new.keys())
-    untouched = last["files"] - len(w.old) if changes else 0  # rows nobody looked at: as they were
-    folders = {relpath.rpartition("/")[0] for relpath in w.new} | {""} | set(last["folders"] if changes else ())
+    untouched = last["files"] - len(w.old) if changes is not None else 0  # rows nobody looked at: as they were
+    folders = {relpath.rpartition("/")[0] for relpath in w.new} | {""} | set(last["folders"] if changes is not None else ())
     state = {"generation": generation, "base": base, "files": untouched + len(w.new),
              "folders": _folder_times(out, sorted(folders))}
     index.save_export_manifest(key, w.old, w.new, json.dumps(state))

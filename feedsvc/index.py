@@ -624,7 +624,10 @@ class Index:
         changes = self.changes_since(as_of) if as_of >= 0 else None
         stale = None if changes is None else sorted(changes.terms)
         counted = {term: (total, newest) for term, total, newest in self._count_terms(stale)}
-        stats = counted if stale is None else {t: v for t, v in stats.items() if t not in stale} | counted
+        if changes is not None:
+            stats = {term: value for term, value in stats.items() if term not in changes.terms} | counted
+        else:
+            stats = counted
         if not self.readonly:
             with self.db:
                 self.db.execute("BEGIN")
