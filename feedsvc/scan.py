@@ -159,13 +159,33 @@ def process_pool(workers: int, who: str, **options: Any) -> Iterator[concurrent.
     import multiprocessing
     from concurrent.futures.process import BrokenProcessPool
 
-    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), **options)
+    initializer, initargs = options.pop("initializer", None), options.pop("initargs", ())
+    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                                  initializer=_follow_parent,
+                                                  initargs=(os.getpid(), initializer, *initargs), **options)
     try:
         yield pool
     except BrokenProcessPool as e:
         raise WorkerDied(f"{who} died (killed, or out of memory?)") from e
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _follow_parent(parent: int, initializer: Callable[..., object] | None, *args: object) -> None:
+    """In a worker: killed when the process that started it dies, even by SIGKILL (Linux).
+    Otherwise a killed build left its workers waiting on their queue for good, each holding
+    the pool's semaphores in /dev/shm."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: a worker outlives a parent that is killed
+    if os.getppid() != parent:  # it died before the signal was asked for
+        os._exit(1)
+    if initializer is not None:
+        initializer(*args)
 
 
 def config_fingerprint(config: Config) -> str:
