@@ -113,6 +113,11 @@ def _chunks(values: Sequence[Value], size: int = 500) -> Iterator[tuple[Sequence
         yield chunk, ",".join("?" * len(chunk))
 
 
+def _below(folder: str) -> tuple[str, str]:
+    """The key range of every path below ``folder`` (ending in "/"): "0" sorts right after "/"."""
+    return folder, folder[:-1] + "0"
+
+
 def selection(rows: Sequence[tuple[str, str, str]]) -> Selection:
     """Articles as (path, digest, date) rows, newest first, with a signature of what they hold."""
     return Selection(tuple(row[0] for row in rows), hashlib.sha1("\n".join(row[1] for row in rows).encode()).hexdigest())
@@ -264,9 +269,9 @@ class Index:
         """``file_rows`` of the files directly in these folders (a range of the primary key each)."""
         rows = []
         for folder in folders:
-            prefix = folder + "/"  # "0" sorts right after "/": the range holds what is below the folder
+            prefix = folder + "/"
             rows += [row for row in self.db.execute("SELECT path, size, mtime_ns FROM files WHERE path > ? AND path < ?",
-                                                    (prefix, folder + "0")) if "/" not in row[0][len(prefix):]]
+                                                    _below(prefix)) if "/" not in row[0][len(prefix):]]
         return rows
 
     def file_digests(self, paths: Sequence[str]) -> dict[str, str]:
@@ -671,9 +676,9 @@ class Index:
         for chunk, marks in _chunks(sorted(set(paths))):
             found.update(self.db.execute(f"SELECT path, signature FROM exports WHERE out = ? AND path IN ({marks})",
                                          (out, *chunk)))
-        for folder in folders:  # "0" is the character after "/"
+        for folder in folders:
             found.update(self.db.execute("SELECT path, signature FROM exports WHERE out = ? AND path > ? AND path < ?",
-                                         (out, folder, folder[:-1] + "0")))
+                                         (out, *_below(folder))))
         return found
 
     def term_slugs(self, ids: Iterable[int]) -> dict[int, tuple[FeedKind, tuple[str, ...]]]:

@@ -43,7 +43,7 @@ def document_path(doc: Document, fmt: str) -> str:
     """The feed's path, or its archive page's: ``/feeds/all/_archive/3.atom``."""
     if not doc.is_archive:
         return feed_path(doc.spec, fmt)
-    return f"{feed_base(doc.spec)}{_ARCHIVE}{doc.page}.{fmt}"
+    return f"{archive_folder(doc.spec)}{doc.page}.{fmt}"
 
 
 def archive_folder(spec: FeedSpec) -> str:
