@@ -88,6 +88,12 @@ ARTICLE_COLUMNS = "id, relpath, title, published, updated, author, categories, t
 _TIME = "%Y-%m-%dT%H:%M:%S.%f%z"  # fixed width, so text order is time order; fromisoformat reads it back
 
 
+class Stored(NamedTuple):
+    id: str
+    digest: str  # content_digest: what readers see of the article
+    published: str  # as stored: fixed-width text (``_TIME``)
+
+
 def _row_to_article(row: Sequence) -> Article:
     return Article(
         id=row[0], relpath=row[1], title=row[2],
@@ -337,13 +343,15 @@ class Index:
         return ids
 
     # -- articles -----------------------------------------------------------
-    def article_digest(self, path: str) -> tuple[str, str] | None:
-        row = self.db.execute("SELECT id, digest FROM articles WHERE path = ?", (path,)).fetchone()
-        return (row[0], row[1]) if row else None
+    def stored(self, path: str) -> Stored | None:
+        """The article a file holds now, as far as a scan asks: its id, digest and date."""
+        row = self.db.execute("SELECT id, digest, published FROM articles WHERE path = ?", (path,)).fetchone()
+        return Stored(*row) if row else None
 
-    def store_article(self, path: str, article: Article, mtime_ns: int, digest: str, terms: Iterable[int]) -> None:
+    def store_article(self, path: str, article: Article, mtime_ns: int, digest: str, terms: Iterable[int],
+                      before: Stored | None) -> None:
         """Store the article and file it under ``terms`` (its category nodes, ancestors included,
-        and its tags)."""
+        and its tags). ``before``: what the file held (``stored``), to log where it was."""
         values = (
             path, article.id, article.relpath, article.title, article.published.strftime(_TIME),
             article.updated.strftime(_TIME), article.author,
@@ -353,8 +361,8 @@ class Index:
         # live as elect() will most likely find it (an id has one file), so that it rewrites
         # no row: SQLite rewrites the whole record, body and all, to change one flag
         live = int(not article.draft)
-        if before := self.db.execute("SELECT published FROM articles WHERE path = ?", (path,)).fetchone():
-            self._dated(before[0])  # where it was in its feeds
+        if before is not None:
+            self._dated(before.published)  # where it was in its feeds
         self._dated(values[4])
         self.db.execute(f"INSERT OR REPLACE INTO articles (path, {ARTICLE_COLUMNS}, mtime_ns, digest, live)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*values, live))
@@ -382,10 +390,6 @@ class Index:
         in chunks of paths (see ``_chunks``)."""
         for chunk, marks in _chunks(paths):
             yield from self.db.execute(sql.format(marks), (*params, *chunk))
-
-    def stored_published(self, path: str) -> datetime | None:
-        row = self.db.execute("SELECT published FROM articles WHERE path = ?", (path,)).fetchone()
-        return datetime.fromisoformat(row[0]) if row else None
 
     def _dated(self, published: str) -> None:
         if self.oldest_change is None or published < self.oldest_change:

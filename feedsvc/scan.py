@@ -219,15 +219,16 @@ def _apply(index: Index, config: Config, parsed: Parsed, touched: set[str]) -> b
         return False
     article, digest = parsed.article, content_digest(parsed.article)
     index.record_file(f.path, f.relpath, f.size, f.mtime_ns, parsed.digest, None, article.warnings)
-    before = index.article_digest(f.path)
-    if before and before[1] == digest:
+    before = index.stored(f.path)
+    if before is not None and before.digest == digest:
         return False
-    if not article.dated and (first := index.stored_published(f.path)):
+    if not article.dated and before is not None:  # an undated article keeps the date it was first seen with
+        first = datetime.fromisoformat(before.published)
         article = replace(article, published=first, updated=max(article.updated, first))
-    index.store_article(f.path, article, f.mtime_ns, digest, article_terms(index, config, article))
+    index.store_article(f.path, article, f.mtime_ns, digest, article_terms(index, config, article), before)
     touched.add(article.id)
-    if before:
-        touched.add(before[0])
+    if before is not None:
+        touched.add(before.id)
     return True
 
 
