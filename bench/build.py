@@ -4,8 +4,11 @@
 
 For each of feedsvc and the baseline (bench/naive.py) it times, each in a fresh process:
 a cold build, a rebuild with nothing changed, and a rebuild after one file changed, and
-reports the peak memory of the process (and of its worker processes). Figures are printed,
-never asserted: this machine is shared, so compare the two columns of one run.
+reports the peak memory of the process (and of its worker processes). Then the figures the
+budgets name: `feedsvc build` from the command line with nothing changed and after one edit,
+each beside the bare start-up (`feedsvc --help`), medians of alternating runs. And, when
+Debian's `hugo` is installed, Hugo's cold build of the same corpus. Figures are printed, never
+asserted: this machine is shared, so compare the columns of one run.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
+
+from runs import FEEDSVC, median, startup, timed  # noqa: E402
 
 
 def phase_feedsvc(source: Path, work: Path) -> None:
@@ -71,6 +76,23 @@ def _child(system: str, source: Path, work: Path) -> None:
                       "worker_peak_mb": children.ru_maxrss / 1024}))
 
 
+def above_startup(source: Path, work: Path, rounds: int) -> dict[str, tuple[float, float]]:
+    """`feedsvc build` (the state and export of the phases above, the same settings) after one
+    edit and with nothing changed, and `feedsvc --help`, alternating: medians of wall and CPU."""
+    config = work / "feedsvc.yaml"
+    config.write_text(f"sources:\n  - path: {source}\nstate_dir: {work / 'state'}\nsite:\n  timezone: Asia/Shanghai\n",
+                      encoding="utf-8")
+    build = [*FEEDSVC, "build", "--config", str(config), "--out", str(work / "out")]
+    timed(build)  # the phases' last edit, if the CLI sees anything left of it
+    runs: dict[str, list[tuple[float, float]]] = {"one file changed": [], "no-change rebuild": [], "start-up": []}
+    for _ in range(rounds):
+        touch_one(source)
+        runs["one file changed"].append(timed(build))
+        runs["no-change rebuild"].append(timed(build))
+        runs["start-up"].append(startup())
+    return {step: median(times) for step, times in runs.items()}
+
+
 def touch_one(source: Path) -> None:
     path = min(source.rglob("*.md"))
     text = path.read_text(encoding="utf-8")
@@ -80,6 +102,7 @@ def touch_one(source: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="feedsvc build benchmark")
     parser.add_argument("-n", "--count", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=7, help="alternating command-line runs (medians)")
     parser.add_argument("--phase", nargs=3, metavar=("SYSTEM", "SOURCE", "WORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
@@ -105,6 +128,12 @@ def main() -> None:
                 touch_one(source)
             rows[step] = {system: run_phase(system, source, work) for system in ("feedsvc", "naive")}
         report(rows, args.count)
+        cli = above_startup(source, work, args.rounds)
+        base_wall, base_cpu = cli.pop("start-up")
+        print(f"feedsvc from the command line, medians of {args.rounds} alternating runs, wall / CPU s:"
+              f" start-up (feedsvc --help) {base_wall:.3f} / {base_cpu:.3f}")
+        for step, (wall, cpu) in cli.items():
+            print(f"  {step:18} {wall:.3f} / {cpu:.3f}: above start-up {wall - base_wall:.3f} / {cpu - base_cpu:.3f}")
         if anchor:
             cold = rows["cold build"]["feedsvc"]
             print(f"hugo cold build (RSS per category node, a page per post): {anchor['wall']:.2f} s wall,"

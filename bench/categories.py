@@ -11,40 +11,15 @@ beside the bare start-up of `feedsvc --help` measured in the same run; the figur
 from __future__ import annotations
 
 import argparse
-import os
-import resource
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).parent
 sys.path[:0] = [str(HERE)]
 
 from generate import generate  # noqa: E402
-
-FEEDSVC = [sys.executable, "-m", "feedsvc"]
-
-
-# as installed: byte-compiled modules are written and reused (this machine's shell sets
-# PYTHONDONTWRITEBYTECODE, which would add the compiling of every module to every start)
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-
-
-def timed(command: list[str]) -> tuple[float, float]:
-    """Wall and CPU seconds (user + system, the child's own) of one run."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True, env=ENV)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-
-
-def median(runs: list[tuple[float, float]]) -> tuple[float, float]:
-    return statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
+from runs import FEEDSVC, median, startup, timed  # noqa: E402
 
 
 def scenario(root: Path, count: int, categories: int | None, archives: bool) -> dict[str, float]:
@@ -55,13 +30,13 @@ def scenario(root: Path, count: int, categories: int | None, archives: bool) -> 
                       f"feeds:\n  limit: 100\n  archives: {str(archives).lower()}\n", encoding="utf-8")
     build = [*FEEDSVC, "build", "--config", str(config), "--out", str(out)]
     cold = timed(build)
-    no_change, startup = [], []
+    no_change, started = [], []
     for _ in range(7):  # alternating, so both see the same noise
         no_change.append(timed(build))
-        startup.append(timed([*FEEDSVC, "--help"]))
+        started.append(startup())
     feeds = [p for p in out.rglob("*.atom") if "_archive" not in p.parts]
     return {"feeds": len(feeds), "pages": len(list(out.rglob("_archive/*.atom"))), "cold": cold, "no_change": median(no_change),
-            "startup": median(startup)}
+            "startup": median(started)}
 
 
 def main() -> None:
