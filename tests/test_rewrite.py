@@ -103,3 +103,18 @@ def test_markup_written_as_text_stays_text_even_at_the_start_of_the_body() -> No
     """A post about HTML that opens with a code sample shows the sample, not an image."""
     assert clean("&lt;img src=x&gt; is how an image starts<p>&lt;b&gt;</p>") == (
         "&lt;img src=x&gt; is how an image starts<p>&lt;b&gt;</p>")
+
+
+def test_every_url_a_feed_keeps_is_absolute_and_unwrapped() -> None:
+    """Links, videos (and their posters), sources and audio: a reader resolves a relative URL
+    against the feed, not the post, so each one is made absolute against the post's page."""
+    rewrite = ImageRewriter(Images(), page="https://blog.example/2024/05/post/", root_url="https://blog.example/")
+    html = rewrite_html('<p><a href="../other/">o</a></p>'
+                        '<video src="clip.mp4" poster="/poster.jpg"><source src="clip.webm" srcset="small.webm 1x"></video>'
+                        '<audio src="https://cors.zfour.workers.dev/?http://a.example/s.mp3"></audio>', rewrite).html
+    assert 'href="https://blog.example/2024/05/other/"' in html
+    assert 'src="https://blog.example/2024/05/post/clip.mp4"' in html
+    assert 'poster="https://blog.example/poster.jpg"' in html
+    assert 'src="https://blog.example/2024/05/post/clip.webm"' in html
+    assert 'srcset="https://blog.example/2024/05/post/small.webm 1x"' in html
+    assert 'src="http://a.example/s.mp3"' in html
