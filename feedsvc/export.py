@@ -15,13 +15,14 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 from .config import Config
 from .feeds import digest, document_signature, feed_specs, render_fingerprint, select_document, select_documents, unchanged_pages
 from .files import replace_file
 from .index import Changes, Index
-from .model import Document, FeedSpec
+from .model import Document, FeedSpec, Selection
 from .scan import process_pool
 from .urls import (
     INDEX_PATH,
@@ -173,7 +174,23 @@ def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base
     it are kept without a look."""
     from . import site  # rendering (jinja2, lxml) is loaded only when something is written
 
-    stale = []
+    # each article is in several documents: its entries are rendered once and spliced in
+    entries = site.StoredEntries(index, base, keep=config.feeds.formats)
+    stale = _stale_documents(w, index, config, specs, base, since)
+    # taken a batch at a time, so that only one feed's selections are held (all of them at once
+    # were tens of megabytes at 100,000 articles: every feed's article paths)
+    while batch := list(islice(stale, DOCUMENTS_PER_COMMIT)):
+        with index.db:  # the entries rendered for these documents, stored in one transaction
+            index.db.execute("BEGIN")
+            for relpath, signature, doc, fmt, sel in batch:
+                w.put(relpath, signature, site.feed_page(index, config, doc, fmt, sel, entries).body,
+                      FAST_GZIP_LEVEL if doc.is_archive else GZIP_LEVEL)
+
+
+def _stale_documents(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str,
+                     since: str | None) -> Iterator[tuple[str, str, Document, str, Selection]]:
+    """(file, signature, document, format, its articles) of each file to render; the others are
+    kept, and entered in the writer's manifest as they are met."""
     formats = config.feeds.formats
     for spec in specs:
         keep = unchanged_pages(index, spec, config, since, _pages_written(w, spec, formats[0])) if since else 0
@@ -186,15 +203,7 @@ def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base
             signature = document_signature(base, doc, sel)
             for fmt, relpath in zip(formats, relpaths, strict=True):
                 if not w.fresh(relpath, signature):
-                    stale.append((relpath, signature, doc, fmt, sel))
-    # each article is in several documents: its entries are rendered once and spliced in
-    entries = site.StoredEntries(index, base, keep=config.feeds.formats)
-    for start in range(0, len(stale), DOCUMENTS_PER_COMMIT):
-        with index.db:  # the entries rendered for these documents, stored in one transaction
-            index.db.execute("BEGIN")
-            for relpath, signature, doc, fmt, sel in stale[start : start + DOCUMENTS_PER_COMMIT]:
-                w.put(relpath, signature, site.feed_page(index, config, doc, fmt, sel, entries).body,
-                      FAST_GZIP_LEVEL if doc.is_archive else GZIP_LEVEL)
+                    yield relpath, signature, doc, fmt, sel
 
 
 def _pages_written(w: _Writer, spec: FeedSpec, fmt: str) -> int:
