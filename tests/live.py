@@ -32,6 +32,26 @@ def get(url: str, headers: dict[str, str] | None = None, timeout: float = 10) ->
             return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
 
 
+def children(pid: int) -> set[int]:
+    """Every descendant process of ``pid`` (from /proc)."""
+    found, frontier = set(), {pid}
+    while frontier:
+        parent = frontier.pop()
+        for task in Path(f"/proc/{parent}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                found.add(int(child))
+                frontier.add(int(child))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def wait_for(check: Callable[[], object], timeout: float = 30, step: float = 0.1) -> object:
     """Poll ``check`` until it returns something truthy; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

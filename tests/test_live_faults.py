@@ -10,27 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from .live import LiveServer, get, wait_for
-
-
-def children(pid: int) -> set[int]:
-    """Every descendant process of ``pid`` (from /proc)."""
-    found, frontier = set(), {pid}
-    while frontier:
-        parent = frontier.pop()
-        for task in Path(f"/proc/{parent}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                found.add(int(child))
-                frontier.add(int(child))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
+from .live import LiveServer, alive, children, get, wait_for
 
 
 def test_kill_9_of_serve_takes_its_web_workers_down_and_a_restart_serves(tmp_path: Path, corpus: Path) -> None:

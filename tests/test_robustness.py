@@ -28,6 +28,7 @@ from feedsvc.scheduler import scan_once
 from feedsvc.web import create_app
 
 from .conftest import make_config
+from .live import alive, children, wait_for
 from .origin import Origin
 
 Build = Callable[..., Path]
@@ -298,36 +299,6 @@ def run_cli(command: str, articles: Path, tmp: Path | None = None, extra: str = 
     return result.exit_code, result.output
 
 
-def _children(pid: int) -> set[int]:
-    """Processes whose parent is ``pid`` (from /proc)."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
-    return found
-
-
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"  # a zombie has exited
-
-
-def _gone(pids: set[int], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while any(_running(pid) for pid in pids):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
 def test_10_a_kill_during_a_cold_scan_keeps_what_was_committed(tmp_path: Path, articles: Path) -> None:
     for i in range(3000):
         post(articles, f"p{i:04}.md", "date: 2022-01-01 10:00", "<p>" + "text " * 400 + "</p>")
@@ -345,12 +316,13 @@ def test_10_a_kill_during_a_cold_scan_keeps_what_was_committed(tmp_path: Path, a
                 committed = reader.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
         except sqlite3.Error:
             continue
-    workers = _children(process.pid)
+    workers = children(process.pid)
     process.kill()
     process.wait()
     assert 0 < committed < 3000
     # its parse workers go with it (they would wait on their queue for good, holding semaphores)
-    assert workers and _gone(workers, timeout=10), workers
+    assert workers
+    wait_for(lambda: not any(alive(pid) for pid in workers), timeout=10)
     code, output = run_cli("build", articles, tmp_path)
     read = int(output.strip().splitlines()[-1].split(" read")[0].rsplit(" ", 1)[1])
     assert code == 0 and read <= 3000 - committed
