@@ -627,16 +627,15 @@ class Index:
         """(live articles, newest date) by term: the stored counts, with those of the terms
         changed since they were stored counted again (and stored, unless read-only)."""
         generation, as_of = self.generation, int(self.get_meta("term_stats", "-1"))
-        stats = {term: (total, newest) for term, total, newest in self.db.execute("SELECT * FROM term_stats")}
         if as_of == generation:
-            return stats
+            return self._stored_term_stats()
         changes = self.changes_since(as_of) if as_of >= 0 else None
-        stale = None if changes is None else sorted(changes.terms)
-        counted = {term: (total, newest) for term, total, newest in self._count_terms(stale)}
-        if changes is not None:
-            stats = {term: value for term, value in stats.items() if term not in changes.terms} | counted
+        if changes is None:  # nothing stored to go by: every term is counted
+            stale, kept = None, {}
         else:
-            stats = counted
+            stale = sorted(changes.terms)
+            kept = {term: value for term, value in self._stored_term_stats().items() if term not in changes.terms}
+        counted = {term: (total, newest) for term, total, newest in self._count_terms(stale)}
         if not self.readonly:
             with self.db:
                 self.db.execute("BEGIN")
@@ -648,7 +647,10 @@ class Index:
                 self.db.executemany("INSERT INTO term_stats VALUES (?, ?, ?)",
                                     [(term, total, newest) for term, (total, newest) in counted.items()])
                 self.set_meta("term_stats", str(generation))
-        return stats
+        return kept | counted
+
+    def _stored_term_stats(self) -> dict[int, tuple[int, str]]:
+        return {term: (total, newest) for term, total, newest in self.db.execute("SELECT term, total, newest FROM term_stats")}
 
     def _count_terms(self, terms: Sequence[int] | None) -> list[tuple[int, int, str]]:
         """(term, live articles, newest date) of these terms (None: of every term)."""
