@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from . import __version__
 from .config import Channel, Config
@@ -23,34 +23,41 @@ PATH_SEPARATOR = " › "
 
 def auto_slug(name: str) -> str:
     """Pinyin for CJK, ASCII transliteration for the rest; a hash when nothing is left."""
-    from pypinyin import lazy_pinyin  # 150 ms to import: only when a new category appears
     from slugify import slugify
 
-    slug = slugify(" ".join(lazy_pinyin(name)), max_length=80, word_boundary=True)
+    words = name
+    if not name.isascii():  # pypinyin (150 ms to import, 55 MB of dictionaries) has nothing to do in ASCII
+        from pypinyin import lazy_pinyin
+
+        words = " ".join(lazy_pinyin(name))
+    slug = slugify(words, max_length=80, word_boundary=True)
     return slug or "c-" + hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
 
 
-def new_slug(name: str, fixed: dict[str, str], taken: set[str]) -> str:
-    """The slug for a name seen for the first time: ``fixed`` (the config's map) else automatic,
-    with ``-2``, ``-3``… when a sibling already has it."""
-    base = fixed.get(name) or auto_slug(name)
+def new_slug(name: str, fixed: dict[str, str], taken: set[str],
+             automatic: Callable[[str], str] = auto_slug) -> str:
+    """The slug for a name seen for the first time: ``fixed`` (the config's map) else
+    ``automatic``, with ``-2``, ``-3``… when a sibling already has it."""
+    base = fixed.get(name) or automatic(name)
     slug, n = base, 2
     while slug in taken:
         slug, n = f"{base}-{n}", n + 1
     return slug
 
 
-def article_terms(index: Index, config: Config, article: Article) -> list[int]:
+def article_terms(index: Index, config: Config, article: Article,
+                  automatic: Callable[[str], str] = auto_slug) -> list[int]:
     """The category nodes (every level of every path) and tags an article is filed under,
-    made with their slugs when new. Scanner only."""
+    made with their slugs when new (``automatic``: see ``new_slug``). Scanner only."""
     found: dict[int, None] = {}
     for path in article.categories:
         parent = 0
         for name in path:
-            parent = index.term("category", parent, name, lambda n, taken: new_slug(n, config.category_slugs, taken))
+            parent = index.term("category", parent, name,
+                                lambda n, taken: new_slug(n, config.category_slugs, taken, automatic))
             found[parent] = None
     for tag in article.tags:
-        found[index.term("tag", 0, tag, lambda n, taken: new_slug(n, config.tag_slugs, taken))] = None
+        found[index.term("tag", 0, tag, lambda n, taken: new_slug(n, config.tag_slugs, taken, automatic))] = None
     return list(found)
 
 

@@ -22,14 +22,14 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from .config import Config, blog_of
 from .errors import ArticleError, WorkerDied
-from .feeds import apply_configured_slugs, article_terms
+from .feeds import apply_configured_slugs, article_terms, auto_slug
 from .index import Index
 from .model import Article
 from .sources import FileRow, OnDisk, list_sources, stat_paths
@@ -188,6 +188,27 @@ def _follow_parent(parent: int, initializer: Callable[..., object] | None, *args
         initializer(*args)
 
 
+class Slugs:
+    """Automatic slugs for the names a scan meets for the first time. Pinyin is looked up in a
+    helper process started at the first CJK name and stopped with ``helpers``: pypinyin's
+    dictionaries take 55 MB, which the scheduler of ``feedsvc serve`` kept for good after one
+    new category (and a 100,000-article build's scan held a third of its peak memory in them)."""
+
+    def __init__(self, helpers: ExitStack) -> None:
+        self.helpers = helpers
+        self.pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self.made: dict[str, str] = {}  # a route's name recurs under every source
+
+    def __call__(self, name: str) -> str:
+        if name.isascii():  # no pinyin to look up: auto_slug does not load it
+            return auto_slug(name)
+        if name not in self.made:
+            if self.pool is None:
+                self.pool = self.helpers.enter_context(process_pool(1, "the process making slugs"))
+            self.made[name] = self.pool.submit(auto_slug, name).result()
+        return self.made[name]
+
+
 def config_fingerprint(config: Config) -> str:
     """What parsed articles depend on: when it changes every file is read again."""
     # site.url: proxied image URLs are absolute URLs of this site
@@ -206,7 +227,7 @@ def content_digest(article: Article) -> str:
     return hashlib.sha1("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _apply(index: Index, config: Config, parsed: Parsed, touched: set[str]) -> bool:
+def _apply(index: Index, config: Config, parsed: Parsed, touched: set[str], slugs: Callable[[str], str]) -> bool:
     """Store one parse result; True when a feed could show something different."""
     f = parsed.file
     if parsed.vanished:
@@ -225,7 +246,7 @@ def _apply(index: Index, config: Config, parsed: Parsed, touched: set[str]) -> b
     if not article.dated and before is not None:  # an undated article keeps the date it was first seen with
         first = datetime.fromisoformat(before.published)
         article = replace(article, published=first, updated=max(article.updated, first))
-    index.store_article(f.path, article, f.mtime_ns, digest, article_terms(index, config, article), before)
+    index.store_article(f.path, article, f.mtime_ns, digest, article_terms(index, config, article, slugs), before)
     touched.add(article.id)
     if before is not None:
         touched.add(before.id)
@@ -307,12 +328,14 @@ def scan(index: Index, config: Config, now: float | None = None, settle: float |
         if not agreed:
             index.drop_agreed_walk()  # committed with the first change: a scan cut short agrees with nothing
         errors = vanished = 0
-        for parsed in parse_all(jobs, config):
-            errors += parsed.error is not None
-            vanished += parsed.vanished
-            batches.count(_apply(index, config, parsed, batches.touched))
-            if progress:
-                progress(1)
+        with ExitStack() as helpers:
+            slugs = Slugs(helpers)
+            for parsed in parse_all(jobs, config):
+                errors += parsed.error is not None
+                vanished += parsed.vanished
+                batches.count(_apply(index, config, parsed, batches.touched, slugs))
+                if progress:
+                    progress(1)
         index.mark_missing(decided.missing, now)
         index.mark_missing(decided.returned, None)
         batches.touched |= index.forget(decided.forget)
