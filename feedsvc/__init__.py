@@ -3,9 +3,11 @@
 The data flow, one module a stage, listed in import order (each imports only those above it)::
 
     errors      the exception hierarchy (FeedsvcError, ConfigError, ArticleError, StoreUnavailable)
+    workers     spawned worker processes that die with their parent; a dead one is an error
     model       plain values every stage passes on: Article, FeedQuery, FeedSpec, Selection, Page
     files       atomic file replacement
     urls        every public path and absolute URL; signed image-proxy URLs
+    slugs       a new category or tag name -> its URL segment (pinyin for CJK)
     settings    YAML data checked against dataclass fields; every problem at once
     hexo        a Hexo blog's settings, permalinks and file-name dates
     config      YAML -> frozen, validated Config

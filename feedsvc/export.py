@@ -23,7 +23,6 @@ from .feeds import digest, document_signature, feed_specs, render_fingerprint, s
 from .files import replace_file
 from .index import Changes, Index
 from .model import Document, FeedSpec, Selection
-from .scan import process_pool
 from .urls import (
     INDEX_PATH,
     OPML_PATH,
@@ -36,6 +35,7 @@ from .urls import (
     feed_base,
     feed_path,
 )
+from .workers import process_pool
 
 ARTICLE_BATCH = 200  # whole articles held in memory at once
 PAGES_APART = 500  # articles past which a second process writes their pages in a full export (it costs 0.5 s of CPU to start)

@@ -15,34 +15,11 @@ from . import __version__
 from .config import Channel, Config
 from .index import Index, selection
 from .model import Article, Document, FeedQuery, FeedSpec, Selection, Term
+from .slugs import auto_slug, new_slug
 from .urls import feed_base
 
 log = logging.getLogger("feedsvc.feeds")
 PATH_SEPARATOR = " › "
-
-
-def auto_slug(name: str) -> str:
-    """Pinyin for CJK, ASCII transliteration for the rest; a hash when nothing is left."""
-    from slugify import slugify
-
-    words = name
-    if not name.isascii():  # pypinyin (150 ms to import, 55 MB of dictionaries) has nothing to do in ASCII
-        from pypinyin import lazy_pinyin
-
-        words = " ".join(lazy_pinyin(name))
-    slug = slugify(words, max_length=80, word_boundary=True)
-    return slug or "c-" + hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
-
-
-def new_slug(name: str, fixed: dict[str, str], taken: set[str],
-             automatic: Callable[[str], str] = auto_slug) -> str:
-    """The slug for a name seen for the first time: ``fixed`` (the config's map) else
-    ``automatic``, with ``-2``, ``-3``… when a sibling already has it."""
-    base = fixed.get(name) or automatic(name)
-    slug, n = base, 2
-    while slug in taken:
-        slug, n = f"{base}-{n}", n + 1
-    return slug
 
 
 def article_terms(index: Index, config: Config, article: Article,

@@ -22,17 +22,18 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
 
 from .config import Config, blog_of
-from .errors import ArticleError, WorkerDied
-from .feeds import apply_configured_slugs, article_terms, auto_slug
+from .errors import ArticleError
+from .feeds import apply_configured_slugs, article_terms
 from .index import Index
 from .model import Article
+from .slugs import auto_slug
 from .sources import FileRow, OnDisk, list_sources, stat_paths
+from .workers import process_pool
 
 log = logging.getLogger("feedsvc.scan")
 PARALLEL_THRESHOLD = 64  # below this many files a process pool costs more than it saves
@@ -148,44 +149,6 @@ def parse_all(jobs: list[tuple[OnDisk, str | None]], config: Config) -> Iterator
     who = "a worker process parsing articles"
     with process_pool(os.cpu_count() or 2, who, initializer=_init_worker, initargs=(config,)) as pool:
         yield from pool.map(read_and_parse, jobs, chunksize=16)
-
-
-@contextmanager
-def process_pool(workers: int, who: str, **options: Any) -> Iterator[concurrent.futures.ProcessPoolExecutor]:
-    """Worker processes for the scan and the export. Spawned: safe beside the web server's
-    threads. A process pool, not multiprocessing's Pool: a worker that dies (killed, out of
-    memory) raises ``WorkerDied``, its message naming ``who``, instead of leaving the caller
-    waiting forever for its results. Leaving the block cancels what has not started."""
-    import multiprocessing
-    from concurrent.futures.process import BrokenProcessPool
-
-    initializer, initargs = options.pop("initializer", None), options.pop("initargs", ())
-    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                                  initializer=_follow_parent,
-                                                  initargs=(os.getpid(), initializer, *initargs), **options)
-    try:
-        yield pool
-    except BrokenProcessPool as e:
-        raise WorkerDied(f"{who} died (killed, or out of memory?)") from e
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _follow_parent(parent: int, initializer: Callable[..., object] | None, *args: object) -> None:
-    """In a worker: killed when the process that started it dies, even by SIGKILL (Linux).
-    Otherwise a killed build left its workers waiting on their queue for good, each holding
-    the pool's semaphores in /dev/shm."""
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # not Linux: a worker outlives a parent that is killed
-    if os.getppid() != parent:  # it died before the signal was asked for
-        os._exit(1)
-    if initializer is not None:
-        initializer(*args)
 
 
 class Slugs:

@@ -13,7 +13,7 @@ import feedparser
 import pytest
 from lxml import etree
 
-from feedsvc.feeds import auto_slug, new_slug
+from feedsvc.slugs import auto_slug, new_slug
 
 from .conftest import HOSTILE
 

@@ -1,0 +1,55 @@
+"""Worker processes for the scan, the export and the scan's slug helper: spawned (safe beside
+the web server's threads), killed with the process that started them, and a worker that dies
+is an error that names it, not a wait forever.
+
+Kept apart from the stages that use them: a spawned worker imports the module of the function
+it runs and this one, and the slug helper then starts without the config, YAML and the index.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures  # the package only: its process pool is loaded when one starts
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .errors import WorkerDied
+
+
+@contextmanager
+def process_pool(workers: int, who: str, **options: Any) -> Iterator[concurrent.futures.ProcessPoolExecutor]:
+    """Worker processes for the scan and the export. Spawned: safe beside the web server's
+    threads. A process pool, not multiprocessing's Pool: a worker that dies (killed, out of
+    memory) raises ``WorkerDied``, its message naming ``who``, instead of leaving the caller
+    waiting forever for its results. Leaving the block cancels what has not started."""
+    import multiprocessing
+    from concurrent.futures.process import BrokenProcessPool
+
+    initializer, initargs = options.pop("initializer", None), options.pop("initargs", ())
+    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                                  initializer=_follow_parent,
+                                                  initargs=(os.getpid(), initializer, *initargs), **options)
+    try:
+        yield pool
+    except BrokenProcessPool as e:
+        raise WorkerDied(f"{who} died (killed, or out of memory?)") from e
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _follow_parent(parent: int, initializer: Callable[..., object] | None, *args: object) -> None:
+    """In a worker: killed when the process that started it dies, even by SIGKILL (Linux).
+    Otherwise a killed build left its workers waiting on their queue for good, each holding
+    the pool's semaphores in /dev/shm."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: a worker outlives a parent that is killed
+    if os.getppid() != parent:  # it died before the signal was asked for
+        os._exit(1)
+    if initializer is not None:
+        initializer(*args)
