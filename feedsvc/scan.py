@@ -151,25 +151,31 @@ def parse_all(jobs: list[tuple[OnDisk, str | None]], config: Config) -> Iterator
         yield from pool.map(read_and_parse, jobs, chunksize=16)
 
 
+SLUGS_KEPT = 10_000  # automatic slugs of CJK names remembered across scans (a few hundred KB at most)
+_slugs_made: dict[str, str] = {}  # name -> auto_slug(name), which depends on nothing else
+
+
 class Slugs:
     """Automatic slugs for the names a scan meets for the first time. Pinyin is looked up in a
-    helper process started at the first CJK name and stopped with ``helpers``: pypinyin's
-    dictionaries take 55 MB, which the scheduler of ``feedsvc serve`` kept for good after one
-    new category (and a 100,000-article build's scan held a third of its peak memory in them)."""
+    helper process started at the first CJK name this process has not seen and stopped with
+    ``helpers``: pypinyin's dictionaries take 55 MB, which the scheduler of ``feedsvc serve``
+    kept for good after one new category (and a 100,000-article build's scan held a third of
+    its peak memory in them)."""
 
     def __init__(self, helpers: ExitStack) -> None:
         self.helpers = helpers
         self.pool: concurrent.futures.ProcessPoolExecutor | None = None
-        self.made: dict[str, str] = {}  # a route's name recurs under every source
 
     def __call__(self, name: str) -> str:
         if name.isascii():  # no pinyin to look up: auto_slug does not load it
             return auto_slug(name)
-        if name not in self.made:
+        if name not in _slugs_made:
             if self.pool is None:
                 self.pool = self.helpers.enter_context(process_pool(1, "the process making slugs"))
-            self.made[name] = self.pool.submit(auto_slug, name).result()
-        return self.made[name]
+            if len(_slugs_made) >= SLUGS_KEPT:
+                _slugs_made.clear()
+            _slugs_made[name] = self.pool.submit(auto_slug, name).result()
+        return _slugs_made[name]
 
 
 def config_fingerprint(config: Config) -> str:

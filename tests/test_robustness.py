@@ -431,6 +431,7 @@ def test_a_slug_process_that_dies_fails_the_scan_instead_of_hanging_it(
         post(articles, f"{n}.md", front="categories: [新媒体]")
     config = make_config(articles, tmp_path / "state", scan={"settle": 0})
     monkeypatch.setattr(scan_module, "auto_slug", _die)  # what the helper process runs for a CJK name
+    monkeypatch.setattr(scan_module, "_slugs_made", {})  # none known from an earlier scan in this process
     failed: list[object] = []
     assert _ends_within(120, lambda: failed.append(scan_once(config))) is None
     assert failed == [None]  # the scan failed (and said so in the log); the scanner goes on

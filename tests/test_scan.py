@@ -9,6 +9,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -326,3 +327,31 @@ print(json.dumps([dict(index.db.execute("SELECT name, slug FROM terms")), "pypin
     slugs, dictionaries_loaded = json.loads(done.stdout)
     assert slugs == {"新媒体": "xin-mei-ti", "ZAKER": "zaker", "直播": "zhi-bo"}
     assert not dictionaries_loaded
+
+
+def test_a_later_scan_in_the_same_process_reuses_the_slugs_it_looked_up(
+        tmp_path: Path, articles: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The helper's start-up (pypinyin's import, most of a second) is paid once per name a
+    process has not seen: the test suite and ``serve`` scan again and again."""
+    import feedsvc.scan as scan_module
+
+    monkeypatch.setattr(scan_module, "_slugs_made", {})
+    started: list[str] = []
+    real_pool = scan_module.process_pool
+
+    def counted(workers: int, who: str, **options: Any) -> Any:
+        started.append(who)
+        return real_pool(workers, who, **options)
+
+    monkeypatch.setattr(scan_module, "process_pool", counted)
+    (articles / "a.md").write_text("---\ntitle: A\ncategories: [新媒体, ZAKER]\ndate: 2022-01-01\n---\n<p>a</p>\n",
+                                   encoding="utf-8")
+    slugs = []
+    for state in ("first", "second"):
+        config = make_config(articles, tmp_path / state)
+        index = Index.open(config.state_dir)
+        scan(index, config, settle=0)
+        slugs.append(dict(index.db.execute("SELECT name, slug FROM terms")))
+        index.close()
+    assert slugs[0] == slugs[1] == {"新媒体": "xin-mei-ti", "ZAKER": "zaker"}
+    assert started == ["the process making slugs"]  # the second scan knew the name
