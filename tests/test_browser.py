@@ -25,9 +25,17 @@ def screenshot(url: str, out: Path, profile: Path) -> Image.Image:
     return Image.open(out).convert("RGB")
 
 
-def share(image: Image.Image, colour: tuple[int, int, int]) -> float:
-    counts = dict((c, n) for n, c in image.getcolors(maxcolors=1 << 24))
-    return counts.get(colour, 0) / (image.width * image.height)
+def share(image: Image.Image, colour: tuple[int, int, int], tolerance: int = 0) -> float:
+    """Share of pixels within ``tolerance`` (summed over R, G, B) of ``colour``."""
+    hits = sum(n for n, pixel in image.getcolors(maxcolors=1 << 24)
+               if sum(abs(a - b) for a, b in zip(pixel, colour, strict=True)) <= tolerance)
+    return hits / (image.width * image.height)
+
+
+def link_share(image: Image.Image) -> float:
+    """Share of link-coloured pixels, the anti-aliased edges of the link text included: the
+    solid core alone depends on the rasteriser (it came out a quarter lower on one CI host)."""
+    return share(image, LINK, tolerance=60)
 
 
 @pytest.fixture
@@ -42,13 +50,13 @@ def test_a_feed_opened_in_a_browser_is_a_readable_page(server: LiveServer, tmp_p
         image = screenshot(server.url + path, tmp_path / "feed.png", tmp_path / "profile")
         assert image.size == (1000, 900)
         assert share(image, BANNER) > 0.02, path  # styled page, not a wall of XML
-        assert share(image, LINK) > 0.002, path
+        assert link_share(image) > 0.002, path
 
 
 def test_index_page_lists_the_feeds(server: LiveServer, tmp_path: Path) -> None:
     image = screenshot(server.url + "/", tmp_path / "index.png", tmp_path / "profile")
     assert share(image, (255, 255, 255)) > 0.5
-    assert share(image, LINK) > 0.004  # the subscribe links
+    assert link_share(image) > 0.004  # the subscribe links
 
 
 def test_index_page_stays_usable_with_600_category_feeds(built, articles: Path, tmp_path: Path) -> None:
@@ -63,4 +71,4 @@ def test_index_page_stays_usable_with_600_category_feeds(built, articles: Path, 
     assert html.count(">RSS</a>") == 1 + 8 + 150 + 450
     assert html.count('href="categories/type-0/source-0/route-2.json"') == 1
     image = screenshot((out / "index.html").as_uri(), tmp_path / "index.png", tmp_path / "profile")
-    assert share(image, LINK) > 0.004  # the first screen shows feeds to subscribe to, not a wall of text
+    assert link_share(image) > 0.004  # the first screen shows feeds to subscribe to, not a wall of text
