@@ -58,8 +58,9 @@ def app(environ, start_response):
 """
 
 
-# as `feedsvc serve` runs granian (cli.serve): the comparison is of the apps, not the settings
-SERVE_THREADS = ["--blocking-threads", "12", "--backpressure", "64"]
+# as `feedsvc serve` runs granian (cli.serve, cli.web_threads for this config, which has no image
+# proxy): the comparison is of the apps, not the settings
+SERVE_THREADS = ["--blocking-threads", "4", "--backpressure", "64"]
 
 
 def daemon(command: list[str], **kwargs) -> subprocess.Popen:

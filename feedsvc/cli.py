@@ -161,6 +161,15 @@ def check(config_file: str | None) -> None:
     sys.exit(1 if errors else 0)
 
 
+def web_threads(config: Config) -> int:
+    """Threads per web worker. Requests are short and hold the GIL: four keep a worker busy.
+    The image proxy adds threads that may wait on upstream images beside them; without it, the
+    count stays within granian's 2 x cores + 1, so a start logs no warning about it."""
+    from .imageproxy import UPSTREAM_THREADS
+
+    return 4 + (UPSTREAM_THREADS if config.images.mode == "proxy" else 0)
+
+
 @main.command()
 @config_option
 @click.option("--host", help="Address to listen on (default: server.host, env FEEDSVC_HOST).")
@@ -173,7 +182,6 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
 
     from . import scheduler, supervisor
     from .config import config_path
-    from .imageproxy import UPSTREAM_THREADS
     from .index import Index
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -184,9 +192,7 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
            supervisor.SUPERVISOR_PID: str(os.getpid())}
     command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--factory", "feedsvc.web:app_from_env",
                "--host", host, "--port", str(port), "--workers", str(workers), "--no-ws", "--log-level", "warning",
-               # requests are short and hold the GIL: a few threads per worker keep it busy, and a
-               # few more may wait on upstream images (imageproxy.UPSTREAM_THREADS) beside them
-               "--blocking-threads", str(4 + UPSTREAM_THREADS), "--backpressure", "64"]
+               "--blocking-threads", str(web_threads(config)), "--backpressure", "64"]
     if access_log:
         command += ["--access-log", "--log-level", "info"]
     try:

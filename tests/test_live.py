@@ -39,6 +39,11 @@ def test_feedparser_gets_304_with_its_validators(server: LiveServer) -> None:
         assert feedparser.parse(server.url + path, modified=first.modified).status == 304
 
 
+def test_a_default_start_logs_no_warning(server: LiveServer) -> None:
+    """An operator reads the start-up lines: nothing there should look like a problem."""
+    assert [line for line in server.log if "WARNING" in line] == []
+
+
 def test_newsboat_reloads_two_feeds_and_gets_304s_on_the_third(server: LiveServer, tmp_path: Path) -> None:
     newsboat = require("newsboat")
     urls = tmp_path / "urls"
