@@ -3,14 +3,14 @@ must be free, the server dies with the supervisor, and stop signals reach it."""
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import signal
 import socket
 import subprocess
 import threading
 import time
+
+from .workers import die_with_parent
 
 
 class StartError(Exception):
@@ -38,11 +38,6 @@ def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
     killed when this process dies, even by SIGKILL (Linux). Killed, not asked: a stop goes
     through ``supervise``, so this only fires when the supervisor itself died, and granian's
     graceful shutdown was seen to deadlock then (its workers follow the supervisor anyway)."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-
-    def die_with_parent() -> None:
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
     return subprocess.Popen(command, env=env, preexec_fn=die_with_parent, start_new_session=True)
 
 

@@ -6,7 +6,9 @@ names it, not a wait forever.
 from __future__ import annotations
 
 import concurrent.futures  # the package only: its process pool is loaded when one starts
+import ctypes
 import os
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -39,14 +41,23 @@ def _follow_parent(parent: int, initializer: Callable[..., object] | None, *args
     """In a worker: killed when the process that started it dies, even by SIGKILL (Linux).
     Otherwise a killed build left its workers waiting on their queue for good, each holding
     the pool's semaphores in /dev/shm."""
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # not Linux: a worker outlives a parent that is killed
+    die_with_parent()  # not Linux: a worker outlives a parent that is killed
     if os.getppid() != parent:  # it died before the signal was asked for
         os._exit(1)
     if initializer is not None:
         initializer(*args)
+
+
+def die_with_parent() -> None:
+    """Have the kernel SIGKILL this process when its parent dies, even by SIGKILL (Linux's
+    PR_SET_PDEATHSIG; elsewhere nothing happens). Safe between fork and exec: no import, no lock."""
+    try:
+        _LIBC.prctl(1, signal.SIGKILL)
+    except AttributeError:
+        pass
+
+
+try:  # the symbols already loaded (find_library would run ldconfig)
+    _LIBC: Any = ctypes.CDLL(None)
+except OSError:
+    _LIBC = None
