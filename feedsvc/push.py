@@ -18,7 +18,7 @@ import time
 from urllib.parse import urlencode
 
 from .config import Config
-from .feeds import document_signature, documents, feed_specs, render_fingerprint, select
+from .feeds import document, document_signature, feed_specs, render_fingerprint, select
 from .index import Index
 from .urls import absolute, feed_base, feed_path
 
@@ -35,7 +35,8 @@ def changed_topics(index: Index, config: Config) -> list[str]:
     specs = feed_specs(index, config)
     now = {}
     for spec in specs:
-        doc = documents(spec, config)[0]  # the feed itself: its pages have no subscribers
+        doc = document(spec, config)  # the feed itself: its archive pages have no subscribers
+        assert doc is not None  # page 0 always is
         now[feed_base(spec)] = document_signature(fingerprint, doc, select(index, spec))
     before = index.get_meta(STATE_KEY)
     index.set_meta(STATE_KEY, json.dumps(now, sort_keys=True))
