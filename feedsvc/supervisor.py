@@ -80,8 +80,13 @@ def _stop_group(pgid: int, grace: float = 5) -> None:
 
 
 def supervise(web: subprocess.Popen, grace: float = 15) -> int:
-    """Wait for the web server; on SIGTERM/SIGINT stop it, repeating the signal until it takes
-    (a server still starting may miss the first) and killing it after ``grace`` seconds."""
+    """Wait for the web server; on SIGTERM/SIGINT stop it and its workers, repeating the signal
+    until it takes and killing them after ``grace`` seconds.
+
+    The workers are signalled too, not only granian's main process: a worker still starting
+    when the main process passes the signal on misses it (its handler is not installed yet),
+    and the main process then waits for it forever. Signalled again every half second, such a
+    worker stops as soon as it can hear it (a stop during start-up took the whole grace)."""
     stopping: list[float] = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(time.monotonic()))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(time.monotonic()))
@@ -91,7 +96,13 @@ def supervise(web: subprocess.Popen, grace: float = 15) -> int:
             _stop_group(web.pid)
             return code
         except subprocess.TimeoutExpired:
-            if stopping and time.monotonic() - stopping[0] > grace:
-                web.kill()
-            elif stopping:
-                web.terminate()
+            if stopping:
+                _signal_group(web, signal.SIGKILL if time.monotonic() - stopping[0] > grace else signal.SIGTERM)
+
+
+def _signal_group(web: subprocess.Popen, sent: signal.Signals) -> None:
+    """The web server's main process and its workers (its process group: ``start``)."""
+    try:
+        os.killpg(web.pid, sent)
+    except (ProcessLookupError, PermissionError):
+        web.send_signal(sent)  # the group is gone or not ours: at least the main process

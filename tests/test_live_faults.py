@@ -3,7 +3,10 @@ whole rewrite of a few hundred files (rm -rf, then slow non-atomic writes) while
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -25,6 +28,29 @@ def test_kill_9_of_serve_takes_its_web_workers_down_and_a_restart_serves(tmp_pat
         assert live.health()["status"] == "ok"
     finally:
         live.stop()
+
+
+def test_a_stop_while_the_workers_start_ends_at_once(tmp_path: Path, corpus: Path) -> None:
+    """systemd stops a service by signalling each of its processes at once. Caught as granian
+    spawns its workers, a worker missed the signal and granian waited for it until the
+    supervisor's 15 s grace ran out and killed it all."""
+    live = LiveServer(tmp_path, corpus)
+    process = subprocess.Popen([sys.executable, "-m", "feedsvc", "serve", "--config", str(live.config), "--port",
+                                str(live.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def started() -> set[int] | None:  # granian, and the first of its workers as it is forked
+        found = children(process.pid)
+        return found if len(found) >= 2 else None
+
+    tree = wait_for(started, timeout=30, step=0.005)
+    assert isinstance(tree, set)
+    stopping = time.monotonic()
+    for pid in (process.pid, *tree):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert time.monotonic() - stopping < 5
+    wait_for(lambda: not any(alive(pid) for pid in tree), timeout=10)
 
 
 def test_a_second_serve_on_the_same_port_refuses_to_start(tmp_path: Path, corpus: Path) -> None:
