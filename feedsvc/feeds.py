@@ -9,30 +9,32 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from . import __version__
 from .config import Channel, Config
 from .index import Index, selection
 from .model import Article, Document, FeedQuery, FeedSpec, Selection, Term
-from .slugs import new_slug
+from .slugs import auto_slug, new_slug
 from .urls import feed_base
 
 log = logging.getLogger("feedsvc.feeds")
 PATH_SEPARATOR = " › "
 
 
-def article_terms(index: Index, config: Config, article: Article) -> list[int]:
+def article_terms(index: Index, config: Config, article: Article,
+                  automatic: Callable[[str], str] = auto_slug) -> list[int]:
     """The category nodes (every level of every path) and tags an article is filed under,
-    made with their slugs when new. Scanner only."""
+    made with their slugs when new (``automatic``: see ``new_slug``). Scanner only."""
     found: dict[int, None] = {}
     for path in article.categories:
         parent = 0
         for name in path:
-            parent = index.term("category", parent, name, lambda n, taken: new_slug(n, config.category_slugs, taken))
+            parent = index.term("category", parent, name,
+                                lambda n, taken: new_slug(n, config.category_slugs, taken, automatic))
             found[parent] = None
     for tag in article.tags:
-        found[index.term("tag", 0, tag, lambda n, taken: new_slug(n, config.tag_slugs, taken))] = None
+        found[index.term("tag", 0, tag, lambda n, taken: new_slug(n, config.tag_slugs, taken, automatic))] = None
     return list(found)
 
 

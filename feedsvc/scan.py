@@ -16,11 +16,13 @@ a long scan keeps every batch committed before it.
 
 from __future__ import annotations
 
+import concurrent.futures  # the package only: its process pool is loaded when one starts
 import hashlib
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -29,6 +31,7 @@ from .errors import ArticleError
 from .feeds import apply_configured_slugs, article_terms
 from .index import Index
 from .model import Article
+from .slugs import auto_slug
 from .sources import FileRow, OnDisk, list_sources, stat_paths
 from .workers import process_pool
 
@@ -148,6 +151,33 @@ def parse_all(jobs: list[tuple[OnDisk, str | None]], config: Config) -> Iterator
         yield from pool.map(read_and_parse, jobs, chunksize=16)
 
 
+SLUGS_KEPT = 10_000  # automatic slugs of CJK names remembered across scans (a few hundred KB at most)
+_slugs_made: dict[str, str] = {}  # name -> auto_slug(name), which depends on nothing else
+
+
+class Slugs:
+    """Automatic slugs for the names a scan meets for the first time. Pinyin is looked up in a
+    helper process started at the first CJK name this process has not seen and stopped with
+    ``helpers``: pypinyin's dictionaries take 55 MB, which the scheduler of ``feedsvc serve``
+    kept for good after one new category (and a 100,000-article build's scan held a third of
+    its peak memory in them)."""
+
+    def __init__(self, helpers: ExitStack) -> None:
+        self.helpers = helpers
+        self.pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+    def __call__(self, name: str) -> str:
+        if name.isascii():  # no pinyin to look up: auto_slug does not load it
+            return auto_slug(name)
+        if name not in _slugs_made:
+            if self.pool is None:
+                self.pool = self.helpers.enter_context(process_pool(1, "the process making slugs"))
+            if len(_slugs_made) >= SLUGS_KEPT:
+                _slugs_made.clear()
+            _slugs_made[name] = self.pool.submit(auto_slug, name).result()
+        return _slugs_made[name]
+
+
 def config_fingerprint(config: Config) -> str:
     """What parsed articles depend on: when it changes every file is read again."""
     # site.url: proxied image URLs are absolute URLs of this site
@@ -166,7 +196,7 @@ def content_digest(article: Article) -> str:
     return hashlib.sha1("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _apply(index: Index, config: Config, parsed: Parsed, touched: set[str]) -> bool:
+def _apply(index: Index, config: Config, parsed: Parsed, touched: set[str], slugs: Callable[[str], str]) -> bool:
     """Store one parse result; True when a feed could show something different."""
     f = parsed.file
     if parsed.vanished:
@@ -185,7 +215,7 @@ def _apply(index: Index, config: Config, parsed: Parsed, touched: set[str]) -> b
     if not article.dated and before is not None:  # an undated article keeps the date it was first seen with
         first = datetime.fromisoformat(before.published)
         article = replace(article, published=first, updated=max(article.updated, first))
-    index.store_article(f.path, article, f.mtime_ns, digest, article_terms(index, config, article), before)
+    index.store_article(f.path, article, f.mtime_ns, digest, article_terms(index, config, article, slugs), before)
     touched.add(article.id)
     if before is not None:
         touched.add(before.id)
@@ -267,12 +297,14 @@ def scan(index: Index, config: Config, now: float | None = None, settle: float |
         if not agreed:
             index.drop_agreed_walk()  # committed with the first change: a scan cut short agrees with nothing
         errors = vanished = 0
-        for parsed in parse_all(jobs, config):
-            errors += parsed.error is not None
-            vanished += parsed.vanished
-            batches.count(_apply(index, config, parsed, batches.touched))
-            if progress:
-                progress(1)
+        with ExitStack() as helpers:
+            slugs = Slugs(helpers)
+            for parsed in parse_all(jobs, config):
+                errors += parsed.error is not None
+                vanished += parsed.vanished
+                batches.count(_apply(index, config, parsed, batches.touched, slugs))
+                if progress:
+                    progress(1)
         index.mark_missing(decided.missing, now)
         index.mark_missing(decided.returned, None)
         batches.touched |= index.forget(decided.forget)

@@ -1,6 +1,9 @@
-"""Worker processes for the scan and the export: spawned (safe beside the web server's
-threads), killed with the process that started them, and a worker that dies is an error that
-names it, not a wait forever.
+"""Worker processes for the scan, the export and the scan's slug helper: spawned (safe beside
+the web server's threads), killed with the process that started them, and a worker that dies
+is an error that names it, not a wait forever.
+
+Kept apart from the stages that use them: a spawned worker imports the module of the function
+it runs and this one, and the slug helper then starts without the config, YAML and the index.
 """
 
 from __future__ import annotations

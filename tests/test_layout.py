@@ -27,6 +27,11 @@ def test_ascii_names_get_slugs_without_the_pinyin_dictionaries() -> None:
     assert loaded_after("from feedsvc.slugs import auto_slug; auto_slug('Work type')", ("pypinyin",)) == []
 
 
+def test_the_slug_helper_process_loads_no_config_or_database() -> None:
+    # the scan starts it for new CJK names: its start-up is paid by the scan that waits for it
+    assert loaded_after("import feedsvc.slugs, feedsvc.workers", ("yaml", "sqlite3", "feedsvc.config")) == []
+
+
 def test_rendering_needs_no_store() -> None:
     assert loaded_after("import feedsvc.render", ("sqlite3", "feedsvc.index")) == []
 

@@ -423,6 +423,22 @@ def test_a_parse_worker_that_dies_fails_the_scan_instead_of_hanging_it(
     assert scan_once(config).changed == 3  # the lock was let go: the next scan publishes them
 
 
+def test_a_slug_process_that_dies_fails_the_scan_instead_of_hanging_it(
+        tmp_path: Path, articles: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import feedsvc.scan as scan_module
+
+    for n in range(3):
+        post(articles, f"{n}.md", front="categories: [新媒体]")
+    config = make_config(articles, tmp_path / "state", scan={"settle": 0})
+    monkeypatch.setattr(scan_module, "auto_slug", _die)  # what the helper process runs for a CJK name
+    monkeypatch.setattr(scan_module, "_slugs_made", {})  # none known from an earlier scan in this process
+    failed: list[object] = []
+    assert _ends_within(120, lambda: failed.append(scan_once(config))) is None
+    assert failed == [None]  # the scan failed (and said so in the log); the scanner goes on
+    monkeypatch.undo()
+    assert scan_once(config).changed == 3  # nothing of the failed scan was kept half-done
+
+
 def test_a_page_process_that_dies_fails_the_build_with_a_message_instead_of_hanging_it(
         tmp_path: Path, articles: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     import feedsvc.cli as cli_module

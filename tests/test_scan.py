@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -299,3 +303,55 @@ def test_beside_a_watcher_the_interval_scan_finds_what_the_watcher_missed(articl
     net.watching = False  # without a watcher every interval walks every file
     first.write_text(first.read_text(encoding="utf-8").replace("Edited in place", "Again"), encoding="utf-8")
     assert scheduled_scan(config, None, net) is not None and titles() == {"Again", "Added"}
+
+
+def test_new_cjk_names_get_pinyin_slugs_without_the_dictionaries_in_the_scanning_process(
+        tmp_path: Path, articles: Path) -> None:
+    """``feedsvc serve`` scans in its scheduler's process for as long as it runs: pinyin's
+    dictionaries (55 MB) are looked up in a helper process that ends with the scan."""
+    (articles / "a.md").write_text("---\ntitle: A\ncategories: [新媒体, ZAKER]\ntags: [直播]\ndate: 2022-01-01\n---\n"
+                                   "<p>a</p>\n", encoding="utf-8")
+    script = f"""
+import json, sys
+from feedsvc.index import Index
+from feedsvc.scan import scan
+from tests.conftest import make_config
+config = make_config({str(articles)!r}, {str(tmp_path / "state")!r})
+index = Index.open(config.state_dir)
+scan(index, config, settle=0)
+print(json.dumps([dict(index.db.execute("SELECT name, slug FROM terms")), "pypinyin" in sys.modules]))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr
+    slugs, dictionaries_loaded = json.loads(done.stdout)
+    assert slugs == {"新媒体": "xin-mei-ti", "ZAKER": "zaker", "直播": "zhi-bo"}
+    assert not dictionaries_loaded
+
+
+def test_a_later_scan_in_the_same_process_reuses_the_slugs_it_looked_up(
+        tmp_path: Path, articles: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The helper's start-up (pypinyin's import, most of a second) is paid once per name a
+    process has not seen: the test suite and ``serve`` scan again and again."""
+    import feedsvc.scan as scan_module
+
+    monkeypatch.setattr(scan_module, "_slugs_made", {})
+    started: list[str] = []
+    real_pool = scan_module.process_pool
+
+    def counted(workers: int, who: str, **options: Any) -> Any:
+        started.append(who)
+        return real_pool(workers, who, **options)
+
+    monkeypatch.setattr(scan_module, "process_pool", counted)
+    (articles / "a.md").write_text("---\ntitle: A\ncategories: [新媒体, ZAKER]\ndate: 2022-01-01\n---\n<p>a</p>\n",
+                                   encoding="utf-8")
+    slugs = []
+    for state in ("first", "second"):
+        config = make_config(articles, tmp_path / state)
+        index = Index.open(config.state_dir)
+        scan(index, config, settle=0)
+        slugs.append(dict(index.db.execute("SELECT name, slug FROM terms")))
+        index.close()
+    assert slugs[0] == slugs[1] == {"新媒体": "xin-mei-ti", "ZAKER": "zaker"}
+    assert started == ["the process making slugs"]  # the second scan knew the name
