@@ -38,9 +38,11 @@ def test_a_stop_while_the_workers_start_ends_at_once(tmp_path: Path, corpus: Pat
     process = subprocess.Popen([sys.executable, "-m", "feedsvc", "serve", "--config", str(live.config), "--port",
                                 str(live.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def started() -> set[int] | None:  # granian, and the first of its workers as it is forked
-        found = children(process.pid)
-        return found if len(found) >= 2 else None
+    def started() -> set[int] | None:  # every process of the service once granian forks its first worker
+        for pid in children(process.pid):
+            if b"granian" in Path(f"/proc/{pid}/cmdline").read_bytes() and children(pid):
+                return children(process.pid)
+        return None
 
     tree = wait_for(started, timeout=30, step=0.005)
     assert isinstance(tree, set)
