@@ -3,6 +3,7 @@ must be free, the server dies with the supervisor, and stop signals reach it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -10,7 +11,7 @@ import subprocess
 import threading
 import time
 
-from .workers import die_with_parent
+from .workers import killed_with_parent
 
 
 class StartError(Exception):
@@ -38,7 +39,7 @@ def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
     killed when this process dies, even by SIGKILL (Linux). Killed, not asked: a stop goes
     through ``supervise``, so this only fires when the supervisor itself died, and granian's
     graceful shutdown was seen to deadlock then (its workers follow the supervisor anyway)."""
-    return subprocess.Popen(command, env=env, preexec_fn=die_with_parent, start_new_session=True)
+    return subprocess.Popen(command, env=env, preexec_fn=killed_with_parent(), start_new_session=True)
 
 
 SUPERVISOR_PID = "FEEDSVC_SUPERVISOR_PID"
@@ -102,7 +103,5 @@ def supervise(web: subprocess.Popen, grace: float = 15) -> int:
 
 def _signal_group(web: subprocess.Popen, sent: signal.Signals) -> None:
     """The web server's main process and its workers (its process group: ``start``)."""
-    try:
+    with contextlib.suppress(ProcessLookupError):  # all of them gone already
         os.killpg(web.pid, sent)
-    except (ProcessLookupError, PermissionError):
-        web.send_signal(sent)  # the group is gone or not ours: at least the main process
