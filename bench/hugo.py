@@ -59,7 +59,7 @@ def convert(source: Path, site: Path) -> int:
 
 def build(site: Path, out: Path) -> dict[str, float]:
     """One ``hugo`` build: wall and CPU seconds, the peak memory of this script's children so far
-    (run it first to get Hugo's own) and the feeds it wrote."""
+    (run it first to get Hugo's own), the feeds it wrote and the megabytes of all it wrote."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(["hugo", "--quiet", "--source", str(site), "--destination", str(out)], check=True,
@@ -67,4 +67,9 @@ def build(site: Path, out: Path) -> dict[str, float]:
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {"wall": wall, "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-            "peak_mb": after.ru_maxrss / 1024, "feeds": len(list(out.rglob("index.xml")))}
+            "peak_mb": after.ru_maxrss / 1024, "feeds": len(list(out.rglob("index.xml"))), "mb": megabytes(out)}
+
+
+def megabytes(folder: Path) -> float:
+    """The bytes of every file below ``folder``, in MB."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) / 1e6
