@@ -29,6 +29,7 @@ fuzz: install  ## the property test with many more random files (FEEDSVC_FUZZ_EX
 lint: install
 	$(BIN)/ruff check feedsvc tests bench
 	$(BIN)/mypy
+	$(BIN)/mypy bench/*.py
 
 build: install  ## export the bundled example as static files into ./public
 	$(BIN)/feedsvc build --config $(CONFIG) --out public

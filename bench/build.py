@@ -27,7 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from runs import FEEDSVC, median, startup, timed  # noqa: E402
+from runs import FEEDSVC, median, quiet_file_creation, startup, timed  # noqa: E402
 
 
 def phase_feedsvc(source: Path, work: Path) -> None:
@@ -116,7 +116,7 @@ def main() -> None:
         source, work = Path(tmp) / "articles", Path(tmp) / "work"
         work.mkdir()
         generate(source, args.count)
-        print(f"{args.count} generated articles, {os.cpu_count()} cores")
+        print(f"{args.count} generated articles, {os.cpu_count()} cores; {quiet_file_creation(Path(tmp) / 'probes')}")
         anchor = None
         if hugo.available():  # first: the peak memory of children is the largest so far
             hugo.convert(source, Path(tmp) / "hugo-site")

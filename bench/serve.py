@@ -114,7 +114,10 @@ def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> fl
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     out = subprocess.run(command, check=True, capture_output=True, text=True, timeout=seconds + 30).stdout
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if found is None:
+        raise RuntimeError(f"wrk printed no rate:\n{out}")
+    return float(found.group(1))
 
 
 def measure(base: str, seconds: int, connections: int) -> dict[str, float]:
