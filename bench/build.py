@@ -27,7 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from runs import FEEDSVC, median, quiet_file_creation, startup, timed  # noqa: E402
+from runs import FEEDSVC, median, megabytes, quiet_file_creation, startup, timed, write_config  # noqa: E402
 
 
 def phase_feedsvc(source: Path, work: Path) -> None:
@@ -80,9 +80,7 @@ def _child(system: str, source: Path, work: Path) -> None:
 def above_startup(source: Path, work: Path, rounds: int) -> dict[str, tuple[float, float]]:
     """`feedsvc build` (the state and export of the phases above, the same settings) after one
     edit and with nothing changed, and `feedsvc --help`, alternating: medians of wall and CPU."""
-    config = work / "feedsvc.yaml"
-    config.write_text(f"sources:\n  - path: {source}\nstate_dir: {work / 'state'}\nsite:\n  timezone: Asia/Shanghai\n",
-                      encoding="utf-8")
+    config = write_config(work, source)
     build = [*FEEDSVC, "build", "--config", str(config), "--out", str(work / "out")]
     timed(build)  # the phases' last edit, if the CLI sees anything left of it
     runs: dict[str, list[tuple[float, float]]] = {"one file changed": [], "no-change rebuild": [], "start-up": []}
@@ -129,7 +127,7 @@ def main() -> None:
                 touch_one(source)
             rows[step] = {system: run_phase(system, source, work) for system in ("feedsvc", "naive")}
             if step == "cold build":  # what it wrote: the export and the index (naive writes elsewhere)
-                written = {part: hugo.megabytes(work / part) for part in ("out", "state")}
+                written = {part: megabytes(work / part) for part in ("out", "state")}
         report(rows, args.count)
         cli = above_startup(source, work, args.rounds)
         base_wall, base_cpu = cli.pop("start-up")
@@ -149,8 +147,6 @@ def compare_with_hugo(anchor: dict, cold: dict, written: dict[str, float], sourc
     """feedsvc's cold build beside Hugo's, then feedsvc from the command line, cold, set to
     write what Hugo writes: the defaults write many times Hugo's bytes (full content, three
     formats, archive pages), and the kernel's share of a cold build is mostly writing them."""
-    import hugo
-
     print(f"hugo cold build (RSS per category node, a page per post): {anchor['wall']:.2f} s wall,"
           f" {anchor['cpu']:.2f} s CPU, {anchor['peak_mb']:.0f} MB peak, {anchor['feeds']} feeds,"
           f" {anchor['mb']:.0f} MB written; feedsvc {cold['wall']:.2f} s wall = {cold['wall'] / anchor['wall']:.2f}x"
@@ -158,11 +154,9 @@ def compare_with_hugo(anchor: dict, cold: dict, written: dict[str, float], sourc
           f" {written['state']:.0f})")
     like = work / "like-hugo"
     like.mkdir()
-    config = like / "feedsvc.yaml"
-    config.write_text(f"sources:\n  - path: {source}\nstate_dir: {like / 'state'}\nsite:\n  timezone: Asia/Shanghai\n"
-                      + LIKE_HUGO, encoding="utf-8")
+    config = write_config(like, source, LIKE_HUGO)
     wall, cpu = timed([*FEEDSVC, "build", "--config", str(config), "--out", str(like / "out")])
-    mb = hugo.megabytes(like / "out") + hugo.megabytes(like / "state")
+    mb = megabytes(like / "out") + megabytes(like / "state")
     print(f"feedsvc set to write what hugo writes (RSS only, summaries, no archive pages, no tag feeds), from the"
           f" command line, cold: {wall:.2f} s wall = {wall / anchor['wall']:.2f}x hugo's, {cpu:.2f} s CPU, {mb:.0f} MB written")
 

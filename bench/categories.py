@@ -20,15 +20,13 @@ HERE = Path(__file__).parent
 sys.path[:0] = [str(HERE)]
 
 from generate import generate  # noqa: E402
-from runs import FEEDSVC, median, quiet_file_creation, startup, timed  # noqa: E402
+from runs import FEEDSVC, median, quiet_file_creation, startup, timed, write_config  # noqa: E402
 
 
 def scenario(root: Path, count: int, categories: int | None, archives: bool) -> dict[str, Any]:
-    source, state, out = root / "articles", root / "state", root / "out"
+    source, out = root / "articles", root / "out"
     generate(source, count, categories=categories)
-    config = root / "feedsvc.yaml"
-    config.write_text(f"site:\n  timezone: Asia/Shanghai\nsources:\n  - path: {source}\nstate_dir: {state}\n"
-                      f"feeds:\n  limit: 100\n  archives: {str(archives).lower()}\n", encoding="utf-8")
+    config = write_config(root, source, f"feeds:\n  limit: 100\n  archives: {str(archives).lower()}\n")
     build = [*FEEDSVC, "build", "--config", str(config), "--out", str(out)]
     cold = timed(build)
     no_change, started = [], []

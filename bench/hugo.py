@@ -17,6 +17,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import yaml
+from runs import megabytes
 
 CONFIG = """baseURL = "http://127.0.0.1:8080/"
 title = "bench"
@@ -69,7 +70,3 @@ def build(site: Path, out: Path) -> dict[str, float]:
     return {"wall": wall, "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
             "peak_mb": after.ru_maxrss / 1024, "feeds": len(list(out.rglob("index.xml"))), "mb": megabytes(out)}
 
-
-def megabytes(folder: Path) -> float:
-    """The bytes of every file below ``folder``, in MB."""
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) / 1e6

@@ -32,6 +32,20 @@ def median(runs: list[tuple[float, float]]) -> tuple[float, float]:
     return statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
 
 
+def write_config(folder: Path, source: Path, extra: str = "") -> Path:
+    """A feedsvc config in ``folder`` (its state in ``folder/state``) for the articles in
+    ``source``, dated in the generator's timezone; ``extra``: more YAML, whole top-level keys."""
+    config = folder / "feedsvc.yaml"
+    config.write_text(f"sources:\n  - path: {source}\nstate_dir: {folder / 'state'}\nsite:\n  timezone: Asia/Shanghai\n"
+                      + extra, encoding="utf-8")
+    return config
+
+
+def megabytes(folder: Path) -> float:
+    """The bytes of every file below ``folder``, in MB."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) / 1e6
+
+
 def startup() -> tuple[float, float]:
     """One run of the bare start-up the budgets measure from."""
     return timed([*FEEDSVC, "--help"])

@@ -3,7 +3,6 @@ must be free, the server dies with the supervisor, and stop signals reach it."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -65,18 +64,11 @@ def follow_supervisor(environ: dict[str, str] | None = None, period: float = 1.0
     threading.Thread(target=watch, name="feedsvc-follow-supervisor", daemon=True).start()
 
 
-def _stop_group(pgid: int, grace: float = 5) -> None:
+def _stop_group(web: subprocess.Popen, grace: float = 5) -> None:
     """Whatever is left of the web server's process group once its main process is gone (a
     worker that missed the shutdown would hold the port and serve stale pages)."""
     deadline = time.monotonic() + grace
-    sent = signal.SIGTERM
-    while True:
-        try:
-            os.killpg(pgid, sent)
-        except (ProcessLookupError, PermissionError):
-            return
-        if time.monotonic() > deadline:
-            sent = signal.SIGKILL
+    while _signal_group(web, signal.SIGKILL if time.monotonic() > deadline else signal.SIGTERM):
         time.sleep(0.1)
 
 
@@ -94,14 +86,18 @@ def supervise(web: subprocess.Popen, grace: float = 15) -> int:
     while True:
         try:
             code = web.wait(timeout=0.5)
-            _stop_group(web.pid)
+            _stop_group(web)
             return code
         except subprocess.TimeoutExpired:
             if stopping:
                 _signal_group(web, signal.SIGKILL if time.monotonic() - stopping[0] > grace else signal.SIGTERM)
 
 
-def _signal_group(web: subprocess.Popen, sent: signal.Signals) -> None:
-    """The web server's main process and its workers (its process group: ``start``)."""
-    with contextlib.suppress(ProcessLookupError):  # all of them gone already
+def _signal_group(web: subprocess.Popen, sent: signal.Signals) -> bool:
+    """Signal the web server's main process and its workers (its process group: ``start``);
+    False when none of them is left."""
+    try:
         os.killpg(web.pid, sent)
+    except (ProcessLookupError, PermissionError):  # gone (the group id may be another's by now)
+        return False
+    return True
