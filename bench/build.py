@@ -8,7 +8,8 @@ reports the peak memory of the process (and of its worker processes). Then the f
 budgets name: `feedsvc build` from the command line with nothing changed and after one edit,
 each beside the bare start-up (`feedsvc --help`), medians of alternating runs. And, when
 Debian's `hugo` is installed, Hugo's cold build of the same corpus, the megabytes each wrote,
-and a cold feedsvc build set to write what the Hugo site writes. Figures are printed, never
+a cold feedsvc build set to write what the Hugo site writes, and the floor under a cold build
+of feedsvc's default output (bench/floor.py). Figures are printed, never
 asserted: this machine is shared, so compare the columns of one run.
 """
 
@@ -107,6 +108,7 @@ def main() -> None:
     if args.phase:
         _child(args.phase[0], Path(args.phase[1]), Path(args.phase[2]))
         return
+    import floor
     import hugo
     from generate import generate
 
@@ -137,6 +139,9 @@ def main() -> None:
             print(f"  {step:18} {wall:.3f} / {cpu:.3f}: above start-up {wall - base_wall:.3f} / {cpu - base_cpu:.3f}")
         if anchor:
             compare_with_hugo(anchor, rows["cold build"]["feedsvc"], written, source, work)
+            least = floor.floor(source, work / "out", Path(tmp) / "floor")
+            print(f"floor under a cold build of feedsvc's default output (bench/floor.py): {floor.describe(least)}"
+                  f" = {least['wall'] / anchor['wall']:.2f}x hugo's wall")
 
 
 # what the Hugo site writes: RSS only, 20 summaries per category node, no archive pages, no tags
