@@ -35,7 +35,7 @@ from .urls import (
     feed_base,
     feed_path,
 )
-from .workers import process_pool
+from .workers import process_pool, reuse_freed_memory
 
 ARTICLE_BATCH = 200  # whole articles held in memory at once
 PAGES_APART = 500  # articles past which a second process writes their pages in a full export (it costs 0.5 s of CPU to start)
@@ -299,21 +299,6 @@ def _apart(config: Config, out: Path, key: str, base: str, trusted: bool) -> Ite
         yield pool.submit(_article_pages_apart, config, out, key, base, trusted)
 
 
-def _reuse_freed_memory() -> None:
-    """Keep glibc from handing every large buffer back to the kernel when it is freed: a
-    cold export renders gigabytes of megabyte-sized documents, and faulting fresh pages in
-    for each cost more system time than all the rendering (malloc's defaults: 128 KB, and
-    a threshold that only grows as big blocks are freed)."""
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None)  # the symbols already loaded: find_library would run ldconfig
-        libc.mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD: blocks below this come from the heap
-        libc.mallopt(-1, 512 << 20)  # M_TRIM_THRESHOLD: free heap kept for reuse up to this
-    except (OSError, AttributeError):
-        pass  # not glibc: its defaults stand
-
-
 def _folder_times(out: Path, folders: Iterable[str]) -> dict[str, int]:
     """mtime of each folder of the export: it moves whenever a file in it is added, removed or
     replaced, so equal times mean every file written is still there as written."""
@@ -353,7 +338,7 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], object
     changes = index.changes_since(last["generation"]) if last.get("base") == base else None
     changed_ids = changes.ids if changes is not None else None
     if changed_ids is None or len(changed_ids) > MANY_CHANGES:
-        _reuse_freed_memory()
+        reuse_freed_memory()
     specs = feed_specs(index, config)
     if changes is None:
         looked_at, w = specs, _Writer(out, index.export_manifest(key), tick, trusted=bool(last))

@@ -33,7 +33,7 @@ from .index import Index
 from .model import Article
 from .slugs import auto_slug
 from .sources import FileRow, OnDisk, list_sources, stat_paths
-from .workers import process_pool
+from .workers import process_pool, reuse_freed_memory
 
 log = logging.getLogger("feedsvc.scan")
 PARALLEL_THRESHOLD = 64  # below this many files a process pool costs more than it saves
@@ -109,6 +109,12 @@ def _init_worker(config: Config) -> None:
     _worker_config = config
 
 
+def _init_pool_worker(config: Config) -> None:
+    """A parse worker of a large scan: it allocates and frees every article's text and trees."""
+    reuse_freed_memory()
+    _init_worker(config)
+
+
 def read_and_parse(job: tuple[OnDisk, str | None]) -> Parsed:
     """Read one file and parse it unless its bytes are the ones already indexed."""
     file, known_digest = job
@@ -147,7 +153,7 @@ def parse_all(jobs: list[tuple[OnDisk, str | None]], config: Config) -> Iterator
         yield from map(read_and_parse, jobs)
         return
     who = "a worker process parsing articles"
-    with process_pool(os.cpu_count() or 2, who, initializer=_init_worker, initargs=(config,)) as pool:
+    with process_pool(os.cpu_count() or 2, who, initializer=_init_pool_worker, initargs=(config,)) as pool:
         yield from pool.map(read_and_parse, jobs, chunksize=16)
 
 

@@ -53,12 +53,34 @@ def _follow_parent(parent: int, initializer: Callable[..., object] | None, *args
 def killed_with_parent() -> Callable[[], None]:
     """A function that has the kernel SIGKILL the process calling it when that process's parent
     dies, even by SIGKILL (Linux's PR_SET_PDEATHSIG; elsewhere it does nothing). libc is looked
-    up here, so the function itself is safe between fork and exec; ctypes is imported only
-    here, since every scan imports this module (1.2 ms of a no-change build)."""
+    up here, so the function itself is safe between fork and exec."""
+    libc = _libc()
+    if libc is None or not hasattr(libc, "prctl"):
+        return lambda: None
+    prctl = libc.prctl
+    return lambda: prctl(1, signal.SIGKILL)
+
+
+def reuse_freed_memory() -> None:
+    """Keep glibc from handing large freed buffers back to the kernel, for a process that is
+    about to allocate and free gigabytes (a cold export, a large scan's parse workers): faulting
+    fresh pages in costs more system time on this kind of VM than the work itself (malloc's
+    defaults: 128 KB, and a threshold that only grows as big blocks are freed). In a parse
+    worker it took the page faults of a 10k scan from about 110,000 to 31,000. The peak
+    memory stays what the process used at once; only what it gives back changes."""
+    libc = _libc()
+    if libc is None or not hasattr(libc, "mallopt"):
+        return  # not glibc: its defaults stand
+    libc.mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD: blocks below this come from the heap
+    libc.mallopt(-1, 512 << 20)  # M_TRIM_THRESHOLD: free heap kept for reuse up to this
+
+
+def _libc() -> Any:
+    """The C library's symbols already loaded (find_library would run ldconfig), or None.
+    ctypes is imported only here: every scan imports this module (1.2 ms of a no-change build)."""
     import ctypes
 
-    try:  # the symbols already loaded (find_library would run ldconfig)
-        prctl = ctypes.CDLL(None).prctl
-    except (OSError, AttributeError):
-        return lambda: None
-    return lambda: prctl(1, signal.SIGKILL)
+    try:
+        return ctypes.CDLL(None)
+    except OSError:
+        return None
