@@ -1,12 +1,13 @@
 """The floor under a cold build: the work any build must do to write what feedsvc's defaults
-write, done with the same C and Rust libraries and none of feedsvc's own code.
+write, done with the same C and Rust libraries and none of feedsvc's own code but its
+compression call (``export.gzip_bytes``, ISA-L at the export's levels).
 
     python bench/floor.py ARTICLES EXPORT
 
 - parse: read each article, load its front matter with libyaml, sanitize its body with nh3
   (no image rewrite, no text, no dates, no categories);
-- output: the bytes of a finished export (EXPORT, from ``feedsvc build``) compressed with
-  ISA-L at feedsvc's levels and written, each file and its ``.gz``, into a new folder with
+- output: the bytes of a finished export (EXPORT, from ``feedsvc build``) compressed as the
+  export compresses them and written, each file and its ``.gz``, into a new folder with
   plain ``open``/``write``/``close`` (no temporary name, no rename, no index).
 
 CPU seconds of this one process, divided by the cores, give a wall time no build of that
@@ -21,7 +22,10 @@ import sys
 import time
 from pathlib import Path
 
-ARCHIVE_LEVEL, LEVEL = 2, 3  # feedsvc's: archive and article pages, everything else (export.py)
+HERE = Path(__file__).parent
+sys.path[:0] = [str(HERE.parent)]
+
+from feedsvc.export import FAST_GZIP_LEVEL, GZIP_LEVEL, gzip_bytes  # noqa: E402
 
 
 def parse(source: Path) -> float:
@@ -40,8 +44,6 @@ def parse(source: Path) -> float:
 def output(export: Path, out: Path) -> dict[str, float]:
     """CPU seconds to compress and to write every file of ``export`` again into ``out``, a file
     at a time (reading it back is not timed: a build has the bytes in hand)."""
-    from isal import igzip
-
     spent = {"compress": 0.0, "write": 0.0, "mb": 0.0}
     made: set[str] = set()
     for folder, _, names in os.walk(export):
@@ -51,9 +53,10 @@ def output(export: Path, out: Path) -> dict[str, float]:
             with open(os.path.join(folder, name), "rb") as f:
                 data = f.read()
             relpath = os.path.relpath(os.path.join(folder, name), export)
-            level = ARCHIVE_LEVEL if "/_archive/" in relpath or relpath.startswith("articles") else LEVEL
+            # the export's faster level: archive and article pages
+            level = FAST_GZIP_LEVEL if "/_archive/" in relpath or relpath.startswith("articles") else GZIP_LEVEL
             started = time.process_time()
-            packed = igzip.compress(data, level, mtime=0)
+            packed = gzip_bytes(data, level)
             compressed = time.process_time()
             target = os.path.join(out, relpath)
             if (parent := os.path.dirname(target)) not in made:

@@ -69,4 +69,3 @@ def build(site: Path, out: Path) -> dict[str, float]:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {"wall": wall, "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
             "peak_mb": after.ru_maxrss / 1024, "feeds": len(list(out.rglob("index.xml"))), "mb": megabytes(out)}
-
