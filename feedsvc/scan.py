@@ -17,6 +17,7 @@ a long scan keeps every batch committed before it.
 from __future__ import annotations
 
 import concurrent.futures  # the package only: its process pool is loaded when one starts
+import errno
 import hashlib
 import logging
 import os
@@ -32,7 +33,7 @@ from .feeds import apply_configured_slugs, article_terms
 from .index import Index
 from .model import Article
 from .slugs import auto_slug
-from .sources import FileRow, OnDisk, list_sources, stat_paths
+from .sources import FileRow, OnDisk, list_sources, read_beneath, stat_paths
 from .workers import process_pool, reuse_freed_memory
 
 log = logging.getLogger("feedsvc.scan")
@@ -44,6 +45,7 @@ BATCH = 500  # files applied per transaction
 class Plan:
     read: list[str] = field(default_factory=list)  # paths
     waiting: int = 0  # changed too recently: settle first
+    settles_in: float = 0.0  # seconds until the last of those has settled: then a scan reads them
     missing: list[str] = field(default_factory=list)  # just gone: start the grace period
     returned: list[str] = field(default_factory=list)  # back before the grace period ended
     forget: list[str] = field(default_factory=list)  # gone for longer than the grace period
@@ -61,6 +63,7 @@ class ScanReport:
     generation: int
     source_problems: int = 0
     folders: dict[str, int] | None = None  # a walk of every file: the folders' mtimes (see folders_moved)
+    settles_in: float = 0.0  # when ``waiting``: seconds until the last waiting file has settled
 
 
 def plan(on_disk: list[FileRow], known: list[FileRow], missing_since: dict[str, float], now: float,
@@ -73,8 +76,9 @@ def plan(on_disk: list[FileRow], known: list[FileRow], missing_since: dict[str, 
         # set differences at C speed: only the rows that differ are looked at one by one
         fresh, stale = listed - indexed, indexed - listed  # new or restated files; gone or restated
         for path, _, mtime_ns in fresh:
-            if now - mtime_ns / 1e9 < settle:
+            if (age := now - mtime_ns / 1e9) < settle:
                 result.waiting += 1
+                result.settles_in = max(result.settles_in, settle - age)
             else:
                 result.read.append(path)
         unseen = tuple(blind)
@@ -124,11 +128,12 @@ def read_and_parse(job: tuple[OnDisk, str | None]) -> Parsed:
         return Parsed(file, None, error=file.problem)
     limit = int(config.scan.max_file_mb * 2**20)
     try:
-        with open(file.path, "rb") as handle:
-            raw = handle.read(limit + 1)
+        raw = read_beneath(str(config.sources[file.source].path), file.relpath, limit + 1)
     except FileNotFoundError:
         return Parsed(file, None, vanished=True)
     except OSError as e:
+        if e.errno in (errno.ELOOP, errno.ENOTDIR):
+            return Parsed(file, None, error="a symlink now stands in its path; symlinks are never followed, so it is not read")
         return Parsed(file, None, error=f"cannot read: {e.strerror or e}")
     if len(raw) > limit:
         return Parsed(file, None, error=f"larger than scan.max_file_mb ({config.scan.max_file_mb:g} MB); skipped")
@@ -188,7 +193,7 @@ def config_fingerprint(config: Config) -> str:
     """What parsed articles depend on: when it changes every file is read again."""
     # site.url: proxied image URLs are absolute URLs of this site
     parts = [repr(config.images), config.site.timezone, config.site.url, str(config.feeds.summary_chars),
-             repr([blog_of(source) for source in config.sources]), "v4"]
+             repr([blog_of(source) for source in config.sources]), "v5"]
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()
 
 
@@ -326,4 +331,4 @@ def scan(index: Index, config: Config, now: float | None = None, settle: float |
     index.publish_generation()
     return ScanReport(len(listing.rows), len(jobs), batches.total_changed + len(decided.forget), errors,
                       decided.waiting, len(decided.forget), time.monotonic() - started, index.generation,
-                      len(listing.problems), listing.folders if only is None else None)
+                      len(listing.problems), listing.folders if only is None else None, decided.settles_in)

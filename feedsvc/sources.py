@@ -160,10 +160,12 @@ def _walk(source: Source, listing: Listing) -> list[FileRow]:
     while stack:
         folder, prefix = stack.pop()
         try:
-            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            # a folder swapped for a symlink since its parent was listed is not entered (a
+            # folder above it swapped too is caught where files are read: read_beneath)
+            fd = os.open(folder, _FOLDER_FLAGS if prefix else os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as e:
-            if prefix and e.errno == errno.ENOENT:
-                continue  # removed while we walk (a mirror's rm -rf): its files are gone
+            if prefix and e.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+                continue  # removed while we walk (a mirror's rm -rf), or now a symlink: not ours
             listing.blind.append(os.path.join(folder, ""))
             what = "source directory" if not prefix else "folder"
             listing.problems.append((shown(folder), f"cannot read this {what}: {e.strerror or e}; its articles stay"
@@ -221,7 +223,8 @@ def folders_moved(folders: dict[str, int]) -> bool:
 
 def stat_paths(sources: tuple[Source, ...], paths: set[str]) -> Listing:
     """The given paths (reported changed by the watcher) as a listing: those that exist, are
-    regular files and match their source's glob; the rest are gone or not articles."""
+    regular files with no symlink on the way from their source and match their source's glob;
+    the rest are gone, elsewhere or not articles (the watcher follows symlinked folders)."""
     listing = Listing(walked=[[] for _ in sources], roots=[os.path.join(str(s.path), "") for s in sources])
     matchers = [name_matcher(source.glob) for source in sources]
     for path in paths:
@@ -232,13 +235,69 @@ def stat_paths(sources: tuple[Source, ...], paths: set[str]) -> Listing:
         if any(part.startswith(".") for part in relpath.split("/")) or not matchers[number](relpath):
             continue
         try:
-            st = os.lstat(path)
+            st = stat_beneath(listing.roots[number], relpath)
         except OSError:
             continue
         if stat.S_ISREG(st.st_mode):
             listing.walked[number].append((path, st.st_size, st.st_mtime_ns))
     listing.walked = [_printable(rows, listing) for rows in listing.walked]
     return listing
+
+
+# A folder below a source is opened by name relative to its parent's descriptor, never by its
+# whole path, and never through a symlink: what is read is what the walk saw, even when a
+# folder or file is swapped for a symlink between the listing and the read.
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: a FIFO swapped in for a file must not hang the read (it is refused once fstat'ed)
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _parent_fd(root: str, relpath: str) -> tuple[int, str]:
+    """A descriptor of the folder holding ``relpath`` below ``root``, and the file's name;
+    OSError (ELOOP, ENOTDIR) when any folder on the way is a symlink. The root itself is the
+    operator's choice and may be one."""
+    *folders, name = relpath.split("/")
+    if not name or any(part in ("", ".", "..") for part in folders) or name in (".", ".."):
+        raise OSError(errno.EINVAL, "not a plain relative path", relpath)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for folder in folders:
+            inner = os.open(folder, _FOLDER_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, name
+
+
+def stat_beneath(root: str, relpath: str) -> os.stat_result:
+    """``lstat`` of a file below ``root``; OSError when a folder on the way is a symlink."""
+    fd, name = _parent_fd(root, relpath)
+    try:
+        return os.stat(name, dir_fd=fd, follow_symlinks=False)
+    finally:
+        os.close(fd)
+
+
+def read_beneath(root: str, relpath: str, limit: int) -> bytes:
+    """Up to ``limit`` bytes of a regular file below ``root``, never through a symlink: OSError
+    with ELOOP when the file or a folder on the way is one, EINVAL when it is not a regular file."""
+    folder, name = _parent_fd(root, relpath)
+    try:
+        fd = os.open(name, _FILE_FLAGS, dir_fd=folder)
+    finally:
+        os.close(folder)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", relpath)
+        chunks, left = [], limit
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _utf8(path: str) -> bool:
