@@ -19,9 +19,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from . import yamlload
 from .errors import ConfigError
 from .hexo import Blog, blog_from_config
 from .settings import check, validate
+from .urls import web_url_problem
 
 DEFAULT_PATH = "config/feedsvc.yaml"
 DEFAULT_GLOB = "**/*.{md,markdown,html,txt}"
@@ -49,7 +51,7 @@ def _between(low: int, high: int) -> Any:
 
 
 def _absolute_url(value: str) -> str | None:
-    return None if re.match(r"^https?://[^/\s]+", value) else "expected an absolute http(s) URL"
+    return web_url_problem(value)
 
 
 def _time_zone(value: str) -> str | None:
@@ -115,13 +117,13 @@ def blog_of(source: Source) -> Blog | None:
     data: Any = {}
     if source.hexo is not None:
         try:
-            data = yaml.safe_load(source.hexo.read_text(encoding="utf-8")) or {}
+            data = yamlload.load(source.hexo.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as e:
             raise ConfigError(str(source.hexo), [f"(file): cannot read the Hexo config: {e}"]) from e
         if not isinstance(data, dict):
             raise ConfigError(str(source.hexo), ["(file): expected a mapping"])
     blog = blog_from_config(data, url=source.url, permalink=source.permalink, new_post_name=source.new_post_name)
-    if not re.match(r"^https?://[^/\s]+", blog.url):
+    if web_url_problem(blog.url):
         raise ConfigError(str(source.hexo or "config"), [f"url: the blog needs an absolute http(s) URL, not {blog.url!r}"])
     return blog
 
@@ -310,7 +312,7 @@ def load_config(explicit: str | None = None, env: Mapping[str, str] | None = Non
     except OSError as e:
         raise ConfigError(str(path), [f"(file): cannot read: {e.strerror or e}"]) from e
     try:
-        data = yaml.safe_load(text)
+        data = yamlload.load(text)
     except yaml.YAMLError as e:
         raise ConfigError(str(path), [f"(file): not valid YAML: {e}"]) from e
     return parse_config(data, str(path), path.parent, env)

@@ -13,10 +13,7 @@ from typing import Any
 
 import yaml
 
-try:
-    _Loader: type = yaml.CSafeLoader
-except AttributeError:  # PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
+from . import yamlload
 
 _KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*)\s*:(?:\s+(.*))?$")
 _ITEM_LINE = re.compile(r"^\s*-\s*(.*)$")
@@ -47,18 +44,13 @@ def split(text: str) -> Parts:
     return Parts(None, text, ["front matter has no closing '---'; the whole file is read as the body"])
 
 
-def _safe_load(text: str) -> Any:
-    """YAML with the safe loader only (libyaml's when present): plain data, no tags that run code."""
-    loader = _Loader(text)
-    try:
-        return loader.get_single_data()
-    finally:
-        loader.dispose()
-
-
 def parse_header(header: str) -> tuple[dict[str, Any], list[str]]:
+    """Raises YAMLBudgetError for a header whose aliases expand past its budget: such a file is
+    an error, never read leniently (its lines could hold the same bomb's seeds)."""
     try:
-        data = _safe_load(header)
+        data = yamlload.load(header)
+    except yamlload.YAMLBudgetError:
+        raise
     except yaml.YAMLError as e:
         problem = str(getattr(e, "problem", None) or e).splitlines()[0]
         mark = getattr(e, "problem_mark", None)
