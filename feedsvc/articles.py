@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+import reprlib
 import unicodedata
 from datetime import UTC, date, datetime, tzinfo
 from functools import cache
@@ -12,12 +13,13 @@ from pathlib import PurePosixPath
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import frontmatter, hexo, tagplugins
+from . import frontmatter, hexo, tagplugins, yamlload
 from .config import Config
 from .errors import ArticleError
 from .hexo import Blog
 from .model import Article, CategoryPath
 from .rewrite import ImageRewriter, collapse_spaces, plain_text, rewrite_html, truncate, xml_safe
+from .urls import web_url_problem
 
 _HTML_START = re.compile(r"^\s*<(?:!--|[A-Za-z][\w-]*[\s/>])")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -102,10 +104,21 @@ def _parse_date_text(text: str) -> datetime | None:
     return parsed
 
 
+# bidi overrides and isolates, marks and invisible separators: a title or a category name
+# with them looks like another (U+202E reverses what follows). ZWJ and ZWNJ stay: emoji and
+# scripts such as Persian spell words with them.
+_INVISIBLE = re.compile("[\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
+
+
 def _text(value: Any) -> str:
+    """Plain text of a front matter value, in NFC (two spellings of one name are one name)."""
     if value is None or isinstance(value, (dict, list)):
         return ""
-    return xml_safe(html.unescape(str(value))).strip()
+    return _visible(xml_safe(html.unescape(str(value)))).strip()
+
+
+def _visible(text: str) -> str:
+    return unicodedata.normalize("NFC", _INVISIBLE.sub("", text))
 
 
 def names(value: Any) -> tuple[str, ...]:
@@ -180,7 +193,8 @@ def _utc(meta: dict[str, Any], key: str, tz: tzinfo, warnings: list[str]) -> dat
     if value not in (None, ""):
         problem = "is out of range" if parsed else "is not a date I can read"
         fallback = "the file's time" if key == "date" else "the date"
-        warnings.append(f"{key} {str(value)!r} {problem}; using {fallback}")
+        shown = reprlib.repr(value) if isinstance(value, (list, dict)) else repr(str(value))  # bounded, whatever it holds
+        warnings.append(f"{key} {shown} {problem}; using {fallback}")
     return None
 
 
@@ -204,11 +218,15 @@ def body_html(body: str, relpath: str) -> str:
 
 
 def _image(url: str, rewrite: ImageRewriter, warnings: list[str]) -> str:
+    """The item's image, only ever an http(s) URL (it becomes an enclosure and a thumbnail)."""
     try:
-        return rewrite(url) if url else ""
+        image = hexo.encode_url(rewrite(url)) if url else ""  # a space in a path is a %20, not a reason to drop it
     except ValueError:
-        warnings.append(f"image {url[:80]!r} is not a valid URL; left out")
+        image = None
+    if image is None or (image and web_url_problem(image)):
+        warnings.append(f"image {url[:80]!r} is not an http(s) URL; left out")
         return ""
+    return image
 
 
 def _link(meta: dict[str, Any], config: Config, warnings: list[str], blog: Blog | None, relpath: str,
@@ -216,14 +234,17 @@ def _link(meta: dict[str, Any], config: Config, warnings: list[str], blog: Blog 
     """Where the item leads: the original (``link``/``source``), else the post on its blog (a
     front matter ``permalink``, else the blog's permalink pattern), else "" (the page here)."""
     link = _first(meta, "link", "source")
-    if link and not re.match(r"^https?://\S+$", link):
+    if link and web_url_problem(link):
         warnings.append(f"link {link!r} is not an http(s) URL; ignored")
         link = ""
     if link:
         return ImageRewriter(config.images).link(link)
     permalink = _first(meta, "permalink")
     if permalink and re.match(r"^https?://", permalink):
-        return hexo.encode_url(permalink)
+        if web_url_problem(encoded := hexo.encode_url(permalink)):
+            warnings.append(f"permalink {permalink[:80]!r} is not an http(s) URL; ignored")
+            return ""
+        return encoded
     if blog is None:
         return ""
     if permalink:
@@ -234,7 +255,7 @@ def _link(meta: dict[str, Any], config: Config, warnings: list[str], blog: Blog 
 
 def _title(meta: dict[str, Any] | None, relpath: str, summary: str) -> str:
     if meta is None:
-        return PurePosixPath(relpath).stem.strip() or summary[:80] or "(untitled)"
+        return _visible(PurePosixPath(relpath).stem).strip() or summary[:80] or "(untitled)"
     if "title" not in meta or meta["title"] is None:
         raise ArticleError(relpath, "front matter has no title")
     title = collapse_spaces(_text(meta["title"]))
@@ -245,7 +266,10 @@ def parse_article(raw: bytes, relpath: str, mtime: datetime, config: Config, blo
     """Parse one file; raises ``ArticleError`` when it cannot be published at all. ``blog``: the
     Hexo blog the file belongs to (its links, file-name dates and assets follow it)."""
     text, warnings = decode(raw)
-    parts = frontmatter.split(text)
+    try:
+        parts = frontmatter.split(text)
+    except yamlload.YAMLBudgetError as e:
+        raise ArticleError(relpath, f"front matter: {e}") from e
     warnings += parts.warnings
     meta = parts.meta or {}
     tz = _zone(blog, config)

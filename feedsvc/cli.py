@@ -72,8 +72,8 @@ def build(config_file: str | None, out_dir: Path, strict: bool) -> None:
     _report(problems)
     if topics:
         _push(config, topics)
-    errors = sum(p.fatal for p in problems)
-    click.echo(f"{report.seen} files, {report.read} read, {report.errors} in error; {exported.written} written,"
+    errors = sum(p.fatal for p in problems)  # parse errors, and files that lost their id to another
+    click.echo(f"{report.seen} files, {report.read} read, {errors} in error; {exported.written} written,"
                f" {exported.unchanged} unchanged, {exported.removed} removed in {out_dir}", err=True)
     if strict and errors:
         sys.exit(1)
@@ -178,10 +178,13 @@ def web_threads(config: Config) -> int:
 @click.option("--access-log", is_flag=True, help="Log every request.")
 def serve(config_file: str | None, host: str | None, port: int | None, workers: int | None, access_log: bool) -> None:
     """Serve the feeds on a production WSGI server, scanning on a schedule."""
+    import shutil
     import sqlite3
+    import tempfile
 
     from . import scheduler, supervisor
     from .config import config_path
+    from .health import STATUS_ENV, ScannerStatus
     from .index import Index
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -202,11 +205,15 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
         _fail(str(e), 2)
     except (OSError, sqlite3.Error) as e:
         _fail(f"state_dir {config.state_dir} cannot be written ({e}); it must be writable by this user", 2)
+    # the scanner's own word on itself, for the workers' /healthz: outside the state directory
+    runtime = Path(tempfile.mkdtemp(prefix="feedsvc-serve-"))
+    env[STATUS_ENV] = str(runtime / "scanner.json")
     web = supervisor.start(command, env)
-    jobs = scheduler.start(config)
+    jobs = scheduler.start(config, ScannerStatus(runtime / "scanner.json"))
     click.echo(f"feedsvc: serving on http://{host}:{port}/ with {workers} workers", err=True)
     code = supervisor.supervise(web)
     jobs.shutdown(wait=True)
+    shutil.rmtree(runtime, ignore_errors=True)
     sys.exit(0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code)
 
 

@@ -32,6 +32,7 @@ _STRING = etree.XPath("string()")  # an element's text, its children's included 
 _SCHEME = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*:")
 _WEB_SCHEME = re.compile(r"^\s*https?:", re.IGNORECASE)
 
+_DROPPED = {"script", "style", "noscript", "template"}  # with all they hold
 _TAGS = nh3.ALLOWED_TAGS | {"video", "audio", "source", "picture", "section", "main"}
 _ATTRIBUTES = {tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()}
 _ATTRIBUTES["img"] |= {"srcset", "sizes", "title", "referrerpolicy"}
@@ -44,7 +45,7 @@ _ATTRIBUTES["source"] = {"src", "srcset", "type", "media"}
 _URL_TAGS = tuple(sorted(tag for tag, attrs in _ATTRIBUTES.items() if attrs.intersection(URL_ATTRS)))
 _CLEANER = nh3.Cleaner(
     tags=_TAGS,
-    clean_content_tags={"script", "style", "noscript", "template"},
+    clean_content_tags=_DROPPED,
     attributes=_ATTRIBUTES,
     url_schemes={"http", "https", "mailto"},
     strip_comments=True,
@@ -231,12 +232,29 @@ class Rewritten:
     problems: tuple[str, ...] = ()  # parts left out, for the article's warnings
 
 
+# what a body nested past libxml2's depth keeps: its text, links, images and paragraphs
+_FLAT_TAGS = {"a", "img", "p", "br"}
+_FLAT_ATTRIBUTES = {"a": {"href"}, "img": {"src", "srcset", "alt", "data-srcset", *LAZY_ATTRS}}
+
+
+def _too_deep() -> bool:
+    """Whether the last parse stopped at libxml2's nesting limit (2,048 levels even with
+    huge_tree): it drops everything after that point without raising."""
+    return any(error.type_name == "ERR_RESOURCE_LIMIT" for error in _PARSER.error_log)
+
+
 def rewrite_html(html: str, rewrite: ImageRewriter) -> Rewritten:
     """Clean an article body for feeds: images fixed, scripts gone, XML-safe."""
-    root = parse_fragment(xml_safe_markup(html)) if html.strip() else None
-    if root is None:
-        return Rewritten("", "")
     problems: list[str] = []
+    root = parse_fragment(xml_safe_markup(html)) if html.strip() else None
+    if root is not None and _too_deep():
+        # readers parse with libxml2 too: the nesting goes, what it held stays
+        problems.append("the HTML is nested deeper than 2,048 levels; its wrapper elements were dropped")
+        flat = nh3.clean(html, tags=_FLAT_TAGS, attributes=_FLAT_ATTRIBUTES, clean_content_tags=_DROPPED,
+                         link_rel=None)
+        root = parse_fragment(xml_safe_markup(flat))
+    if root is None:
+        return Rewritten("", "", tuple(problems))
     _rewrite_tree(root, rewrite, problems)
     text = text_of(root)
     root.attrib.clear()  # the body's own attributes: the wrapper is cut off below

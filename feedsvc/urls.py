@@ -9,7 +9,8 @@ import base64
 import binascii
 import hashlib
 import hmac
-from urllib.parse import quote
+import re
+from urllib.parse import quote, urlsplit
 
 from .model import Article, Document, FeedSpec
 
@@ -20,6 +21,24 @@ HEALTH_PATH = "/healthz"
 _FEEDS, _CATEGORIES, _TAGS, _ARTICLES, _IMAGES = "/feeds/", "/categories/", "/tags/", "/articles/", "/img/"
 _ARCHIVE = "/_archive/"  # slugs never start with "_": no feed's path can collide
 _BASES = {"all": _FEEDS, "channel": _FEEDS, "category": _CATEGORIES, "tag": _TAGS}
+
+# http(s), a host, and no whitespace or control character anywhere (a CR/LF in a hub URL would
+# split the ping's request line; a space or a quote in an enclosure URL breaks readers)
+_WEB_URL = re.compile(r"https?://(?:[^\x00-\x20\x7f/?#\\@]+@)?[^\x00-\x20\x7f/?#\\@%]+(?:[/?#][^\x00-\x20\x7f]*)?",
+                      re.IGNORECASE)
+
+
+def web_url_problem(url: str) -> str | None:
+    """Why ``url`` is not an absolute http(s) URL that may be put in a feed, a header or a
+    request, else None: the one allowlist for every URL of the config and the front matter."""
+    if not _WEB_URL.fullmatch(url):
+        return "expected an absolute http(s) URL with no spaces or control characters"
+    try:
+        urlsplit(url).port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return "expected an absolute http(s) URL with a valid host and port"
+    return None
+
 
 # Flask routes
 FEED_ROUTE = _FEEDS + "<slug>.<fmt>"
@@ -51,9 +70,20 @@ def archive_folder(spec: FeedSpec) -> str:
     return feed_base(spec) + _ARCHIVE
 
 
+MAX_DIGITS = 9  # no page number or limit is longer; int() of thousands of digits is slow, then refused
+
+
+def whole_number(text: str) -> int | None:
+    """A positive whole number in plain ASCII digits, as a URL writes it (``3``, never ``03``,
+    ``0`` or ``³``) and at most ``MAX_DIGITS`` long, else None."""
+    if not (0 < len(text) <= MAX_DIGITS and text.isascii() and text.isdigit()) or text[0] == "0":
+        return None
+    return int(text)
+
+
 def archive_page(text: str) -> int | None:
-    """An archive page number as written in its URL (``3``, never ``03`` or ``0``), else None."""
-    return int(text) if text.isascii() and text.isdigit() and text == str(int(text)) and int(text) > 0 else None
+    """An archive page number as written in its URL, else None."""
+    return whole_number(text)
 
 
 def split_archive(stem: str) -> tuple[str, int | None]:
@@ -146,5 +176,7 @@ def verify(key: str, signature: str, encoded: str) -> str | None:
     try:
         url = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    if _b64(url.encode()) != encoded:  # one URL, one path: junk the decoder skips would bust caches
         return None
     return url if hmac.compare_digest(sign(key, url), signature) else None
