@@ -42,6 +42,12 @@ class Limits:
     allow_private: bool = False
 
 
+# the image types readers show; SVG among them, served under a sandboxing policy (web.py)
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "image/apng", "image/bmp",
+                         "image/svg+xml", "image/x-icon", "image/vnd.microsoft.icon", "image/heic", "image/heif",
+                         "image/jxl", "image/tiff"})
+
+
 @dataclass(frozen=True)
 class Fetched:
     body: bytes
@@ -49,11 +55,18 @@ class Fetched:
     last_modified: str | None
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known NAT64 prefix: the IPv4 address is its last 32 bits
+
+
 def is_public(address: str) -> bool:
-    """A globally routable unicast address (IPv4-mapped IPv6 judged by its IPv4)."""
+    """A globally routable unicast address. An IPv6 address that carries an IPv4 one (mapped,
+    6to4 ``2002:7f00:1::1``, Teredo, NAT64) reaches that IPv4 address, so it is judged by it."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        teredo = ip.teredo[1] if ip.teredo else None
+        nat64 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 else None
+        if embedded := ip.ipv4_mapped or ip.sixtofour or teredo or nat64:
+            return is_public(str(embedded))
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified)
 
 
@@ -213,8 +226,8 @@ def _hop(connection: http.client.HTTPConnection, url: str, referers: dict[str, s
         if response.status != 200:
             raise FetchError(502, f"upstream answered {response.status}")
         content_type = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
-        if not content_type.startswith("image/"):
-            raise FetchError(502, f"upstream sent {content_type or 'no type'}, not an image")
+        if content_type not in IMAGE_TYPES:  # served with it: never a type taken as it came
+            raise FetchError(502, f"upstream sent {content_type[:60] or 'no type'!r}, not an image type the proxy serves")
         body = _read(response, limits, deadline)
         return Fetched(body, content_type, response.getheader("Last-Modified"))
     finally:

@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from .files import replace_file
 from .http import etag_of
@@ -118,14 +119,33 @@ class ImageCache:
         replace_file(meta, json.dumps(info).encode())  # last: an image counts as cached once this exists
         return stored
 
+    def open(self, url: str) -> tuple[CachedImage, BinaryIO]:
+        """The cached image and its bytes, open: once open, another worker's eviction cannot
+        take them away mid-response (it unlinks the name, not the file)."""
+        for _ in range(3):
+            found = self.get(url)
+            try:
+                return found, open(found.path, "rb")
+            except FileNotFoundError:  # evicted between the lookup and the open: fetched again
+                continue
+        raise FetchError(503, "the image cache is too busy to keep this image; try again shortly")
+
     def evict(self) -> None:
-        """Drop the least recently used images until the cache is under its size cap."""
-        files = [(st.st_mtime_ns, st.st_size, p) for p in self.root.glob("*/*") if p.suffix == "" for st in [p.stat()]]
+        """Drop the least recently used images until the cache is under its size cap. Other
+        workers evict at the same time: a file gone before it is looked at is simply gone."""
+        files = []
+        for path in self.root.glob("*/*"):
+            if path.suffix == "":
+                try:
+                    st = path.stat()
+                except FileNotFoundError:
+                    continue
+                files.append((st.st_mtime_ns, st.st_size, path))
         total = sum(size for _, size, _ in files)
         for _, size, path in sorted(files):
             if total <= self.max_bytes:
                 break
-            for stale in (path, path.with_suffix(".json"), path.with_suffix(".lock")):
+            for stale in (path.with_suffix(".json"), path):  # the entry first: it says the image is there
                 stale.unlink(missing_ok=True)
             total -= size
 
@@ -139,14 +159,26 @@ def _mark_used(body: Path) -> None:
 
 
 class _Flock:
+    """A lock file held while one image is fetched, removed by its holder when done. A process
+    that locked a file its name no longer points at (removed and made again meanwhile) holds
+    nothing, and tries again on the current one."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def __enter__(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = open(self.path, "w")
-        fcntl.flock(self.handle, fcntl.LOCK_EX)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if os.stat(self.path).st_ino == os.fstat(fd).st_ino:
+                    self.fd = fd
+                    return
+            except FileNotFoundError:
+                pass
+            os.close(fd)
 
     def __exit__(self, *exc: object) -> None:
-        fcntl.flock(self.handle, fcntl.LOCK_UN)
-        self.handle.close()
+        self.path.unlink(missing_ok=True)  # while held: whoever waits on it sees it gone and starts over
+        os.close(self.fd)

@@ -201,12 +201,14 @@ class Index:
         return index
 
     def _published_generation(self) -> int:
-        """The generation readers last saw: a rebuilt index carries on from it, so no reader
-        takes its cached pages for the new index's."""
+        """Where a new index's generations start: past the one readers last saw, and past the
+        clock in milliseconds, so that an index rebuilt after its state directory was deleted
+        (generation file and all) never reuses a number a web worker has pages cached under."""
         try:
-            return int(generation_file(self.state_dir).read_text(encoding="ascii"))
+            published = int(generation_file(self.state_dir).read_text(encoding="ascii"))
         except (OSError, ValueError):
-            return 0
+            published = 0
+        return max(published, time.time_ns() // 1_000_000)
 
     def publish_generation(self) -> None:
         """Tell readers in other processes that the index moved (after the commit). A write

@@ -157,7 +157,10 @@ class FastPath:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
         if method in ("GET", "HEAD") and not environ.get("QUERY_STRING"):
-            cached = self.cache.peek(page_key(environ.get("PATH_INFO", "")))
+            try:
+                cached = self.cache.peek(page_key(environ.get("PATH_INFO", "")))
+            except (StoreUnavailable, sqlite3.DatabaseError):  # the app answers it: 503, with a body
+                cached = None
             if cached is not None and (cached.vary == "Accept-Encoding" or not wants_html(environ)):
                 status, headers, body = respond(cached, environ, self.max_age)
                 start_response(status_line(status), headers)

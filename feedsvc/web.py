@@ -36,6 +36,7 @@ from .urls import (
     HEALTH_PATH,
     IMAGE_ROUTE,
     INDEX_PATH,
+    MAX_DIGITS,
     OPML_PATH,
     TAG_ROUTE,
     XSL_PATH,
@@ -47,6 +48,7 @@ from .urls import (
     split_archive,
     tag_base,
     verify,
+    whole_number,
 )
 
 IMAGE_MAX_AGE = 30 * 86400  # a signed URL always names the same image
@@ -69,9 +71,12 @@ def _limit(spec: FeedSpec) -> int | None:
     value = request.args.get("limit")
     if value is None:
         return None
-    if not (value.isascii() and value.isdigit()) or int(value) < 1:  # '²'.isdigit() is true, int('²') fails
+    digits = value.lstrip("0") if value.isascii() and value.isdigit() else ""
+    if len(digits) > MAX_DIGITS:  # more than any feed holds
+        return spec.limit
+    if (number := whole_number(digits)) is None:
         abort(400, "limit must be a positive whole number")
-    return min(int(value), spec.limit)
+    return min(number, spec.limit)
 
 
 def serve_feed(spec: FeedSpec | None, fmt: str, page: int | None = 0) -> Response:
@@ -246,7 +251,7 @@ def images_blueprint(config: Config) -> Blueprint:
         if url is None:
             abort(403, "not a signed image URL")
         try:
-            found = cache.get(url)
+            found, handle = cache.open(url)
         except FetchError as e:
             response = Response(f"{e.status} {e}\n", status=e.status, content_type="text/plain; charset=utf-8")
             if e.status == 503:  # busy now, not broken
@@ -254,7 +259,7 @@ def images_blueprint(config: Config) -> Blueprint:
             else:
                 response.headers["Cache-Control"] = f"max-age={FAILURE_SECONDS}"
             return response
-        response = send_file(found.path, mimetype=found.content_type, conditional=True, etag=found.etag,
+        response = send_file(handle, mimetype=found.content_type, conditional=True, etag=found.etag,
                              last_modified=found.last_modified, max_age=IMAGE_MAX_AGE)
         response.headers["Cache-Control"] = f"public, max-age={IMAGE_MAX_AGE}, immutable"
         response.headers["X-Content-Type-Options"] = "nosniff"
