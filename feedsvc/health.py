@@ -5,10 +5,58 @@ cannot be read, a feed that does not render, an index that cannot be read)."""
 from __future__ import annotations
 
 import json
+import logging
+import os
+import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 from .config import Config
+from .files import replace_file
 from .index import Index
+
+log = logging.getLogger("feedsvc.health")
+STATUS_ENV = "FEEDSVC_SCANNER_STATUS"  # set by `serve` for its web workers: where ScannerStatus writes
+
+
+class ScannerStatus:
+    """What the scanning process says of itself (a scan that cannot even start, a watcher that
+    stopped), for /healthz in the web workers. Kept in a file of its own outside ``state_dir``:
+    a state directory that cannot be written must still be seen failing."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.problems: dict[str, str] = {}  # by part: "scan", "watcher"
+        self.lock = threading.Lock()
+
+    def set(self, part: str, problem: str | None) -> None:
+        """Record ``part``'s problem (None: it is fine again); written only when it changes."""
+        with self.lock:
+            if self.problems.get(part) == problem:
+                return
+            if problem is None:
+                del self.problems[part]
+            else:
+                self.problems[part] = problem
+            if self.path is not None:
+                try:
+                    replace_file(self.path, json.dumps(self.problems, ensure_ascii=False).encode())
+                except OSError as e:
+                    log.error("cannot write the scanner's status to %s: %s", self.path, e.strerror or e)
+
+
+def scanner_problems(environ: dict[str, str] | None = None) -> list[str]:
+    """The problems the scanning process last recorded (see ScannerStatus); none outside `serve`."""
+    path = (os.environ if environ is None else environ).get(STATUS_ENV)
+    if not path:
+        return []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return [str(problem) for problem in json.load(handle).values()]
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as e:
+        return [f"the scanner's status cannot be read: {e}"]
 
 
 def overdue_after(config: Config) -> float:
@@ -20,14 +68,16 @@ def overdue_after(config: Config) -> float:
 def health_report(index: Index, config: Config, feeds: int, render_failures: dict[str, str],
                   now: datetime) -> tuple[dict[str, object], int]:
     last = index.get_meta("last_scan")
+    scanner = scanner_problems()
     if not last:
-        return {"status": "starting", "detail": "no scan has finished yet"}, 503
+        return {"status": "starting", "detail": "no scan has finished yet", **({"reasons": scanner} if scanner else {})}, 503
     last_scan = json.loads(last)
     problems = index.problems()
     unreadable = index.source_problem_paths()  # read once, not once per problem
     reasons = [f"{p.path}: {p.message}" for p in problems if p.path in unreadable]
     if error := index.get_meta("last_error"):
         reasons.append(f"the last scan failed: {json.loads(error)['error']}")
+    reasons = list(dict.fromkeys([*reasons, *scanner]))  # a failed scan is in both when the index could be written
     age = (now - datetime.fromisoformat(last_scan["finished"])).total_seconds()
     if age > overdue_after(config):
         reasons.append(f"no scan has finished for {int(age)} s")
