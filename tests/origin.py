@@ -7,6 +7,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde"
        b"\x00\x00\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe\x92\xef\x00\x00\x00\x00IEND\xaeB`\x82")
@@ -36,6 +37,8 @@ class Origin:
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
                 origin.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
                 route = self.path.split("?")[0]
+                if route == "/typed":  # an image sent with the type the query names
+                    return self.reply(200, unquote(self.path.partition("?type=")[2]), PNG)
                 if route.startswith("/img/") or route.endswith(".jpg"):
                     return self.reply(200, "image/png", PNG)
                 if route == "/hotlink.png":  # refuses any Referer but its own site's

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
+import tracemalloc
 from datetime import UTC, datetime
+from pathlib import Path
 
 import feedparser
 import yaml
@@ -18,8 +21,10 @@ from feedsvc.articles import parse_article
 from feedsvc.config import parse_config
 from feedsvc.entries import entry_bytes
 from feedsvc.errors import ArticleError
+from feedsvc.index import Index
 from feedsvc.model import Document, FeedSpec
 from feedsvc.render import render_feed, render_spliced
+from feedsvc.scan import scan
 
 CONFIG = parse_config({"sources": [{"path": "."}], "site": {"url": "https://feeds.example.com", "timezone": "Asia/Shanghai"},
                        "images": {"https_hosts": ["img.example"]}})
@@ -111,3 +116,87 @@ def test_a_spliced_feed_is_what_feedgen_writes_for_any_feed_page(title: str, des
     for fmt in ("rss", "atom"):
         spliced = render_spliced(config, doc, ARTICLE.updated, [entry_bytes(config, ARTICLE, fmt)], fmt)
         assert spliced == render_feed(config, doc, [ARTICLE], fmt), fmt
+
+
+# -- issue 27: symlinks anywhere in a source tree; YAML whose aliases multiply ----------------
+
+SECRET = "OUTSIDE-SECRET"
+tree_entries = st.lists(st.tuples(
+    st.sampled_from(["file", "folder", "link-outside-file", "link-outside-folder", "link-inside", "link-etc"]),
+    st.lists(st.sampled_from(["a", "b", "c.md", "d.md"]), min_size=1, max_size=3)), max_size=12)
+
+
+def _make_tree(root: Path, outside: Path, entries: list[tuple[str, list[str]]]) -> None:
+    for kind, parts in entries:
+        path = root.joinpath(*parts)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if kind == "file":
+                path.write_text(f"---\ntitle: inside {'/'.join(parts)}\n---\n<p>inside</p>\n", encoding="utf-8")
+            elif kind == "folder":
+                path.mkdir(exist_ok=True)
+            else:
+                target = {"link-outside-file": outside / "secret.md", "link-outside-folder": outside,
+                          "link-inside": root, "link-etc": Path("/etc/passwd")}[kind]
+                path.symlink_to(target)
+        except OSError:  # a name already taken by another kind of entry: the tree stays as it is
+            continue
+
+
+def _paths_following_links(root: Path, depth: int = 4) -> set[str]:
+    found, frontier = set(), [root]
+    for _ in range(depth):  # bounded: a link to the root makes the tree endless
+        frontier = [child for folder in frontier if folder.is_dir() for child in folder.iterdir()]
+        found.update(str(path) for path in frontier)
+    return found
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(entries=tree_entries)
+def test_nothing_reached_through_a_symlink_is_ever_published(entries: list[tuple[str, list[str]]]) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        root, outside = Path(scratch) / "src", Path(scratch) / "outside"
+        root.mkdir()
+        outside.mkdir()
+        (outside / "secret.md").write_text(f"---\ntitle: {SECRET}\n---\n<p>{SECRET}</p>\n", encoding="utf-8")
+        (outside / "nested.md").write_text(f"---\ntitle: {SECRET} nested\n---\nx\n", encoding="utf-8")
+        _make_tree(root, outside, entries)
+        config = parse_config({"sources": [{"path": str(root)}], "state_dir": str(Path(scratch) / "state")})
+        every_path = _paths_following_links(root)  # what a watcher following links could name
+        index = Index.open(config.state_dir)
+        try:
+            scan(index, config, settle=0)  # the walk
+            scan(index, config, settle=0, only=every_path)  # the watcher's paths
+            published = index.db.execute("SELECT relpath, title, content FROM articles").fetchall()
+        finally:
+            index.close()
+        for relpath, title, content in published:
+            assert SECRET not in title and SECRET not in content and "root:" not in content, relpath
+            here = root
+            for part in relpath.split("/"):
+                here = here / part
+                assert not here.is_symlink(), relpath
+
+
+alias_documents = st.lists(st.integers(min_value=1, max_value=12), min_size=1, max_size=14).map(
+    lambda fans: "a0: &a0 [lol, lol]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * fan)}]\n" for i, fan in enumerate(fans, 1)))
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(document=alias_documents, key=st.sampled_from(["date", "title", "categories", "tags", "description", "x"]))
+def test_yaml_aliases_never_expand_past_a_bounded_size(document: str, key: str) -> None:
+    last = document.count("\n") - 1
+    raw = f"---\n{document}{key}: *a{last}\n{'' if key == 'title' else 'title: t'}\n---\nbody".encode()
+    tracemalloc.start()
+    try:
+        try:
+            article = parse_article(raw, "post.md", datetime(2023, 5, 6, tzinfo=UTC), CONFIG)
+        except ArticleError as e:
+            assert "aliases expand" in e.message or "no title" in e.message
+        else:
+            assert len(article.title) + len(article.summary) + len(repr(article.categories)) < 10**6
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20  # a bomb that got through takes gigabytes

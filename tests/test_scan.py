@@ -224,9 +224,9 @@ def test_hostile_directory_scans_with_every_problem_reported(articles: Path, tmp
     index = Index.open(config.state_dir)
     report = scan(index, config, settle=0)
     problems = {Path(p.path).name: p for p in index.problems()}
-    assert report.errors == 1 and problems["no-title.md"].fatal
+    assert report.errors == 2 and problems["no-title.md"].fatal and problems["alias-bomb.md"].fatal
     assert {"broken-yaml.md", "gbk-encoded.md", "python-tag.md", "control-chars.md"} <= set(problems)
-    assert len(titles(index)) == 10  # 12 files: one without a title, one draft
+    assert len(titles(index)) == 9  # 12 files: one without a title, one alias bomb, one draft
     index.close()
 
 
