@@ -355,3 +355,37 @@ def test_healthz_reads_the_scanners_own_word(tmp_path: Path, monkeypatch: pytest
     assert response.status_code == 503 and "watching the sources stopped" in response.json["reasons"][0]
     status.set("watcher", None)
     assert client.get("/healthz").status_code == 200
+
+
+def test_4_a_watcher_that_fails_restarts_and_says_so_until_it_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import watchfiles
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from feedsvc import scheduler
+    from feedsvc.health import ScannerStatus
+
+    src = tmp_path / "src"
+    write(src / "a.md", "a")
+    config = make_config(src, tmp_path / "state")
+    calls: list[str] = []
+    stop = threading.Event()
+    status = ScannerStatus(tmp_path / "scanner.json")
+    seen_failing = threading.Event()
+
+    def flaky(*paths: str, **options: object):  # noqa: ANN202 - watchfiles.watch's stand-in
+        calls.append("start")
+        if len(calls) == 1:
+            raise OSError("inotify watch limit reached")
+        if "watcher" in json.loads((tmp_path / "scanner.json").read_text()):
+            seen_failing.set()
+        yield set()  # in place
+        stop.set()
+
+    monkeypatch.setattr(watchfiles, "watch", flaky)
+    monkeypatch.setattr(scheduler, "MAX_BACKOFF", 0.01)
+    scanner = scheduler.Scanner(config, BackgroundScheduler(), status)
+    thread = threading.Thread(target=scheduler.watch, args=(scanner, stop), daemon=True)
+    thread.start()
+    thread.join(timeout=60)
+    assert calls == ["start", "start"] and seen_failing.is_set()  # /healthz said so while it was down
+    assert "watcher" not in status.problems  # and no more once it ran again
