@@ -19,6 +19,12 @@ if TYPE_CHECKING:  # imported inside each command, so `feedsvc --help` starts fa
     from .model import Problem
 
 PUSH_WAIT = 60  # seconds `build` waits for the WebSub hubs to take its pings
+# granian holds a permit per open connection, an idle keep-alive or a client still sending its
+# headers included: with 64 a worker, 128 clients dripping their headers a byte a second left
+# feed readers waiting 10 s and more. Connections are cheap in granian's Rust side; the Python
+# work stays bounded by the blocking threads. A client gets 5 s to send its headers.
+BACKPRESSURE = 1024
+HEADER_READ_MS = 5000
 
 config_option = click.option("--config", "config_file", metavar="FILE",
                              help="Config file (default: $FEEDSVC_CONFIG or config/feedsvc.yaml).")
@@ -195,7 +201,8 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
            supervisor.SUPERVISOR_PID: str(os.getpid())}
     command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--factory", "feedsvc.web:app_from_env",
                "--host", host, "--port", str(port), "--workers", str(workers), "--no-ws", "--log-level", "warning",
-               "--blocking-threads", str(web_threads(config)), "--backpressure", "64"]
+               "--blocking-threads", str(web_threads(config)), "--backpressure", str(BACKPRESSURE),
+               "--http1-header-read-timeout", str(HEADER_READ_MS)]
     if access_log:
         command += ["--access-log", "--log-level", "info"]
     try:

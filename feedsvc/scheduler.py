@@ -100,14 +100,15 @@ def record(index: Index, report: ScanReport, finished: float) -> None:
 
 
 def scan_once(config: Config, only: set[str] | None = None, pusher: Pusher | None = None,
-              status: ScannerStatus | None = None) -> ScanReport | None:
+              status: ScannerStatus | None = None, wait: bool | None = None) -> ScanReport | None:
     """One scan with the lock held; None when another scan is running or the scan failed.
     ``only``: the paths the watcher saw change; such a scan waits for a running one (its
-    changes must not be dropped), a scheduled one is skipped instead. ``pusher``: the WebSub
+    changes must not be dropped), a scheduled one is skipped instead (``wait`` says otherwise:
+    a scan for files that have settled must not be dropped either). ``pusher``: the WebSub
     pings of the feeds the scan changed. ``status``: where a failure is shown to /healthz
     even when the index cannot record it (the lock cannot be taken: an unwritable state_dir)."""
     try:
-        with scan_lock(config.state_dir, wait=only is not None) as held:
+        with scan_lock(config.state_dir, wait=only is not None if wait is None else wait) as held:
             if not held:
                 log.warning("scan skipped: another scan of %s is running", config.state_dir)
                 return None
@@ -178,7 +179,8 @@ class Scanner:
         self._follow_up(scheduled_scan(self.config, self.pusher, self.net, self.status))
 
     def changed(self, only: set[str] | None) -> None:
-        self._follow_up(scan_once(self.config, only, self.pusher, self.status))
+        """A scan for what the watcher saw, or for files now settled: it waits for a running one."""
+        self._follow_up(scan_once(self.config, only, self.pusher, self.status, wait=True))
 
     def _follow_up(self, report: ScanReport | None) -> None:
         """A whole scan later: once the files still being written have settled, or soon after
