@@ -208,6 +208,11 @@ class Server:
 
 
 @dataclass(frozen=True)
+class Filters:
+    regex_max: int = field(default=256, metadata=check(_at_least(1)))  # the longest regex a URL filter may give
+
+
+@dataclass(frozen=True)
 class Config:
     sources: tuple[Source, ...]
     site: Site = Site()
@@ -220,6 +225,7 @@ class Config:
     images: Images = Images()
     channels: tuple[Channel, ...] = ()
     server: Server = Server()
+    filters: Filters = Filters()
 
     def problems(self) -> list[str]:
         """What no single key shows: needs between keys."""

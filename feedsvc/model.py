@@ -101,6 +101,7 @@ class Document:
     spec: FeedSpec
     page: int = 0  # 0: the feed itself; n >= 1: archive page n
     pages: int = 0  # the archive pages the feed has now (0: none, or archives are off)
+    query: str = ""  # a filtered view of the feed (URL filters): the query it answers, in canonical form
 
     @property
     def is_archive(self) -> bool:

@@ -28,6 +28,10 @@ from .urls import feed_base
 
 log = logging.getLogger("feedsvc.web")
 MAX_ENTRIES = 2048
+# filtered views (URL filters): any number of distinct queries, so a bucket of their own that
+# never evicts a plain feed, bounded in count and in bytes
+MAX_VIEWS = 256
+MAX_VIEW_BYTES = 32 * 2**20
 GENERATION_CHECK = 0.005  # seconds
 
 
@@ -50,6 +54,7 @@ class Cache:
 
     config: Config
     entries: OrderedDict[str, Cached] = field(default_factory=OrderedDict)
+    views: OrderedDict[str, Cached] = field(default_factory=OrderedDict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     local: threading.local = field(default_factory=threading.local)
     spec_memo: tuple[int, dict[str, FeedSpec]] | None = None
@@ -107,8 +112,22 @@ class Cache:
         """The current page for ``key``, rendered by ``build`` only when the index moved."""
         if found := self.peek(key):
             return found
+        return self._render(self.entries, key, build, vary)
+
+    def view(self, key: str, build: Callable[[Index], Page | None], vary: str) -> Cached | None:
+        """A filtered view: like ``get``, in the views' own bounded bucket (never the fast path's)."""
+        cached = self.views.get(key)
+        if cached is not None and cached.generation == self.generation():
+            with self.lock:
+                if key in self.views:
+                    self.views.move_to_end(key)
+            return cached
+        return self._render(self.views, key, build, vary)
+
+    def _render(self, bucket: OrderedDict[str, Cached], key: str, build: Callable[[Index], Page | None],
+                vary: str) -> Cached | None:
         generation = self.generation()
-        cached = self.entries.get(key)
+        cached = bucket.get(key)
         try:
             page = build(self.index())
         except sqlite3.DatabaseError as e:  # corrupt or gone: the scanner rebuilds it
@@ -128,9 +147,12 @@ class Cache:
             return cached
         fresh = Cached(generation, page, etag, vary)
         with self.lock:
-            self.entries[key] = fresh
-            while len(self.entries) > MAX_ENTRIES:
-                self.entries.popitem(last=False)
+            bucket[key] = fresh
+            if bucket is self.views:
+                while len(bucket) > MAX_VIEWS or (len(bucket) > 1 and _bytes(bucket) > MAX_VIEW_BYTES):
+                    bucket.popitem(last=False)
+            while len(bucket) > MAX_ENTRIES:
+                bucket.popitem(last=False)
         return fresh
 
     def render_failures(self) -> dict[str, str]:
@@ -145,6 +167,10 @@ class Cache:
         if memo is None or memo[0] != generation:
             memo = self.spec_memo = (generation, {feed_base(s): s for s in feed_specs(self.index(), self.config)})
         return memo[1]
+
+
+def _bytes(bucket: OrderedDict[str, Cached]) -> int:
+    return sum(len(cached.page.body) for cached in bucket.values())
 
 
 class FastPath:

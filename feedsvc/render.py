@@ -38,7 +38,10 @@ RSS_DOCS = "http://www.rssboard.org/rss-specification"  # feedgen's default <doc
 
 
 def history_links(config: Config, doc: Document, fmt: str) -> list[tuple[str, str]]:
-    """(rel, absolute URL) of a feed document's WebSub hubs and RFC 5005 neighbours."""
+    """(rel, absolute URL) of a feed document's WebSub hubs and RFC 5005 neighbours (a filtered
+    view has neither: no hub is told of it, and it is no page of the archive chain)."""
+    if doc.query:
+        return []
     def url(page: int) -> str:
         return absolute(config.site.url, document_path(Document(doc.spec, page, doc.pages), fmt))
 
@@ -168,7 +171,7 @@ def render_json(config: Config, doc: Document, articles: list[Article]) -> bytes
         "version": "https://jsonfeed.org/version/1.1",
         "title": spec.title,
         "home_page_url": absolute(site.url, INDEX_PATH),
-        "feed_url": absolute(site.url, feed_path(spec, "json")),
+        "feed_url": absolute(site.url, document_path(doc, "json") if doc.query else feed_path(spec, "json")),
         "description": spec.description,
         "language": site.language,
         "authors": [{"name": site.title}],

@@ -8,7 +8,7 @@ exported file are the same bytes with the same Last-Modified.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Protocol
@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
+from . import filters
 from .config import Config
 from .entries import entry_bytes
 from .feeds import is_full, items, select, select_document
@@ -101,6 +102,33 @@ def feed_page(index: Index, config: Config, doc: Document, fmt: str, selection: 
         body = with_stylesheet(body, xsl) if xsl else body
     max_age = ARCHIVE_MAX_AGE if is_full(doc, config) else None
     return Page(body, FORMAT_TYPES[fmt] + "; charset=utf-8", updated, max_age, _link_header(config, doc, fmt))
+
+
+FILTER_WINDOW = 1000  # the newest items of a feed a filtered view looks through
+FILTER_CHUNK = 100  # loaded at a time: a query that finds its items early loads no more
+
+
+def filtered_page(index: Index, config: Config, spec: FeedSpec, fmt: str, wanted: filters.Filters, limit: int,
+                  now: datetime) -> Page:
+    """A feed's view under URL filters: the newest ``limit`` of its ``FILTER_WINDOW`` newest
+    items that the filters keep, shown as they ask. Rendered whole (no stored entries: brief
+    and opencc change them), with its query in its self link and no archive or hub links."""
+    since = now.replace(microsecond=0) - timedelta(seconds=wanted.newer_than or 0)
+    cutoff = since.isoformat() if wanted.newer_than is not None else ""  # the index's dates: UTC, ISO 8601
+    paths = [path for path, _, published in index.history(spec.query, FILTER_WINDOW) if published >= cutoff]
+    chosen: list[Article] = []
+    for start in range(0, len(paths), FILTER_CHUNK):
+        chunk = paths[start:start + FILTER_CHUNK]
+        found = index.articles_by_path(chunk)
+        chosen += [filters.transform(wanted, a) for p in chunk if (a := found.get(p)) and filters.keep(wanted, a, now)]
+        if len(chosen) >= limit:
+            break
+    chosen = chosen[:limit]
+    doc = Document(spec, query=f"{wanted.query}&limit={limit}" if limit != spec.limit else wanted.query)
+    body = render_feed(config, doc, chosen, fmt)
+    if fmt in ("rss", "atom"):
+        body = with_stylesheet(body, stylesheet_href(config))
+    return Page(body, FORMAT_TYPES[fmt] + "; charset=utf-8", feed_updated(chosen))
 
 
 def _spliced(index: Index, config: Config, doc: Document, fmt: str, selection: Selection,

@@ -59,7 +59,10 @@ def feed_path(spec: FeedSpec, fmt: str) -> str:
 
 
 def document_path(doc: Document, fmt: str) -> str:
-    """The feed's path, or its archive page's: ``/feeds/all/_archive/3.atom``."""
+    """The feed's path, or its archive page's: ``/feeds/all/_archive/3.atom``; a filtered view's
+    path carries its query."""
+    if doc.query:
+        return f"{feed_path(doc.spec, fmt)}?{doc.query}"
     if not doc.is_archive:
         return feed_path(doc.spec, fmt)
     return f"{archive_folder(doc.spec)}{doc.page}.{fmt}"

@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from flask import Blueprint, Flask, Response, abort, current_app, redirect, request, send_file
 from werkzeug.exceptions import HTTPException
@@ -20,6 +21,8 @@ from . import site
 from .config import Config, load_config
 from .errors import StoreUnavailable
 from .feeds import document, select
+from .filters import FilterError, Filters
+from .filters import parse as parse_filters
 from .health import health_report, now_utc
 from .http import Cached, etag_of, respond, wants_html
 from .imagefetch import FetchError, Limits
@@ -79,6 +82,23 @@ def _limit(spec: FeedSpec) -> int | None:
     return min(number, spec.limit)
 
 
+def _filters(config: Config) -> Filters | None:
+    try:
+        return parse_filters(request.args, config.filters.regex_max)
+    except FilterError as e:
+        abort(400, str(e))
+
+
+def _filtered(spec: FeedSpec, fmt: str, wanted: Filters, limit: int, path: str, vary: str) -> Cached | None:
+    """A filtered view, cached apart from the plain feeds (``Cache.view``): with ``filter_time``
+    it is made again each minute, as the window moves."""
+    now = datetime.now(UTC)
+    minute = f"&t={int(now.timestamp()) // 60}" if wanted.newer_than is not None else ""
+    cache = _cache()
+    return cache.view(page_key(path, f"{wanted.query}&limit={limit}{minute}"), lambda index: site.filtered_page(
+        index, cache.config, spec, fmt, wanted, limit, now), vary)
+
+
 def serve_feed(spec: FeedSpec | None, fmt: str, page: int | None = 0) -> Response:
     """A feed (page 0) or one of its archive pages."""
     cache = _cache()
@@ -89,6 +109,8 @@ def serve_feed(spec: FeedSpec | None, fmt: str, page: int | None = 0) -> Respons
     limit = _limit(doc.spec) if not doc.is_archive else None
     path, variant = document_path(doc, fmt), "" if limit is None else f"limit={limit}"
     vary = "Accept-Encoding" if fmt == "json" else "Accept, Accept-Encoding"
+    if not doc.is_archive and (wanted := _filters(config)) is not None:
+        return to_response(_filtered(doc.spec, fmt, wanted, limit or doc.spec.limit, path, vary))
     if limit is None:
         cached = cache.get(page_key(path), lambda index: site.feed_page(
             index, config, doc, fmt, entries=site.StoredEntries(index, cache.fingerprint)), vary)
