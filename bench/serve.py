@@ -142,7 +142,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="feedsvc-serve-bench-") as tmp_name:
         tmp = Path(tmp_name)
         tmp.chmod(0o755)  # nginx workers run as an unprivileged user: they must read the export
-        feed_port, nginx_port, bare_port, same_port = free_port(), free_port(), free_port(), free_port()
+        feed_port, nginx_port, bare_port, same_port, quiet_port = (free_port() for _ in range(5))
         config = tmp / "feedsvc.yaml"
         config.write_text((ROOT / "config" / "feedsvc.yaml").read_text(encoding="utf-8")
                           .replace("../tests/data", str(ROOT / "tests" / "data"))
@@ -150,6 +150,8 @@ def main() -> None:
         feedsvc = [sys.executable, "-m", "feedsvc"]
         subprocess.run([*feedsvc, "build", "--config", str(config), "--out", str(tmp / "site")], check=True,
                        capture_output=True)
+        quiet = tmp / "no-metrics.yaml"  # the same service without /metrics: what counting costs the fast path
+        quiet.write_text(config.read_text(encoding="utf-8").replace("metrics: true", "metrics: false"), encoding="utf-8")
         (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=nginx_port, root=tmp / "site",
                                                           workers=args.workers), encoding="utf-8")
         (tmp / "bare.py").write_text(BARE_APP, encoding="utf-8")
@@ -157,11 +159,13 @@ def main() -> None:
             daemon(["nginx", "-c", str(tmp / "nginx.conf")]),
             bare_server(tmp, bare_port, args.workers, None),
             daemon([*feedsvc, "serve", "--config", str(config), "--port", str(feed_port), "--workers", str(args.workers)]),
+            daemon([*feedsvc, "serve", "--config", str(quiet), "--port", str(quiet_port), "--workers", str(args.workers)]),
         ]
         try:
             wait_up(f"http://127.0.0.1:{nginx_port}{FEED}")
             wait_up(f"http://127.0.0.1:{feed_port}{FEED}")
             wait_up(f"http://127.0.0.1:{bare_port}{FEED}")
+            wait_up(f"http://127.0.0.1:{quiet_port}{FEED}")
             # the same response: feedsvc's status, headers (validators, caching, type) and bytes
             servers.append(bare_server(tmp, same_port, args.workers, headers_of(f"http://127.0.0.1:{feed_port}{FEED}")))
             wait_up(f"http://127.0.0.1:{same_port}{FEED}")
@@ -177,7 +181,7 @@ def main() -> None:
             # drifts over a minute by more than the budget's 10 %, so each ratio is of runs taken
             # side by side (the bare app, feedsvc, the bare app with its headers, feedsvc's 304)
             runs = [(bare_port, {}), (feed_port, {}), (same_port, {}),
-                    (feed_port, {"If-None-Match": etag_of(f"http://127.0.0.1:{feed_port}{FEED}")})]
+                    (feed_port, {"If-None-Match": etag_of(f"http://127.0.0.1:{feed_port}{FEED}")}), (quiet_port, {})]
             rounds = [[wrk(f"http://127.0.0.1:{port}{FEED}", args.seconds, args.connections, headers)
                        for port, headers in runs] for _ in range(args.rounds)]
         finally:
@@ -196,6 +200,10 @@ def main() -> None:
     print(f"feedsvc 200 / the bare app with its headers: {statistics.median(r[1] / r[2] for r in rounds):.2f}")
     print(f"feedsvc 304 / 200: {statistics.median(r[3] / r[1] for r in rounds):.2f} (budget >= 2; median of the"
           f" rounds: {', '.join(f'{r[3] / r[1]:.2f}' for r in rounds)})")
+    quiet_200 = statistics.median(r[4] for r in rounds)
+    print(f"200 with /metrics counting / without: {statistics.median(r[1] / r[4] for r in rounds):.2f} ({ours_200:.0f}"
+          f" against {quiet_200:.0f} req/s: {(1 / ours_200 - 1 / quiet_200) * 1e6 * args.workers:+.1f} us per request"
+          f" and worker)")
 
 
 if __name__ == "__main__":

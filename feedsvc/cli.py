@@ -192,6 +192,7 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
     from .config import config_path
     from .health import STATUS_ENV, ScannerStatus
     from .index import Index
+    from .metrics import MULTIPROCESS_ENV
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
@@ -215,6 +216,9 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
     # the scanner's own word on itself, for the workers' /healthz: outside the state directory
     runtime = Path(tempfile.mkdtemp(prefix="feedsvc-serve-"))
     env[STATUS_ENV] = str(runtime / "scanner.json")
+    if config.metrics:  # every process of the service counts into files there: /metrics adds them up
+        (runtime / "metrics").mkdir()
+        os.environ[MULTIPROCESS_ENV] = env[MULTIPROCESS_ENV] = str(runtime / "metrics")
     web = supervisor.start(command, env)
     jobs = scheduler.start(config, ScannerStatus(runtime / "scanner.json"))
     click.echo(f"feedsvc: serving on http://{host}:{port}/ with {workers} workers", err=True)

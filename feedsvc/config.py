@@ -226,6 +226,7 @@ class Config:
     channels: tuple[Channel, ...] = ()
     server: Server = Server()
     filters: Filters = Filters()
+    metrics: bool = True  # /metrics in the Prometheus text format
 
     def problems(self) -> list[str]:
         """What no single key shows: needs between keys."""

@@ -36,6 +36,7 @@ class CachedImage:
     content_type: str
     etag: str
     last_modified: float
+    fetched: bool = False  # from upstream for this request, not from the cache
 
 
 class ImageCache:
@@ -112,7 +113,7 @@ class ImageCache:
     def _store(self, url: str, body: bytes, content_type: str) -> CachedImage:
         path, meta = self._paths(url)
         path.parent.mkdir(parents=True, exist_ok=True)
-        stored = CachedImage(path, content_type, etag_of(body), time.time())
+        stored = CachedImage(path, content_type, etag_of(body), time.time(), fetched=True)
         info = {"url": url, "content_type": content_type, "etag": stored.etag, "last_modified": stored.last_modified}
         replace_file(path, body)
         _mark_used(path)

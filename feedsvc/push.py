@@ -17,6 +17,7 @@ import threading
 import time
 from urllib.parse import urlencode
 
+from . import metrics
 from .config import Config
 from .feeds import document, document_signature, feed_specs, render_fingerprint, select
 from .index import Index
@@ -115,8 +116,10 @@ class Pusher:
             try:
                 ping(hub, topic)
             except (OSError, ValueError) as e:
+                metrics.ping(False)
                 self._failed(hub, topic, attempt, e)
             else:
+                metrics.ping(True)
                 log.info("WebSub: %s told that %s changed", hub, topic)
                 self._done()
 

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from . import metrics
 from .config import Config
 from .files import scan_lock
 from .health import ScannerStatus
@@ -116,9 +117,11 @@ def scan_once(config: Config, only: set[str] | None = None, pusher: Pusher | Non
     except Exception as e:
         log.exception("scan failed; the last good feeds stay online")
         _record_failure(config, e)
+        metrics.scan_failed()
         if status:
             status.set("scan", f"the last scan failed: {type(e).__name__}: {e}")
         return None
+    metrics.scan_finished(report.seconds, report.read, report.errors)
     if status:
         status.set("scan", None)
     log.info("scan: %d files, %d read, %d changed, %d errors, %d waiting, %d removed in %.2fs (pid %d)",

@@ -18,6 +18,7 @@ INDEX_PATH = "/"
 OPML_PATH = "/opml.xml"
 XSL_PATH = "/feed.xsl"
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
 _FEEDS, _CATEGORIES, _TAGS, _ARTICLES, _IMAGES = "/feeds/", "/categories/", "/tags/", "/articles/", "/img/"
 _ARCHIVE = "/_archive/"  # slugs never start with "_": no feed's path can collide
 _BASES = {"all": _FEEDS, "channel": _FEEDS, "category": _CATEGORIES, "tag": _TAGS}

@@ -17,7 +17,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, redirect, requ
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from . import site
+from . import metrics, site
 from .config import Config, load_config
 from .errors import StoreUnavailable
 from .feeds import document, select
@@ -40,6 +40,7 @@ from .urls import (
     IMAGE_ROUTE,
     INDEX_PATH,
     MAX_DIGITS,
+    METRICS_PATH,
     OPML_PATH,
     TAG_ROUTE,
     XSL_PATH,
@@ -221,6 +222,16 @@ def healthz() -> Response:
     return _json(body, status)
 
 
+def _metrics() -> Response:
+    cache = _cache()
+    try:
+        articles, feeds = cache.index().count_live(), len(cache.specs()) * len(cache.config.feeds.formats)
+    except (StoreUnavailable, sqlite3.DatabaseError):  # the counters still tell what happened
+        articles = feeds = 0
+    return Response(metrics.exposition(articles, feeds), content_type=metrics.CONTENT_TYPE,
+                    headers={"Cache-Control": "no-store"})
+
+
 def create_app(config: Config) -> Flask:
     """The app factory: starts nothing, opens nothing until the first request."""
     app = Flask("feedsvc")
@@ -229,6 +240,9 @@ def create_app(config: Config) -> Flask:
     cache = Cache(config)
     app.extensions["feedsvc"] = cache
     app.wsgi_app = FastPath(app.wsgi_app, cache, config.feeds.cache_seconds)  # type: ignore[method-assign]
+    if config.metrics:
+        app.wsgi_app = metrics.CountRequests(app.wsgi_app)  # type: ignore[method-assign]
+        app.add_url_rule(METRICS_PATH, "metrics", _metrics)
     for blueprint in (feeds, pages, health):
         app.register_blueprint(blueprint)
     if config.images.mode == "proxy":
@@ -271,16 +285,19 @@ def images_blueprint(config: Config) -> Blueprint:
     def image(signature: str, encoded: str) -> Response:
         url = verify(key, signature, encoded)
         if url is None:
+            metrics.image("refused")
             abort(403, "not a signed image URL")
         try:
             found, handle = cache.open(url)
         except FetchError as e:
+            metrics.image("refused" if e.status == 403 else "failed")
             response = Response(f"{e.status} {e}\n", status=e.status, content_type="text/plain; charset=utf-8")
             if e.status == 503:  # busy now, not broken
                 response.headers.update({"Cache-Control": "no-store", "Retry-After": "1"})
             else:
                 response.headers["Cache-Control"] = f"max-age={FAILURE_SECONDS}"
             return response
+        metrics.image("fetched" if found.fetched else "hit")
         response = send_file(handle, mimetype=found.content_type, conditional=True, etag=found.etag,
                              last_modified=found.last_modified, max_age=IMAGE_MAX_AGE)
         response.headers["Cache-Control"] = f"public, max-age={IMAGE_MAX_AGE}, immutable"

@@ -1,0 +1,136 @@
+"""Metrics: ``/metrics`` in the Prometheus text format, correct across every process of a
+``feedsvc serve`` (its web workers and the scanner).
+
+prometheus_client's multiprocess mode: ``serve`` makes a private folder and names it in
+``PROMETHEUS_MULTIPROC_DIR`` before any process imports prometheus_client; each process then
+keeps its counters in memory-mapped files there, and a scrape adds them up. Outside ``serve``
+(tests, ``create_app`` alone) the counters live in the process, as usual.
+
+Labels are few and bounded: a kind of path, a status, a format, conditional or not. No label
+ever holds a feed path, a query or a user agent.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from functools import cache
+from typing import Any
+
+from .model import FORMAT_TYPES
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_FORMATS = {f".{fmt}": fmt for fmt in FORMAT_TYPES} | {".html": "html", ".xml": "xml", ".xsl": "xml"}
+
+
+@cache
+def _metrics() -> Any:
+    """The metric objects, made on first use (importing prometheus_client costs start-up time,
+    and in multiprocess mode must follow the environment variable)."""
+    from types import SimpleNamespace
+
+    from prometheus_client import Counter, Histogram
+
+    return SimpleNamespace(
+        requests=Counter("feedsvc_requests", "HTTP requests answered",
+                         ["kind", "status", "format", "conditional"]),
+        sent=Counter("feedsvc_response_bytes", "Bytes of response bodies sent", ["kind"]),
+        scans=Counter("feedsvc_scans", "Scans of the sources", ["result"]),
+        scan_seconds=Histogram("feedsvc_scan_seconds", "How long a scan took",
+                               buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)),
+        files_read=Counter("feedsvc_scan_files_read", "Article files read by scans"),
+        file_errors=Counter("feedsvc_scan_file_errors", "Article files a scan could not publish"),
+        pings=Counter("feedsvc_push_pings", "WebSub pings sent to hubs", ["result"]),
+        images=Counter("feedsvc_image_proxy", "Image proxy requests", ["result"]),
+    )
+
+
+def kind_of(path: str) -> str:
+    """The kind of a request path: one of a few values, whatever the path."""
+    if path.startswith(("/feeds/", "/categories/", "/tags/")):
+        return "archive" if "/_archive/" in path else "feed"
+    if path.startswith("/articles/"):
+        return "article"
+    if path.startswith("/img/"):
+        return "image"
+    if path in ("/", "/opml.xml", "/feed.xsl"):
+        return "page"
+    return "other"
+
+
+def format_of(path: str) -> str:
+    dot = path.rfind(".")
+    return _FORMATS.get(path[dot:], "other") if dot > path.rfind("/") else "html"
+
+
+class CountRequests:
+    """WSGI middleware around the whole app (the fast path included): one counter per answer,
+    the body's bytes from its Content-Length (the fast path's answers all have one)."""
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+        self.metrics = _metrics()
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        def counted(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+            path = environ.get("PATH_INFO", "")
+            kind = kind_of(path)
+            conditional = "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ
+            self.metrics.requests.labels(kind, status[:3], format_of(path), "true" if conditional else "false").inc()
+            for name, value in headers:
+                if name == "Content-Length" and environ.get("REQUEST_METHOD") != "HEAD":
+                    self.metrics.sent.labels(kind).inc(int(value))
+                    break
+            return start_response(status, headers, *rest)
+
+        return self.app(environ, counted)
+
+
+def scan_finished(seconds: float, read: int, errors: int) -> None:
+    metrics = _metrics()
+    metrics.scans.labels("ok").inc()
+    metrics.scan_seconds.observe(seconds)
+    metrics.files_read.inc(read)
+    metrics.file_errors.inc(errors)
+
+
+def scan_failed() -> None:
+    _metrics().scans.labels("failed").inc()
+
+
+def ping(ok: bool) -> None:
+    _metrics().pings.labels("ok" if ok else "failed").inc()
+
+
+def image(result: str) -> None:
+    """``result``: ``hit`` (from the cache), ``fetched``, ``refused`` (unsigned, private) or ``failed``."""
+    _metrics().images.labels(result).inc()
+
+
+def exposition(articles: int, feeds: int) -> bytes:
+    """Every process's counters, and the index's own figures as gauges."""
+    from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+    from prometheus_client.core import GaugeMetricFamily
+
+    _metrics()  # this process's counters exist, even before its first request
+    if os.environ.get(MULTIPROCESS_ENV):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    gauges = [GaugeMetricFamily("feedsvc_articles", "Articles published", value=articles),
+              GaugeMetricFamily("feedsvc_feeds", "Feed documents served (each format counted)", value=feeds)]
+    return generate_latest(registry) + generate_latest(_Fixed(gauges))
+
+
+class _Fixed:
+    """A registry-like holder of metric families made for one scrape."""
+
+    def __init__(self, families: list[Any]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Any]:
+        return self.families
