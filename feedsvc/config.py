@@ -153,7 +153,8 @@ class Feeds:
     tags: bool = True
     archives: bool = True  # RFC 5005 archive pages behind every feed
     archive_size: int = field(default=50, metadata=check(_between(1, 1000)))  # items per archive page
-    cache_seconds: int = field(default=300, metadata=check(_at_least(0)))
+    cache_seconds: int = field(default=300, metadata=check(_at_least(0)))  # the least max-age a feed is given
+    cache_max_seconds: int = field(default=3600, metadata=check(_at_least(0)))  # the most, for the slowest feeds
 
 
 def _hub_urls(value: tuple[str, ...]) -> str | None:

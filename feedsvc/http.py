@@ -99,9 +99,11 @@ def html_security(body: bytes) -> Headers:
 
 
 def _headers(cached: Cached, use_gzip: bool, max_age: int) -> tuple[Headers, Headers]:
-    """(of a 304, of a 200)."""
+    """(of a 304, of a 200). A 304 also says when to come back (``Retry-After``): a client that
+    polls faster than the page changes is told, never refused."""
     page = cached.page
-    common = [("Cache-Control", f"public, max-age={max_age if page.max_age is None else page.max_age}"),
+    max_age = max_age if page.max_age is None else page.max_age
+    common = [("Cache-Control", f"public, max-age={max_age}"),
               ("Vary", cached.vary), ("Last-Modified", http_date(page.last_modified)),
               ("ETag", f'"{cached.etag}-gzip"' if use_gzip else f'"{cached.etag}"')]
     if page.link:
@@ -111,7 +113,7 @@ def _headers(cached: Cached, use_gzip: bool, max_age: int) -> tuple[Headers, Hea
     body = cached.gzip_body() if use_gzip else page.body
     full = [*common, *([("Content-Encoding", "gzip")] if use_gzip else []),
             ("Content-Type", page.content_type), ("Content-Length", str(len(body)))]
-    return common, full
+    return [*common, ("Retry-After", str(max_age))], full
 
 
 def status_line(code: int) -> str:

@@ -18,6 +18,7 @@ from functools import cache
 from typing import Any
 
 from .model import FORMAT_TYPES
+from .urls import kind_of
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -44,19 +45,6 @@ def _metrics() -> Any:
         pings=Counter("feedsvc_push_pings", "WebSub pings sent to hubs", ["result"]),
         images=Counter("feedsvc_image_proxy", "Image proxy requests", ["result"]),
     )
-
-
-def kind_of(path: str) -> str:
-    """The kind of a request path: one of a few values, whatever the path."""
-    if path.startswith(("/feeds/", "/categories/", "/tags/")):
-        return "archive" if "/_archive/" in path else "feed"
-    if path.startswith("/articles/"):
-        return "article"
-    if path.startswith("/img/"):
-        return "image"
-    if path in ("/", "/opml.xml", "/feed.xsl"):
-        return "page"
-    return "other"
 
 
 def format_of(path: str) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -26,11 +26,13 @@ from . import __version__
 from .config import Config
 from .entries import image_type, json_item, rfc822, xml_attr, xml_text
 from .model import EPOCH, FORMAT_TYPES, Article, Document, FeedSpec
+from .rhythm import Rhythm, rhythm
 from .urls import INDEX_PATH, absolute, article_url, categories_url, document_path, feed_path, item_link, tags_url
 
 GENERATOR = "feedsvc"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 HISTORY_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
+SYNDICATION_NS = "http://purl.org/rss/1.0/modules/syndication/"
 DC_NS = "http://purl.org/dc/elements/1.1/"
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
@@ -83,6 +85,32 @@ class _History:
         return feed
 
 
+class _Syndication:
+    """A feedgen extension: RSS's ``sy:updatePeriod`` and ``sy:updateFrequency`` (feedgen's own
+    syndication extension writes them capitalised, which no reader knows)."""
+
+    def __init__(self, update: tuple[str, int] | None) -> None:
+        self.update = update
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"sy": SYNDICATION_NS} if self.update else {}
+
+    def extend_atom(self, feed: etree._Element) -> etree._Element:
+        return feed
+
+    def extend_rss(self, feed: etree._Element) -> etree._Element:
+        if self.update:
+            period, frequency = self.update
+            etree.SubElement(feed[0], f"{{{SYNDICATION_NS}}}updatePeriod").text = period
+            etree.SubElement(feed[0], f"{{{SYNDICATION_NS}}}updateFrequency").text = str(frequency)
+        return feed
+
+
+def pace_of(config: Config, dates: Sequence[datetime]) -> Rhythm:
+    """The cache hints of a feed document whose items are dated ``dates`` (see ``rhythm``)."""
+    return rhythm(dates, config.feeds.cache_seconds, config.feeds.cache_max_seconds)
+
+
 def feed_updated(articles: list[Article]) -> datetime:
     return max((a.updated for a in articles), default=EPOCH)
 
@@ -98,10 +126,6 @@ def _extensions() -> tuple[tuple[str, type, type], ...]:
     return ("dc", DcExtension, DcEntryExtension), ("media", MediaExtension, MediaEntryExtension)
 
 
-def _ttl(config: Config) -> int:
-    return max(config.feeds.cache_seconds // 60, 1)
-
-
 def _generator(config: Config, doc: Document, articles: list[Article], fmt: str) -> Any:
     """A ``FeedGenerator`` holding the document and its articles."""
     from feedgen.feed import FeedGenerator
@@ -112,6 +136,9 @@ def _generator(config: Config, doc: Document, articles: list[Article], fmt: str)
         fg.register_extension(name, feed_extension, entry_extension)
     history = _History(history_links(config, doc, fmt), doc.is_archive)
     fg.register_extension("history", lambda: history, None)  # feedgen wants a class: this one instance
+    pace = pace_of(config, [a.updated for a in articles])
+    syndication = _Syndication(pace.update if fmt == "rss" else None)
+    fg.register_extension("syndication", lambda: syndication, None)
     fg.id(absolute(site.url, feed_path(spec, fmt)))  # an archive page is part of the same feed: same id
     fg.title(spec.title)
     fg.description(spec.description or spec.title)
@@ -123,7 +150,7 @@ def _generator(config: Config, doc: Document, articles: list[Article], fmt: str)
     updated = feed_updated(articles)
     fg.updated(updated)
     fg.lastBuildDate(updated)
-    fg.ttl(_ttl(config))
+    fg.ttl(pace.ttl)
     for article in articles:
         _entry(fg, config, article, fmt)
     return fg
@@ -203,11 +230,12 @@ _CLOSE = {"atom": b"</feed>", "rss": b"  </channel>"}
 _JSON_ITEMS = b'"items": []\n}\n'
 
 
-def render_spliced(config: Config, doc: Document, updated: datetime, entries: list[bytes], fmt: str,
+def render_spliced(config: Config, doc: Document, dates: Sequence[datetime], entries: list[bytes], fmt: str,
                    stylesheet: str | None = None) -> bytes:
-    """What ``render_feed`` makes of articles whose entries are ``entries`` (from ``entry_bytes``),
-    with an ``xml-stylesheet`` instruction for ``stylesheet`` (XML formats). The document is
-    joined once: at 10,000 articles, each copy of every feed and archive page is 2.4 GB."""
+    """What ``render_feed`` makes of articles whose entries are ``entries`` (from ``entry_bytes``)
+    and whose updated dates are ``dates``, with an ``xml-stylesheet`` instruction for
+    ``stylesheet`` (XML formats). The document is joined once: at 10,000 articles, each copy of
+    every feed and archive page is 2.4 GB."""
     if fmt == "json":
         shell = render_json(config, doc, [])
         if not entries:
@@ -217,14 +245,14 @@ def render_spliced(config: Config, doc: Document, updated: datetime, entries: li
             parts += (entry, b",\n    ")
         parts[-1] = b"\n  ]\n}\n"
         return b"".join(parts)
-    shell = xml_shell(config, doc, fmt, updated)
+    shell = xml_shell(config, doc, fmt, max(dates, default=EPOCH), pace_of(config, dates))
     if stylesheet:
         shell = with_stylesheet(shell, stylesheet)
     at = shell.rindex(_CLOSE[fmt])
     return b"".join([shell[:at], *entries, shell[at:]])
 
 
-def xml_shell(config: Config, doc: Document, fmt: str, updated: datetime) -> bytes:
+def xml_shell(config: Config, doc: Document, fmt: str, updated: datetime, pace: Rhythm) -> bytes:
     """An RSS or Atom document without entries, as feedgen writes it (``render_feed`` of no
     articles but dated ``updated``): the same elements, order, namespaces and escaping."""
     site, spec = config.site, doc.spec
@@ -235,13 +263,17 @@ def xml_shell(config: Config, doc: Document, fmt: str, updated: datetime) -> byt
     history = [f'<{"atom:" if fmt == "rss" else ""}link rel="{rel}" href="{xml_attr(href)}"/>'
                for rel, href in history_links(config, doc, fmt)] + (["<fh:archive/>"] if doc.is_archive else [])
     if fmt == "rss":
-        namespaces = " ".join(f'xmlns:{prefix}="{ns}"' for prefix, ns in [*prefixes, ("atom", ATOM_NS),
+        syndication = [("sy", SYNDICATION_NS)] if pace.update else []
+        namespaces = " ".join(f'xmlns:{prefix}="{ns}"' for prefix, ns in [*prefixes, *syndication, ("atom", ATOM_NS),
                                                                           ("content", CONTENT_NS)])
         head = [f"<title>{title}</title>", f"<link>{xml_text(home)}</link>", f"<description>{description}</description>",
                 f'<atom:link href="{self_link}" rel="self" type="{FORMAT_TYPES[fmt]}"/>', f"<docs>{RSS_DOCS}</docs>",
                 f"<generator>{GENERATOR}</generator>"]
         head += [f"<language>{xml_text(site.language)}</language>"] if site.language else []
-        head += [f"<lastBuildDate>{rfc822(updated)}</lastBuildDate>", f"<ttl>{_ttl(config)}</ttl>", *history]
+        head += [f"<lastBuildDate>{rfc822(updated)}</lastBuildDate>", f"<ttl>{pace.ttl}</ttl>", *history]
+        if pace.update:
+            head += [f"<sy:updatePeriod>{pace.update[0]}</sy:updatePeriod>",
+                     f"<sy:updateFrequency>{pace.update[1]}</sy:updateFrequency>"]
         lines = [f'<rss {namespaces} version="2.0">', "  <channel>", *("    " + line for line in head),
                  "  </channel>", "</rss>"]
     else:

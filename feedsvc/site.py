@@ -23,7 +23,7 @@ from .feeds import is_full, items, select, select_document
 from .index import Index
 from .model import EPOCH, FORMAT_TYPES, HTML, Article, Document, FeedSpec, Page, Selection
 from .pages import render_article, render_index
-from .render import feed_updated, render_feed, render_opml, render_spliced, with_stylesheet
+from .render import feed_updated, pace_of, render_feed, render_opml, render_spliced, with_stylesheet
 from .urls import XSL_PATH, absolute, document_path
 
 LATEST_ON_INDEX = 30
@@ -95,13 +95,15 @@ def feed_page(index: Index, config: Config, doc: Document, fmt: str, selection: 
     selection = selection or select_document(index, doc, config)
     xsl = stylesheet_href(config) if fmt in ("rss", "atom") else None
     if entries is not None:
-        body, updated = _spliced(index, config, doc, fmt, selection, entries, xsl)
+        body, dates = _spliced(index, config, doc, fmt, selection, entries, xsl)
     else:
         articles = items(index, selection)
-        body, updated = render_feed(config, doc, articles, fmt), feed_updated(articles)
+        body, dates = render_feed(config, doc, articles, fmt), [a.updated for a in articles]
         body = with_stylesheet(body, xsl) if xsl else body
-    max_age = ARCHIVE_MAX_AGE if is_full(doc, config) else None
-    return Page(body, FORMAT_TYPES[fmt] + "; charset=utf-8", updated, max_age, _link_header(config, doc, fmt))
+    # a full archive page never changes; any other document is polled at its feed's own pace
+    max_age = ARCHIVE_MAX_AGE if is_full(doc, config) else pace_of(config, dates).max_age
+    return Page(body, FORMAT_TYPES[fmt] + "; charset=utf-8", max(dates, default=EPOCH), max_age,
+                _link_header(config, doc, fmt))
 
 
 FILTER_WINDOW = 1000  # the newest items of a feed a filtered view looks through
@@ -128,11 +130,12 @@ def filtered_page(index: Index, config: Config, spec: FeedSpec, fmt: str, wanted
     body = render_feed(config, doc, chosen, fmt)
     if fmt in ("rss", "atom"):
         body = with_stylesheet(body, stylesheet_href(config))
-    return Page(body, FORMAT_TYPES[fmt] + "; charset=utf-8", feed_updated(chosen))
+    return Page(body, FORMAT_TYPES[fmt] + "; charset=utf-8", feed_updated(chosen),
+                pace_of(config, [a.updated for a in chosen]).max_age)
 
 
 def _spliced(index: Index, config: Config, doc: Document, fmt: str, selection: Selection,
-             entries: EntryStore, xsl: str | None) -> tuple[bytes, datetime]:
+             entries: EntryStore, xsl: str | None) -> tuple[bytes, list[datetime]]:
     found: dict[str, tuple[datetime, bytes] | None] = {path: None for path in selection.paths}
     found.update(entries.get_many(fmt, selection.paths))
     missing = [path for path, entry in found.items() if entry is None]
@@ -142,8 +145,8 @@ def _spliced(index: Index, config: Config, doc: Document, fmt: str, selection: S
         entries.put(path, article.updated, rendered)
         found[path] = article.updated, rendered[fmt]
     ordered = [entry for path in selection.paths if (entry := found[path])]  # none for an article gone since
-    updated = max((when for when, _ in ordered), default=EPOCH)
-    return render_spliced(config, doc, updated, [rendered for _, rendered in ordered], fmt, xsl), updated
+    dates = [when for when, _ in ordered]
+    return render_spliced(config, doc, dates, [rendered for _, rendered in ordered], fmt, xsl), dates
 
 
 def _link_header(config: Config, doc: Document, fmt: str) -> str:

@@ -50,6 +50,19 @@ ARTICLE_ROUTE = _ARTICLES + "<article_id>"
 IMAGE_ROUTE = _IMAGES + "<signature>/<encoded>"
 
 
+def kind_of(path: str) -> str:
+    """The kind of a request path, one of a few values whatever the path (a metrics label)."""
+    if path.startswith((_FEEDS, _CATEGORIES, _TAGS)):
+        return "archive" if _ARCHIVE in path else "feed"
+    if path.startswith(_ARTICLES):
+        return "article"
+    if path.startswith(_IMAGES):
+        return "image"
+    if path in (INDEX_PATH, OPML_PATH, XSL_PATH):
+        return "page"
+    return "other"
+
+
 def feed_base(spec: FeedSpec) -> str:
     """A feed's path without its format: ``/feeds/all``, ``/categories/tu-pian/jian-dan``."""
     return _BASES[spec.kind] + "/".join(spec.slugs)

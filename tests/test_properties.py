@@ -91,7 +91,7 @@ def test_any_file_parses_or_is_an_article_error_and_every_feed_renders(meta: dic
     for fmt in ("rss", "atom", "json"):  # entries written without feedgen: spliced, the bytes feedgen makes
         whole = render_feed(config, FEED, [article, article], fmt)
         entry = entry_bytes(config, article, fmt)
-        assert render_spliced(config, FEED, article.updated, [entry, entry], fmt) == whole, fmt
+        assert render_spliced(config, FEED, [article.updated] * 2, [entry, entry], fmt) == whole, fmt
     for text in (article.content, article.summary, article.title):
         assert "<script" not in text.lower() and "javascript:" not in text.lower()
 
@@ -114,7 +114,7 @@ def test_a_spliced_feed_is_what_feedgen_writes_for_any_feed_page(title: str, des
                            "push": {"hubs": hubs}})
     doc = Document(FeedSpec("category", ("a", "b"), title, description, 20), data.draw(st.integers(0, pages)), pages)
     for fmt in ("rss", "atom"):
-        spliced = render_spliced(config, doc, ARTICLE.updated, [entry_bytes(config, ARTICLE, fmt)], fmt)
+        spliced = render_spliced(config, doc, [ARTICLE.updated], [entry_bytes(config, ARTICLE, fmt)], fmt)
         assert spliced == render_feed(config, doc, [ARTICLE], fmt), fmt
 
 
