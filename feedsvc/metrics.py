@@ -13,6 +13,8 @@ ever holds a feed path, a query or a user agent.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
@@ -53,26 +55,54 @@ def format_of(path: str) -> str:
 
 
 class CountRequests:
-    """WSGI middleware around the whole app (the fast path included): one counter per answer,
-    the body's bytes from its Content-Length (the fast path's answers all have one)."""
+    """WSGI middleware around the whole app (the fast path included): every answer counted, the
+    body's bytes from its Content-Length (the fast path's answers all have one).
+
+    A request adds one to a plain dict under a lock (well under a microsecond); a thread moves
+    the sums into prometheus_client's counters every ``FLUSH_SECONDS``, and a scrape moves its
+    own worker's at once. Incrementing the multiprocess counters on every request took 12 us,
+    more than the fast path's whole answer."""
 
     def __init__(self, app: Callable) -> None:
         self.app = app
-        self.metrics = _metrics()
+        self.lock = threading.Lock()
+        self.answers: dict[tuple[str, str, str, str], int] = {}
+        self.sent: dict[str, int] = {}
+        threading.Thread(target=self._flush_forever, name="feedsvc-metrics", daemon=True).start()
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         def counted(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
             path = environ.get("PATH_INFO", "")
             kind = kind_of(path)
-            conditional = "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ
-            self.metrics.requests.labels(kind, status[:3], format_of(path), "true" if conditional else "false").inc()
-            for name, value in headers:
-                if name == "Content-Length" and environ.get("REQUEST_METHOD") != "HEAD":
-                    self.metrics.sent.labels(kind).inc(int(value))
-                    break
+            conditional = "true" if "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ else "false"
+            key = (kind, status[:3], format_of(path), conditional)
+            size = 0
+            if environ.get("REQUEST_METHOD") != "HEAD":
+                size = next((int(value) for name, value in headers if name == "Content-Length"), 0)
+            with self.lock:
+                self.answers[key] = self.answers.get(key, 0) + 1
+                if size:
+                    self.sent[kind] = self.sent.get(kind, 0) + size
             return start_response(status, headers, *rest)
 
         return self.app(environ, counted)
+
+    def flush(self) -> None:
+        with self.lock:
+            answers, sent, self.answers, self.sent = self.answers, self.sent, {}, {}
+        metrics = _metrics()
+        for labels, count in answers.items():
+            metrics.requests.labels(*labels).inc(count)
+        for kind, size in sent.items():
+            metrics.sent.labels(kind).inc(size)
+
+    def _flush_forever(self) -> None:
+        while True:
+            time.sleep(FLUSH_SECONDS)
+            self.flush()
+
+
+FLUSH_SECONDS = 1.0
 
 
 def scan_finished(seconds: float, read: int, errors: int) -> None:

@@ -23,11 +23,11 @@ from .errors import StoreUnavailable
 from .feeds import document, select
 from .filters import FilterError, Filters
 from .filters import parse as parse_filters
-from .health import health_report, now_utc
+from .health import corruption_mark, health_report, now_utc
 from .http import Cached, etag_of, respond, wants_html
 from .imagefetch import FetchError, Limits
 from .imageproxy import FAILURE_SECONDS, ImageCache
-from .index import DB_NAME, Index
+from .index import DB_NAME, Index, is_corrupt
 from .model import EPOCH, Document, FeedSpec, Page
 from .pagecache import Cache, FastPath, page_key
 from .supervisor import follow_supervisor
@@ -217,12 +217,16 @@ def healthz() -> Response:
         body, status = health_report(cache.index(), cache.config, len(cache.specs()), cache.render_failures(),
                                      now_utc())
     except (StoreUnavailable, sqlite3.DatabaseError) as e:
+        mark_if_corrupt(e)
         starting = not (cache.config.state_dir / DB_NAME).exists()
         body, status = {"status": "starting" if starting else "unavailable", "detail": str(e)}, 503
     return _json(body, status)
 
 
 def _metrics() -> Response:
+    counter = current_app.extensions.get("feedsvc.requests")
+    if counter is not None:  # this worker's latest answers; the others' are at most a second old
+        counter.flush()
     cache = _cache()
     try:
         articles, feeds = cache.index().count_live(), len(cache.specs()) * len(cache.config.feeds.formats)
@@ -241,7 +245,7 @@ def create_app(config: Config) -> Flask:
     app.extensions["feedsvc"] = cache
     app.wsgi_app = FastPath(app.wsgi_app, cache, config.feeds.cache_seconds)  # type: ignore[method-assign]
     if config.metrics:
-        app.wsgi_app = metrics.CountRequests(app.wsgi_app)  # type: ignore[method-assign]
+        app.wsgi_app = app.extensions["feedsvc.requests"] = metrics.CountRequests(app.wsgi_app)  # type: ignore[method-assign]
         app.add_url_rule(METRICS_PATH, "metrics", _metrics)
     for blueprint in (feeds, pages, health):
         app.register_blueprint(blueprint)
@@ -256,11 +260,23 @@ def create_app(config: Config) -> Flask:
     @app.errorhandler(StoreUnavailable)
     @app.errorhandler(sqlite3.DatabaseError)
     def no_index(error: Exception) -> Response:
+        mark_if_corrupt(error)
         response = _plain("503 the index is not ready; try again shortly\n", 503)
         response.headers["Retry-After"] = "30"
         return response
 
     return app
+
+
+def mark_if_corrupt(error: BaseException) -> None:
+    """Tell the scanner (it alone writes the index) that this worker met a corrupt index: its
+    next scan checks the index and rebuilds it. Only under `serve`, which names the place."""
+    cause = error.__cause__ if isinstance(error, StoreUnavailable) else error
+    if isinstance(cause, sqlite3.DatabaseError) and is_corrupt(cause) and (mark := corruption_mark()) is not None:
+        try:
+            mark.touch()
+        except OSError:
+            pass
 
 
 def _plain(text: str, status: int) -> Response:

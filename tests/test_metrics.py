@@ -29,12 +29,22 @@ def test_counters_rise_by_exactly_the_200s_and_304s_served_by_two_workers(tmp_pa
         wait_for(lambda: live.health()["articles"] == 25)
         status, headers, _ = get(live.url + "/feeds/all.atom")
         etag = headers["etag"]
-        before = samples(get(live.url + "/metrics")[2].decode())
+        # once every worker has added up its answers so far (that first GET among them)
+        before = wait_for(lambda: (found := samples(get(live.url + "/metrics")[2].decode()))
+                          and requests(found, "200", "false") >= 1 and found)
+        assert isinstance(before, dict)
         for _ in range(7):
             assert get(live.url + "/feeds/all.atom")[0] == 200
         for _ in range(5):
             assert get(live.url + "/feeds/all.atom", {"If-None-Match": etag})[0] == 304
-        after = samples(get(live.url + "/metrics")[2].decode())
+
+        def counted() -> dict | None:  # each worker adds its answers up within a second
+            found = samples(get(live.url + "/metrics")[2].decode())
+            done = requests(found, "304", "true") - requests(before, "304", "true") >= 5
+            return found if done and requests(found, "200", "false") - requests(before, "200", "false") >= 7 else None
+
+        after = wait_for(counted, timeout=30)
+        assert isinstance(after, dict)
         assert requests(after, "200", "false") - requests(before, "200", "false") == 7
         assert requests(after, "304", "true") - requests(before, "304", "true") == 5
         assert after[("feedsvc_articles", ())] == 25
