@@ -101,9 +101,18 @@ def _scan_and_export(config: Config, out_dir: Path) -> tuple:
     import sqlite3
 
     from .errors import WorkerDied
+    from .index import is_corrupt, set_aside
 
     try:
-        return _scan_and_export_unguarded(config, out_dir)
+        try:
+            return _scan_and_export_unguarded(config, out_dir)
+        except sqlite3.DatabaseError as e:
+            if not is_corrupt(e):
+                raise
+            moved = set_aside(config.state_dir)
+            click.echo(f"feedsvc: the index was corrupt ({e}); moved it to {moved.name} and rebuilding it from"
+                       " the sources", err=True)
+            return _scan_and_export_unguarded(config, out_dir)
     except WorkerDied as e:
         _fail(f"{e}; run the build again (it carries on from what was done)", 1)
     except OSError as e:
@@ -191,7 +200,7 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
     from . import scheduler, supervisor
     from .config import config_path
     from .health import STATUS_ENV, ScannerStatus
-    from .index import Index
+    from .index import open_healed
     from .metrics import MULTIPROCESS_ENV
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -208,7 +217,8 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
         command += ["--access-log", "--log-level", "info"]
     try:
         supervisor.ensure_free(host, port)
-        Index.open(config.state_dir).close()  # web workers open it read-only: it must exist
+        index, healed = open_healed(config.state_dir, verify=True)  # web workers open it read-only: it must exist
+        index.close()
     except supervisor.StartError as e:
         _fail(str(e), 2)
     except (OSError, sqlite3.Error) as e:
@@ -216,11 +226,15 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
     # the scanner's own word on itself, for the workers' /healthz: outside the state directory
     runtime = Path(tempfile.mkdtemp(prefix="feedsvc-serve-"))
     env[STATUS_ENV] = str(runtime / "scanner.json")
+    status = ScannerStatus(runtime / "scanner.json")
+    if healed:  # /healthz says so until the first whole scan has refilled it
+        click.echo(f"feedsvc: {healed}", err=True)
+        status.set("index", healed)
     if config.metrics:  # every process of the service counts into files there: /metrics adds them up
         (runtime / "metrics").mkdir()
         os.environ[MULTIPROCESS_ENV] = env[MULTIPROCESS_ENV] = str(runtime / "metrics")
     web = supervisor.start(command, env)
-    jobs = scheduler.start(config, ScannerStatus(runtime / "scanner.json"))
+    jobs = scheduler.start(config, status)
     click.echo(f"feedsvc: serving on http://{host}:{port}/ with {workers} workers", err=True)
     code = supervisor.supervise(web)
     jobs.shutdown(wait=True)

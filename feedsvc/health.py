@@ -45,6 +45,15 @@ class ScannerStatus:
                     log.error("cannot write the scanner's status to %s: %s", self.path, e.strerror or e)
 
 
+CORRUPT_MARK = "index-corrupt"  # beside the status file: a web worker met a corrupt index
+
+
+def corruption_mark(environ: dict[str, str] | None = None) -> Path | None:
+    """Where a web worker of `serve` marks the index as corrupt, for the scanner to check it."""
+    path = (os.environ if environ is None else environ).get(STATUS_ENV)
+    return Path(path).parent / CORRUPT_MARK if path else None
+
+
 def scanner_problems(environ: dict[str, str] | None = None) -> list[str]:
     """The problems the scanning process last recorded (see ScannerStatus); none outside `serve`."""
     path = (os.environ if environ is None else environ).get(STATUS_ENV)

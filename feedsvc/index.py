@@ -129,9 +129,37 @@ def selection(rows: Sequence[tuple[str, str, str]]) -> Selection:
     return Selection(tuple(row[0] for row in rows), hashlib.sha1("\n".join(row[1] for row in rows).encode()).hexdigest())
 
 
+CORRUPT_CODES = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB (primary result codes)
+SHORT_READ = 522  # SQLITE_IOERR_SHORT_READ: the file ends before a page it says it has (truncated)
+
+
+class Corrupt(sqlite3.DatabaseError):
+    """An integrity check found the index damaged (SQLite raised nothing yet)."""
+
+
 def is_corrupt(error: sqlite3.DatabaseError) -> bool:
-    text = str(error)
-    return "not a database" in text or "malformed" in text
+    """A damaged index (by SQLite's error code, not its message), not a full or read-only disk."""
+    code = getattr(error, "sqlite_errorcode", 0)
+    return isinstance(error, Corrupt) or code & 0xFF in CORRUPT_CODES or code == SHORT_READ
+
+
+def open_healed(state_dir: Path, verify: bool = False) -> tuple[Index, str | None]:
+    """The index, and None; or, when it is corrupt (at open, or by ``verify``'s integrity
+    check), a new empty one after the old was moved aside, and a line saying so."""
+    try:
+        index = Index.open(state_dir)
+        try:
+            if verify:
+                index.verify()
+        except BaseException:
+            index.close()
+            raise
+        return index, None
+    except sqlite3.DatabaseError as e:
+        if not is_corrupt(e):
+            raise
+        moved = set_aside(state_dir)
+        return Index.open(state_dir), f"the index was corrupt ({e}); moved it to {moved.name} and rebuilding it from the sources"
 
 
 def set_aside(state_dir: Path) -> Path:
@@ -229,6 +257,12 @@ class Index:
 
     def close(self) -> None:
         self.db.close()
+
+    def verify(self) -> None:
+        """SQLite's quick integrity check (every page read once); raises Corrupt with its first finding."""
+        found = self.db.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if found != "ok":
+            raise Corrupt(found)
 
     # -- meta ---------------------------------------------------------------
     def get_meta(self, key: str, default: str = "") -> str:

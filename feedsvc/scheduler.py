@@ -25,8 +25,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from . import metrics
 from .config import Config
 from .files import scan_lock
-from .health import ScannerStatus
-from .index import DB_NAME, Index, is_corrupt, set_aside
+from .health import ScannerStatus, corruption_mark
+from .index import DB_NAME, Index, is_corrupt, open_healed, set_aside
 from .push import Pusher, changed_topics
 from .scan import ScanReport, scan
 from .sources import folders_moved
@@ -47,6 +47,7 @@ class SafetyNet:
         self.folders: dict[str, int] = {}  # from the last walk of every file
         self.quiet = 0  # intervals since then
         self.index_id: tuple[int, int] | None = None  # the index that walk went into
+        self.ticks = 0  # intervals so far
 
     def walk_needed(self, index_id: tuple[int, int] | None) -> bool:
         """``index_id``: the index file as it is now; another one (deleted with its state
@@ -65,12 +66,17 @@ def index_id(config: Config) -> tuple[int, int] | None:
 
 def scheduled_scan(config: Config, pusher: Pusher | None, net: SafetyNet, status: ScannerStatus | None = None
                    ) -> ScanReport | None:
-    """The interval's scan: all of the sources, unless the safety net finds nothing to look at."""
-    if not net.walk_needed(index_id(config)):
+    """The interval's scan: all of the sources, unless the safety net finds nothing to look at.
+    Every ``FULL_WALK_EVERY``-th interval also checks the index's integrity (SQLite's quick
+    check: 0.2 s for the 715 MB index of 10,000 articles), so damage that no query has met yet
+    is found and healed all the same."""
+    net.ticks += 1
+    verify = net.ticks % FULL_WALK_EVERY == 0
+    if not verify and not net.walk_needed(index_id(config)):
         net.quiet += 1
         _record_check(config)
         return None
-    report = scan_once(config, None, pusher, status)
+    report = scan_once(config, None, pusher, status, verify=verify)
     if report is not None:
         net.folders, net.quiet, net.index_id = report.folders or {}, 0, index_id(config)
     return report
@@ -101,7 +107,7 @@ def record(index: Index, report: ScanReport, finished: float) -> None:
 
 
 def scan_once(config: Config, only: set[str] | None = None, pusher: Pusher | None = None,
-              status: ScannerStatus | None = None, wait: bool | None = None) -> ScanReport | None:
+              status: ScannerStatus | None = None, wait: bool | None = None, verify: bool = False) -> ScanReport | None:
     """One scan with the lock held; None when another scan is running or the scan failed.
     ``only``: the paths the watcher saw change; such a scan waits for a running one (its
     changes must not be dropped), a scheduled one is skipped instead (``wait`` says otherwise:
@@ -113,7 +119,7 @@ def scan_once(config: Config, only: set[str] | None = None, pusher: Pusher | Non
             if not held:
                 log.warning("scan skipped: another scan of %s is running", config.state_dir)
                 return None
-            report = _scan_or_rebuild(config, only, pusher)
+            report = _scan_or_rebuild(config, only, pusher, status, verify)
     except Exception as e:
         log.exception("scan failed; the last good feeds stay online")
         _record_failure(config, e)
@@ -124,25 +130,44 @@ def scan_once(config: Config, only: set[str] | None = None, pusher: Pusher | Non
     metrics.scan_finished(report.seconds, report.read, report.errors)
     if status:
         status.set("scan", None)
+        if only is None:  # a whole scan: an index rebuilt at start is whole again
+            status.set("index", None)
     log.info("scan: %d files, %d read, %d changed, %d errors, %d waiting, %d removed in %.2fs (pid %d)",
              report.seen, report.read, report.changed, report.errors, report.waiting, report.removed,
              report.seconds, os.getpid())
     return report
 
 
-def _scan_or_rebuild(config: Config, only: set[str] | None, pusher: Pusher | None) -> ScanReport:
+def _scan_or_rebuild(config: Config, only: set[str] | None, pusher: Pusher | None,
+                     status: ScannerStatus | None, verify: bool = False) -> ScanReport:
+    """A scan; on a corrupt index (met by the scan, or by a web worker that left the mark), the
+    index is moved aside and rebuilt from the sources, /healthz saying so until it is done."""
+    marked = corruption_mark()
+    verify = verify or (marked is not None and marked.exists())
     try:
-        return _scan(config, only, pusher)
-    except sqlite3.DatabaseError as e:
-        if not is_corrupt(e):
-            raise
-        moved = set_aside(config.state_dir)
-        log.error("the index was corrupt (%s); moved it to %s and rebuilding it from the sources", e, moved)
-        return _scan(config, None, pusher)
+        index, healed = open_healed(config.state_dir, verify)
+    finally:
+        if marked is not None:
+            marked.unlink(missing_ok=True)
+    if healed is None:
+        try:
+            return _scan(config, index, only, pusher)
+        except sqlite3.DatabaseError as e:
+            if not is_corrupt(e):
+                raise
+            moved = set_aside(config.state_dir)  # _scan closed it
+            index = Index.open(config.state_dir)
+            healed = f"the index was corrupt ({e}); moved it to {moved.name} and rebuilding it from the sources"
+    log.error("%s", healed)
+    if status:
+        status.set("index", healed)
+    report = _scan(config, index, None, pusher)
+    if status:
+        status.set("index", None)
+    return report
 
 
-def _scan(config: Config, only: set[str] | None, pusher: Pusher | None) -> ScanReport:
-    index = Index.open(config.state_dir)
+def _scan(config: Config, index: Index, only: set[str] | None, pusher: Pusher | None) -> ScanReport:
     try:
         report = scan(index, config, only=only)
         record(index, report, time.time())
