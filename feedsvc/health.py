@@ -26,7 +26,8 @@ class ScannerStatus:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self.problems: dict[str, str] = {}  # by part: "scan", "watcher"
+        self.problems: dict[str, str] = {}  # by part: "scan", "watcher", "index"
+        self.counts: dict[str, int] = {}  # things that are no problem but worth a look: "scans_overrun"
         self.lock = threading.Lock()
 
     def set(self, part: str, problem: str | None) -> None:
@@ -38,11 +39,21 @@ class ScannerStatus:
                 del self.problems[part]
             else:
                 self.problems[part] = problem
-            if self.path is not None:
-                try:
-                    replace_file(self.path, json.dumps(self.problems, ensure_ascii=False).encode())
-                except OSError as e:
-                    log.error("cannot write the scanner's status to %s: %s", self.path, e.strerror or e)
+            self._write()
+
+    def count(self, name: str) -> int:
+        with self.lock:
+            self.counts[name] = self.counts.get(name, 0) + 1
+            self._write()
+            return self.counts[name]
+
+    def _write(self) -> None:
+        if self.path is not None:
+            try:
+                replace_file(self.path, json.dumps({"problems": self.problems, "counts": self.counts},
+                                                   ensure_ascii=False).encode())
+            except OSError as e:
+                log.error("cannot write the scanner's status to %s: %s", self.path, e.strerror or e)
 
 
 CORRUPT_MARK = "index-corrupt"  # beside the status file: a web worker met a corrupt index
@@ -54,18 +65,20 @@ def corruption_mark(environ: dict[str, str] | None = None) -> Path | None:
     return Path(path).parent / CORRUPT_MARK if path else None
 
 
-def scanner_problems(environ: dict[str, str] | None = None) -> list[str]:
-    """The problems the scanning process last recorded (see ScannerStatus); none outside `serve`."""
+def scanner_status(environ: dict[str, str] | None = None) -> tuple[list[str], dict[str, int]]:
+    """The problems and counts the scanning process last recorded (see ScannerStatus); none
+    outside `serve`."""
     path = (os.environ if environ is None else environ).get(STATUS_ENV)
     if not path:
-        return []
+        return [], {}
     try:
         with open(path, encoding="utf-8") as handle:
-            return [str(problem) for problem in json.load(handle).values()]
+            status = json.load(handle)
+        return [str(problem) for problem in status["problems"].values()], dict(status["counts"])
     except FileNotFoundError:
-        return []
-    except (OSError, ValueError) as e:
-        return [f"the scanner's status cannot be read: {e}"]
+        return [], {}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return [f"the scanner's status cannot be read: {e}"], {}
 
 
 def overdue_after(config: Config) -> float:
@@ -77,7 +90,7 @@ def overdue_after(config: Config) -> float:
 def health_report(index: Index, config: Config, feeds: int, render_failures: dict[str, str],
                   now: datetime) -> tuple[dict[str, object], int]:
     last = index.get_meta("last_scan")
-    scanner = scanner_problems()
+    scanner, counts = scanner_status()
     if not last:
         return {"status": "starting", "detail": "no scan has finished yet", **({"reasons": scanner} if scanner else {})}, 503
     last_scan = json.loads(last)
@@ -100,6 +113,7 @@ def health_report(index: Index, config: Config, feeds: int, render_failures: dic
         # what `check` prints as warnings (unknown tag plugins, lenient front matter, ...); the
         # first 100: a big mirror can have many, and this is polled
         "warnings": [f"{p.path}: {p.message}" for p in problems if not p.fatal][:100],
+        **counts,  # scans_overrun: interval scans that found the previous one still running (no problem)
     }
     if reasons:
         body["reasons"] = reasons

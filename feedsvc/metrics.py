@@ -42,6 +42,7 @@ def _metrics() -> Any:
         scans=Counter("feedsvc_scans", "Scans of the sources", ["result"]),
         scan_seconds=Histogram("feedsvc_scan_seconds", "How long a scan took",
                                buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)),
+        overruns=Counter("feedsvc_scan_overruns", "Interval scans that found the previous one still running"),
         files_read=Counter("feedsvc_scan_files_read", "Article files read by scans"),
         file_errors=Counter("feedsvc_scan_file_errors", "Article files a scan could not publish"),
         pings=Counter("feedsvc_push_pings", "WebSub pings sent to hubs", ["result"]),
@@ -111,6 +112,10 @@ def scan_finished(seconds: float, read: int, errors: int) -> None:
     metrics.scan_seconds.observe(seconds)
     metrics.files_read.inc(read)
     metrics.file_errors.inc(errors)
+
+
+def scan_overrun() -> None:
+    _metrics().overruns.inc()
 
 
 def scan_failed() -> None:

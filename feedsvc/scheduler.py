@@ -19,7 +19,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from . import metrics
@@ -206,6 +206,12 @@ class Scanner:
         self.pusher = Pusher(config.push.hubs) if config.push.hubs else None
         self.net = SafetyNet()
 
+    def overrun(self, event: object) -> None:
+        """The interval came while its scan was still running: the next one follows it."""
+        count = self.status.count("scans_overrun")
+        metrics.scan_overrun()
+        log.info("a scan was still running when the next interval came; it follows that one (%d so far)", count)
+
     def scheduled(self) -> None:
         self._follow_up(scheduled_scan(self.config, self.pusher, self.net, self.status))
 
@@ -240,6 +246,11 @@ def start(config: Config, status: ScannerStatus | None = None) -> BackgroundSche
     scanner = Scanner(config, scheduler, status or ScannerStatus(None))
     scheduler.add_job(scanner.scheduled, "interval", seconds=config.scan.interval, id="scan",
                       max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
+    # a scan that outlasts its interval is normal (a cold scan of a large mirror): APScheduler's
+    # warnings about it would look like trouble to an operator, so it is counted and told at info
+    for name in ("apscheduler.scheduler", "apscheduler.executors.default"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    scheduler.add_listener(scanner.overrun, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
     scheduler.start()
     if config.scan.watch:
         stop = threading.Event()

@@ -453,3 +453,33 @@ def test_a_page_process_that_dies_fails_the_build_with_a_message_instead_of_hang
     error = _ends_within(120, lambda: cli_module._scan_and_export(config, tmp_path / "site"))
     assert isinstance(error, SystemExit) and error.code == 1
     assert "the process writing the article pages died" in capsys.readouterr().err
+
+
+def test_a_scan_that_outlasts_its_interval_is_counted_and_told_at_info_never_warned(
+        tmp_path: Path, articles: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A busy machine (or a cold scan of a large mirror) makes a scan outlast its interval:
+    APScheduler warned that the job was skipped, which an operator reads as trouble."""
+    import logging
+
+    from feedsvc import scheduler
+    from feedsvc.health import ScannerStatus
+
+    post(articles, "a.md")
+    config = make_config(articles, tmp_path / "state", scan={"interval": 0.2, "watch": False})
+    started = threading.Event()
+
+    def slow(*args: object, **kwargs: object) -> None:
+        started.set()
+        time.sleep(1.5)  # seven intervals
+
+    monkeypatch.setattr(scheduler, "scheduled_scan", slow)
+    status = ScannerStatus(tmp_path / "scanner.json")
+    caplog.set_level(logging.DEBUG)
+    jobs = scheduler.start(config, status)
+    try:
+        wait_for(lambda: status.counts.get("scans_overrun", 0) >= 2, timeout=30)
+    finally:
+        jobs.shutdown(wait=True)
+    assert started.is_set()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], [r.getMessage() for r in caplog.records]
+    assert any("still running" in r.getMessage() and r.levelno == logging.INFO for r in caplog.records)

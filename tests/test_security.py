@@ -351,10 +351,12 @@ def test_healthz_reads_the_scanners_own_word(tmp_path: Path, monkeypatch: pytest
     client = create_app(config).test_client()
     assert client.get("/healthz").status_code == 200
     status.set("watcher", "watching the sources stopped (OSError: boom); restarting")
+    status.count("scans_overrun")
     response = client.get("/healthz")
     assert response.status_code == 503 and "watching the sources stopped" in response.json["reasons"][0]
     status.set("watcher", None)
-    assert client.get("/healthz").status_code == 200
+    healthy = client.get("/healthz")
+    assert healthy.status_code == 200 and healthy.json["scans_overrun"] == 1  # counted, not a problem
 
 
 def test_4_a_watcher_that_fails_restarts_and_says_so_until_it_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -376,7 +378,7 @@ def test_4_a_watcher_that_fails_restarts_and_says_so_until_it_runs(tmp_path: Pat
         calls.append("start")
         if len(calls) == 1:
             raise OSError("inotify watch limit reached")
-        if "watcher" in json.loads((tmp_path / "scanner.json").read_text()):
+        if "watcher" in json.loads((tmp_path / "scanner.json").read_text())["problems"]:
             seen_failing.set()
         yield set()  # in place
         stop.set()
