@@ -19,7 +19,16 @@ from itertools import islice
 from pathlib import Path
 
 from .config import Config
-from .feeds import digest, document_signature, feed_specs, render_fingerprint, select_document, select_documents, unchanged_pages
+from .feeds import (
+    FeedTree,
+    digest,
+    document_signature,
+    feed_specs,
+    render_fingerprint,
+    select_document,
+    select_documents,
+    unchanged_pages,
+)
 from .files import replace_file
 from .index import Changes, Index
 from .model import Document, FeedSpec, Selection
@@ -34,6 +43,7 @@ from .urls import (
     export_file,
     feed_base,
     feed_path,
+    page_path,
 )
 from .workers import process_pool, reuse_freed_memory
 
@@ -175,7 +185,11 @@ def _listed(spec: FeedSpec) -> str:
     return f"{spec.title}|{feed_base(spec)}|{spec.total}|{spec.newest.isoformat()}"
 
 
-def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str, since: str | None) -> None:
+PAGE = "html"  # a feed document's page for people, written beside its formats
+
+
+def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str, since: str | None,
+           tree: FeedTree) -> None:
     """Every document of these feeds, rendered where its signature moved. ``since``: the oldest
     date a change since the last export touched (None: unknown); the archive pages older than
     it are kept without a look."""
@@ -183,34 +197,39 @@ def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base
 
     # each article is in several documents: its entries are rendered once and spliced in
     entries = site.StoredEntries(index, base, keep=config.feeds.formats)
-    stale = _stale_documents(w, index, config, specs, base, since)
+    stale = _stale_documents(w, index, config, specs, base, since, tree)
     # taken a batch at a time, so that only one feed's selections are held (all of them at once
     # were tens of megabytes at 100,000 articles: every feed's article paths)
     while batch := list(islice(stale, DOCUMENTS_PER_COMMIT)):
         with index.db:  # the entries rendered for these documents, stored in one transaction
             index.db.execute("BEGIN")
             for relpath, signature, doc, fmt, sel in batch:
-                w.put(relpath, signature, site.feed_page(index, config, doc, fmt, sel, entries).body,
-                      FAST_GZIP_LEVEL if doc.is_archive else GZIP_LEVEL)
+                page = site.feed_html(index, config, doc, tree, sel) if fmt == PAGE else \
+                    site.feed_page(index, config, doc, fmt, sel, entries)
+                w.put(relpath, signature, page.body, FAST_GZIP_LEVEL if doc.is_archive else GZIP_LEVEL)
 
 
 def _stale_documents(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str,
-                     since: str | None) -> Iterator[tuple[str, str, Document, str, Selection]]:
+                     since: str | None, tree: FeedTree) -> Iterator[tuple[str, str, Document, str, Selection]]:
     """(file, signature, document, format, its articles) of each file to render; the others are
     kept, and entered in the writer's manifest as they are met."""
     formats = config.feeds.formats
     for spec in specs:
         keep = unchanged_pages(index, spec, config, since, _pages_written(w, spec, formats[0])) if since else 0
         for doc, sel in select_documents(index, spec, config, keep):
-            relpaths = [export_file(document_path(doc, fmt)) for fmt in formats]
+            relpaths = [export_file(document_path(doc, fmt)) for fmt in formats] + [export_file(page_path(doc))]
             if sel is None:
                 if w.carry(relpaths):
                     continue
                 sel = select_document(index, doc, config)  # a file the manifest lacks: looked at after all
             signature = document_signature(base, doc, sel)
-            for fmt, relpath in zip(formats, relpaths, strict=True):
-                if not w.fresh(relpath, signature):
-                    yield relpath, signature, doc, fmt, sel
+            # the feed's own page also shows its count and its children's; an archive page only
+            # whether it is the newest (its "newer" link leads to the feed until a page follows it)
+            page_signature = digest(signature, *((_listed(spec), tree.listed(spec)) if not doc.is_archive
+                                                 else (str(doc.page == doc.pages),)))
+            for fmt, relpath in zip([*formats, PAGE], relpaths, strict=True):
+                if not w.fresh(relpath, page_signature if fmt == PAGE else signature):
+                    yield relpath, page_signature if fmt == PAGE else signature, doc, fmt, sel
 
 
 def _pages_written(w: _Writer, spec: FeedSpec, fmt: str) -> int:
@@ -348,7 +367,7 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], object
     try:
         apart = changed_ids is None and (os.cpu_count() or 1) > 1 and index.count_live() >= PAGES_APART
         with _apart(config, out, key, base, w.trusted) if apart else nullcontext() as pages:
-            _feeds(w, index, config, looked_at, base, changes.oldest if changes is not None else None)
+            _feeds(w, index, config, looked_at, base, changes.oldest if changes is not None else None, FeedTree(specs))
             _index_page(w, index, config, specs, base)
             if pages is None:
                 _article_pages(w, index, config, _stale_article_pages(w, index, base, changed_ids))
@@ -374,6 +393,7 @@ def _touched_rows(index: Index, config: Config, key: str, specs: list[FeedSpec],
     feeds = specs + [FeedSpec(kind, slugs, "", "", 0, term=term)  # only where its files were
                      for term, (kind, slugs) in index.term_slugs(emptied).items()]
     paths = [export_file(feed_path(spec, fmt)) for spec in feeds for fmt in config.feeds.formats]
+    paths += [export_file(feed_base(spec)) for spec in feeds]  # their pages for people
     paths += [export_file(path) for path in (INDEX_PATH, OPML_PATH, XSL_PATH)]
     paths += [export_file(article_path(article_id)) for article_id in changed_ids]
     return index.export_rows(key, paths, [export_file(archive_folder(spec)) for spec in feeds])

@@ -20,7 +20,7 @@ from pathlib import Path
 from . import index as store
 from .config import Config
 from .errors import StoreUnavailable
-from .feeds import feed_specs, render_fingerprint
+from .feeds import FeedTree, feed_specs, render_fingerprint
 from .http import Cached, etag_of, respond, status_line, wants_html
 from .index import DB_NAME, Index, generation_file
 from .model import FeedSpec, Page
@@ -58,6 +58,7 @@ class Cache:
     lock: threading.Lock = field(default_factory=threading.Lock)
     local: threading.local = field(default_factory=threading.local)
     spec_memo: tuple[int, dict[str, FeedSpec]] | None = None
+    tree_memo: tuple[int, FeedTree] | None = None
     failures: dict[str, tuple[int, str]] = field(default_factory=dict)  # key -> (generation, error): /healthz
     token: tuple[int, int] | None = None
     token_generation: int = -1
@@ -159,6 +160,13 @@ class Cache:
         """Pages that failed to render from the current index, in this worker."""
         generation = self.generation()
         return {key.rstrip("?"): error for key, (seen, error) in self.failures.items() if seen == generation}
+
+    def tree(self) -> FeedTree:
+        """The feeds as the feed pages look them up, remade when the index changes."""
+        generation = self.generation()
+        if self.tree_memo is None or self.tree_memo[0] != generation:
+            self.tree_memo = (generation, FeedTree(list(self.specs().values())))
+        return self.tree_memo[1]
 
     def specs(self) -> dict[str, FeedSpec]:
         """Every feed by URL path without extension, recomputed when the index changes."""

@@ -10,8 +10,9 @@ from jinja2 import BytecodeCache, Environment, FileSystemBytecodeCache, PackageL
 from jinja2.bccache import Bucket
 
 from .config import Config
-from .model import EPOCH, FORMAT_TYPES, Article, FeedSpec
-from .urls import INDEX_PATH, OPML_PATH, absolute, all_feed_path, article_url, feed_path, item_link, relative
+from .feeds import FeedTree
+from .model import EPOCH, FORMAT_TYPES, Article, Document, FeedSpec
+from .urls import INDEX_PATH, OPML_PATH, absolute, all_feed_path, article_url, feed_path, item_link, page_path, relative
 
 
 class QuietBytecodeCache(FileSystemBytecodeCache):
@@ -76,7 +77,8 @@ def _helpers(config: Config) -> dict[str, object]:
     return {"site": site, "local": local, "formats": config.feeds.formats, "labels": FORMAT_LABELS,
             "types": FORMAT_TYPES, "home": absolute(site.url, INDEX_PATH),
             "feed_url": lambda spec, fmt: absolute(site.url, feed_path(spec, fmt)),
-            "relative_url": lambda spec, fmt: relative(feed_path(spec, fmt))}
+            "relative_url": lambda spec, fmt: relative(feed_path(spec, fmt)),
+            "page_link": lambda spec: relative(page_path(Document(spec)))}  # the feed's page, from /
 
 
 def render_index(config: Config, specs: list[FeedSpec], latest: list[Article]) -> bytes:
@@ -91,4 +93,33 @@ def render_index(config: Config, specs: list[FeedSpec], latest: list[Article]) -
 def render_article(config: Config, article: Article) -> bytes:
     html = _ENV.get_template("article.html").render(
         **_helpers(config), article=article, all_feed=absolute(config.site.url, all_feed_path("atom")))
+    return html.encode("utf-8")
+
+
+def render_feed_html(config: Config, doc: Document, items: list[Article], tree: FeedTree) -> bytes:
+    """A feed document as a page for people: where it sits, how to subscribe, its items."""
+    site_url, spec = config.site.url, doc.spec
+
+    def page_url(other: FeedSpec | Document) -> str:
+        return absolute(site_url, page_path(other if isinstance(other, Document) else Document(other)))
+
+    def category_url(names: tuple[str, ...]) -> str:
+        found = tree.by_names.get(tuple(names))
+        return page_url(found) if found else ""
+
+    def tag_url(tag: str) -> str:
+        found = tree.tags.get(tag)
+        return page_url(found) if found else ""
+
+    older = Document(spec, doc.pages if not doc.is_archive else doc.page - 1, doc.pages)
+    newer = Document(spec, doc.page + 1 if doc.page < doc.pages else 0, doc.pages)
+    title = " › ".join(spec.names) if spec.kind == "category" else (f"#{spec.names[0]}" if spec.kind == "tag" else spec.title)
+    html = _ENV.get_template("feed.html").render(
+        **_helpers(config), spec=spec, doc=doc, items=items, page_title=title, here=page_url(doc),
+        description=spec.description or f"Articles of {title}, as RSS, Atom and JSON feeds", crumbs=[
+            (above.names[-1], page_url(above)) for above in tree.above(spec)],
+        children=[] if doc.is_archive else tree.below(spec),  # an archive page never changes once full
+        page_url=page_url, category_url=category_url, tag_url=tag_url, link=lambda a: item_link(site_url, a),
+        og_image=next((a.image for a in items if a.image), ""),
+        older=page_url(older) if older.page >= 1 else "", newer=page_url(newer) if doc.is_archive else "")
     return html.encode("utf-8")

@@ -27,7 +27,17 @@ from .config import Config
 from .entries import image_type, json_item, rfc822, xml_attr, xml_text
 from .model import EPOCH, FORMAT_TYPES, Article, Document, FeedSpec
 from .rhythm import Rhythm, rhythm
-from .urls import INDEX_PATH, absolute, article_url, categories_url, document_path, feed_path, item_link, tags_url
+from .urls import (
+    absolute,
+    article_url,
+    categories_url,
+    document_path,
+    feed_base,
+    feed_path,
+    item_link,
+    page_path,
+    tags_url,
+)
 
 GENERATOR = "feedsvc"
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -144,7 +154,8 @@ def _generator(config: Config, doc: Document, articles: list[Article], fmt: str)
     fg.description(spec.description or spec.title)
     fg.author({"name": site.title})
     fg.link(href=absolute(site.url, document_path(doc, fmt)), rel="self", type=FORMAT_TYPES[fmt])
-    fg.link(href=absolute(site.url, INDEX_PATH), rel="alternate")  # last: feedgen makes the last link RSS's <link>
+    # the document's page for people; last: feedgen makes the last link RSS's <link>
+    fg.link(href=absolute(site.url, page_path(doc)), rel="alternate", type="text/html")
     fg.language(site.language)
     fg.generator(GENERATOR, version=__version__)
     updated = feed_updated(articles)
@@ -197,7 +208,7 @@ def render_json(config: Config, doc: Document, articles: list[Article]) -> bytes
     feed: dict[str, object] = {
         "version": "https://jsonfeed.org/version/1.1",
         "title": spec.title,
-        "home_page_url": absolute(site.url, INDEX_PATH),
+        "home_page_url": absolute(site.url, page_path(doc)),
         "feed_url": absolute(site.url, document_path(doc, "json") if doc.query else feed_path(spec, "json")),
         "description": spec.description,
         "language": site.language,
@@ -258,7 +269,7 @@ def xml_shell(config: Config, doc: Document, fmt: str, updated: datetime, pace: 
     site, spec = config.site, doc.spec
     prefixes = [("dc", DC_NS), ("media", MEDIA_NS), *([("fh", HISTORY_NS)] if doc.is_archive else [])]
     self_link = xml_attr(absolute(site.url, document_path(doc, fmt)))
-    home = absolute(site.url, INDEX_PATH)
+    home = absolute(site.url, page_path(doc))
     title, description = xml_text(spec.title), xml_text(spec.description or spec.title)
     history = [f'<{"atom:" if fmt == "rss" else ""}link rel="{rel}" href="{xml_attr(href)}"/>'
                for rel, href in history_links(config, doc, fmt)] + (["<fh:archive/>"] if doc.is_archive else [])
@@ -283,7 +294,7 @@ def xml_shell(config: Config, doc: Document, fmt: str, updated: datetime, pace: 
                 f"<updated>{updated.isoformat()}</updated>"]
         head += ["<author>", f"  <name>{xml_text(site.title)}</name>", "</author>"] if site.title else []
         head += [f'<link href="{self_link}" rel="self" type="{FORMAT_TYPES[fmt]}"/>',
-                 f'<link href="{xml_attr(home)}" rel="alternate"/>',
+                 f'<link href="{xml_attr(home)}" rel="alternate" type="text/html"/>',
                  f'<generator version="{xml_attr(__version__)}">{GENERATOR}</generator>',
                  f"<subtitle>{description}</subtitle>", *history]
         lines = [f"<feed {namespaces}{lang}>", *("  " + line for line in head), "</feed>"]
@@ -310,7 +321,7 @@ def render_opml(config: Config, specs: list[FeedSpec]) -> bytes:
         def outline(spec: FeedSpec, text: str, depth: int) -> str:
             url = absolute(site.url, feed_path(spec, xml_formats[0]))
             return (f'{"  " * depth}<outline type="rss" text={quoteattr(text)} title={quoteattr(text)}'
-                    f" xmlUrl={quoteattr(url)} htmlUrl={quoteattr(absolute(site.url, INDEX_PATH))}/>")
+                    f" xmlUrl={quoteattr(url)} htmlUrl={quoteattr(absolute(site.url, feed_base(spec)))}/>")
 
         lines += [outline(s, s.title, 2) for s in specs if s.kind in ("all", "channel")]
         lines += _category_folders(specs, outline)

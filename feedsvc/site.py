@@ -19,10 +19,10 @@ from lxml import etree
 from . import filters
 from .config import Config
 from .entries import entry_bytes
-from .feeds import is_full, items, select, select_document
+from .feeds import FeedTree, is_full, items, select, select_document
 from .index import Index
 from .model import EPOCH, FORMAT_TYPES, HTML, Article, Document, FeedSpec, Page, Selection
-from .pages import render_article, render_index
+from .pages import render_article, render_feed_html, render_index
 from .render import feed_updated, pace_of, render_feed, render_opml, render_spliced, with_stylesheet
 from .urls import XSL_PATH, absolute, document_path
 
@@ -169,6 +169,12 @@ def index_page(index: Index, config: Config, specs: list[FeedSpec]) -> Page:
 
 def opml_page(index: Index, config: Config, specs: list[FeedSpec]) -> Page:
     return Page(render_opml(config, specs), "text/x-opml; charset=utf-8", index.newest_update())
+
+
+def feed_html(index: Index, config: Config, doc: Document, tree: FeedTree, selection: Selection | None = None) -> Page:
+    """A feed document's page for people: the same items as the document, in a page."""
+    articles = items(index, selection or select_document(index, doc, config))
+    return Page(render_feed_html(config, doc, articles, tree), HTML, feed_updated(articles))
 
 
 def article_page(config: Config, article: Article) -> Page:

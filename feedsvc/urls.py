@@ -44,6 +44,8 @@ def web_url_problem(url: str) -> str | None:
 # Flask routes
 FEED_ROUTE = _FEEDS + "<slug>.<fmt>"
 FEED_ARCHIVE_ROUTE = _FEEDS + "<slug>" + _ARCHIVE + "<page>.<fmt>"
+FEED_PAGE_ROUTE = _FEEDS + "<slug>"
+FEED_ARCHIVE_PAGE_ROUTE = _FEEDS + "<slug>" + _ARCHIVE + "<page>"
 CATEGORY_ROUTE = _CATEGORIES + "<path:name>"
 TAG_ROUTE = _TAGS + "<path:name>"
 ARTICLE_ROUTE = _ARTICLES + "<article_id>"
@@ -80,6 +82,12 @@ def document_path(doc: Document, fmt: str) -> str:
     if not doc.is_archive:
         return feed_path(doc.spec, fmt)
     return f"{archive_folder(doc.spec)}{doc.page}.{fmt}"
+
+
+def page_path(doc: Document) -> str:
+    """A feed document's HTML page, for people: the feed's path without its format
+    (``/categories/tu-pian``), or its archive page's (``/feeds/all/_archive/3``)."""
+    return f"{archive_folder(doc.spec)}{doc.page}" if doc.is_archive else feed_base(doc.spec)
 
 
 def archive_folder(spec: FeedSpec) -> str:
@@ -166,7 +174,9 @@ def export_file(path: str) -> str:
     """The file a static export writes for a URL path (nginx: ``try_files $uri $uri.html``)."""
     if path == INDEX_PATH:
         return "index.html"
-    return path[1:] + ".html" if path.startswith(_ARTICLES) else path[1:]
+    # a page for people (an article, a feed's page) has no extension in its URL
+    name = path.rpartition("/")[2]
+    return path[1:] + ".html" if path.startswith(_ARTICLES) or (name and "." not in name) else path[1:]
 
 
 def article_export_dir() -> str:

@@ -34,7 +34,9 @@ from .supervisor import follow_supervisor
 from .urls import (
     ARTICLE_ROUTE,
     CATEGORY_ROUTE,
+    FEED_ARCHIVE_PAGE_ROUTE,
     FEED_ARCHIVE_ROUTE,
+    FEED_PAGE_ROUTE,
     FEED_ROUTE,
     HEALTH_PATH,
     IMAGE_ROUTE,
@@ -48,7 +50,9 @@ from .urls import (
     category_base,
     channel_base,
     document_path,
+    feed_base,
     feed_path,
+    page_path,
     split_archive,
     tag_base,
     verify,
@@ -125,14 +129,24 @@ def serve_feed(spec: FeedSpec | None, fmt: str, page: int | None = 0) -> Respons
     return to_response(cached)
 
 
+def serve_page(spec: FeedSpec | None, page: int | None = 0) -> Response:
+    """A feed document's page for people (page 0: the feed's own)."""
+    cache = _cache()
+    doc = None if spec is None or page is None else document(spec, cache.config, page)
+    if doc is None:
+        abort(404, "no such feed")
+    return to_response(cache.get(page_key(page_path(doc)), lambda index: site.feed_html(index, cache.config, doc,
+                                                                                          cache.tree())))
+
+
 def _redirect_by_name(specs: dict[str, FeedSpec], kind: str, stem: str, fmt: str) -> WerkzeugResponse | None:
     """A category (its path of names) or tag asked for as written, raw or percent-encoded: 301
-    to its slug URL."""
+    to its slug URL (``fmt`` "": its page)."""
     by_name = next((s for s in specs.values() if s.kind == kind and "/".join(s.names) == stem), None)
-    if by_name is None or fmt not in _cache().config.feeds.formats:
+    if by_name is None or (fmt and fmt not in _cache().config.feeds.formats):
         return None
     query = f"?{request.query_string.decode()}" if request.query_string else ""
-    return redirect(feed_path(by_name, fmt) + query, 301)
+    return redirect((feed_path(by_name, fmt) if fmt else feed_base(by_name)) + query, 301)
 
 
 feeds = Blueprint("feeds", __name__)
@@ -148,6 +162,16 @@ def feed_archive(slug: str, page: str, fmt: str) -> Response:
     return serve_feed(_cache().specs().get(channel_base(slug)), fmt, archive_page(page))
 
 
+@feeds.get(FEED_PAGE_ROUTE)
+def feed_page(slug: str) -> Response:
+    return serve_page(_cache().specs().get(channel_base(slug)))
+
+
+@feeds.get(FEED_ARCHIVE_PAGE_ROUTE)
+def feed_archive_page(slug: str, page: str) -> Response:
+    return serve_page(_cache().specs().get(channel_base(slug)), archive_page(page))
+
+
 @feeds.get(CATEGORY_ROUTE)
 def category(name: str) -> WerkzeugResponse:
     return _term_feed("category", lambda stem: category_base(tuple(stem.split("/"))), name)
@@ -159,13 +183,15 @@ def tag(name: str) -> WerkzeugResponse:
 
 
 def _term_feed(kind: str, base: Callable[[str], str], name: str) -> WerkzeugResponse:
-    whole, _, fmt = name.rpartition(".")
+    """A category's or tag's feed document, or its page for people (a path with no format)."""
+    is_page = "." not in name.rpartition("/")[2]
+    whole, fmt = (name, "") if is_page else name.rsplit(".", 1)
     stem, page = split_archive(whole)
     specs = _cache().specs()
     spec = specs.get(base(stem))
     if spec is None and page == 0 and stem and (moved := _redirect_by_name(specs, kind, stem, fmt)):
         return moved
-    return serve_feed(spec, fmt, page)
+    return serve_page(spec, page) if is_page else serve_feed(spec, fmt, page)
 
 
 pages = Blueprint("pages", __name__)

@@ -43,7 +43,9 @@ def test_every_url_of_the_design_is_written(out: Path) -> None:
                  "categories/xinmeiti/zaker/channel.json", "categories/er-ci-yuan.json",
                  "categories/er-ci-yuan/acfun/fan-ju.rss"):
         assert (out / path).is_file(), path
-    assert len(files(out, ".html")) == 1 + 25  # the index page and one page per article
+    # the index page, a page per article, and a page for people per feed document (as many as RSS files)
+    assert len(files(out, ".html")) == 1 + 25 + len(files(out, ".rss"))
+    assert (out / "categories/xinmeiti/zaker.html").is_file() and (out / "feeds/all.html").is_file()
 
 
 def test_every_xml_feed_parses_without_bozo(out: Path) -> None:
@@ -154,7 +156,8 @@ def test_opml_lists_every_feed(out: Path) -> None:
     by_title = {o.get("text"): o for o in opml.findall("body/outline")}
     assert by_title["新媒体"].find("outline").get("xmlUrl") == "https://feeds.example.com/categories/xinmeiti.rss"
     assert by_title["Test mirror"].get("xmlUrl") == "https://feeds.example.com/feeds/all.rss"
-    assert all(o.get("type") == "rss" and o.get("htmlUrl") == "https://feeds.example.com/" for o in outlines)
+    # each feed's htmlUrl is its page for people: its xmlUrl without the format
+    assert all(o.get("type") == "rss" and o.get("htmlUrl") == o.get("xmlUrl").removesuffix(".rss") for o in outlines)
 
 
 def test_index_page_lists_feeds_with_autodiscovery(out: Path) -> None:
@@ -220,8 +223,10 @@ def test_rebuild_leaves_unchanged_files_untouched_and_removes_what_is_gone(tmp_p
     scan(index, config, settle=0)  # second scan: the grace period (0 s) is over
     report = export(index, config, out)
     assert not (out / "categories/yin-shi-pin.rss").exists()
-    # 音视频 › 低端影视 › 首页 held only this article: three feeds in 3 formats, one page
-    assert report.removed == 3 * 3 + 1
+    # 音视频 › 低端影视 › 首页 held only this article: three feeds in 3 formats and their pages for
+    # people, and the article's page
+    assert report.removed == 3 * (3 + 1) + 1
+    assert not (out / "categories/yin-shi-pin.html").exists()
     assert not (out / "categories/yin-shi-pin/di-duan-ying-shi/shou-ye.atom").exists()
     zaker = out / "categories/xin-mei-ti/zaker.atom"
     assert zaker.stat().st_mtime_ns == stamps[zaker]
@@ -267,7 +272,7 @@ def test_feeds_carry_a_stylesheet_that_renders_them_for_browsers(out: Path) -> N
         assert "https://feeds.example.com/" + name in page  # the address to subscribe to
         assert page.count("<li>") == 20
     rss = feedparser.parse((out / "feeds/all.rss").read_bytes())
-    assert rss.feed.link == "https://feeds.example.com/"
+    assert rss.feed.link == "https://feeds.example.com/feeds/all"  # the feed's page for people
 
 
 def test_the_export_never_writes_outside_its_folder(tmp_path: Path) -> None:

@@ -1,0 +1,117 @@
+"""Every feed has a page for people at its path without a format, and everything meant for people
+links there: found by walking the OPML's htmlUrl of every feed, as a reader's import would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import feedparser
+import lxml.html
+import pytest
+from lxml import etree
+
+from feedsvc.web import create_app
+
+from .conftest import build_once, make_config
+from .test_browser import CHROMIUM_FLAGS, link_share, require, share
+
+SITE = "https://feeds.example.com"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, ) -> tuple:  # noqa: ANN001
+    import shutil
+
+    from .conftest import REAL, SEED
+
+    root = tmp_path_factory.mktemp("pages")
+    corpus = root / "corpus"
+    shutil.copytree(REAL, corpus)
+    shutil.copy(SEED, corpus / SEED.name)
+    config = make_config(corpus, root / "state")
+    build_once(config, root / "out")
+    return create_app(config).test_client(), root / "out"
+
+
+def outlines(client) -> list[etree._Element]:  # noqa: ANN001
+    opml = etree.fromstring(client.get("/opml.xml").data)
+    return [o for o in opml.iter("outline") if o.get("xmlUrl")]
+
+
+def test_every_opml_outline_leads_to_its_feeds_page_with_its_newest_items(site) -> None:  # noqa: ANN001
+    client, out = site
+    found = outlines(client)
+    assert len(found) > 30
+    for outline in found:
+        page_url, feed_url = outline.get("htmlUrl"), outline.get("xmlUrl")
+        assert page_url == feed_url.removesuffix(".rss"), page_url
+        page = client.get(page_url.removeprefix(SITE))
+        assert page.status_code == 200 and page.content_type == "text/html; charset=utf-8", page_url
+        text = page.text
+        for fmt, kind in (("rss", "application/rss+xml"), ("atom", "application/atom+xml"), ("json", "application/feed+json")):
+            assert f'<link rel="alternate" type="{kind}"' in text and f'href="{page_url}.{fmt}"' in text, page_url
+        items = client.get(page_url.removeprefix(SITE) + ".json").json["items"]
+        shown = [(a.text_content(), a.get("href")) for a in lxml.html.fromstring(text).xpath('//a[@class="title"]')]
+        assert shown == [(item["title"], item["url"]) for item in items] and shown, page_url  # the feed's, in order
+        # the feed documents link back to the page
+        assert feedparser.parse(client.get(feed_url.removeprefix(SITE)).data).feed.link == page_url
+        atom = feedparser.parse(client.get(page_url.removeprefix(SITE) + ".atom").data)
+        assert [link.href for link in atom.feed.links if link.rel == "alternate"] == [page_url]
+        assert client.get(page_url.removeprefix(SITE) + ".json").json["home_page_url"] == page_url
+        # the export writes the same bytes, where nginx's try_files $uri.html finds them
+        assert (out / (page_url.removeprefix(SITE + "/") + ".html")).read_bytes() == page.data, page_url
+
+
+def test_a_category_page_shows_its_place_in_the_tree_and_archives_are_pages_too(site) -> None:  # noqa: ANN001
+    client, _ = site
+    top = client.get("/categories/xin-mei-ti").text
+    assert 'href="https://feeds.example.com/categories/xin-mei-ti/zaker"' in top  # a child, with its count
+    child = client.get("/categories/xin-mei-ti/zaker/channel").text
+    assert 'href="https://feeds.example.com/categories/xin-mei-ti"' in child  # the breadcrumb
+    assert 'href="https://feeds.example.com/categories/xin-mei-ti/zaker"' in child
+    everything = client.get("/feeds/all").text  # 25 articles, 20 a feed: one archive page
+    assert 'href="https://feeds.example.com/feeds/all/_archive/1" rel="prev"' in everything
+    archive = client.get("/feeds/all/_archive/1")
+    assert archive.status_code == 200 and 'href="https://feeds.example.com/feeds/all" rel="next"' in archive.text
+    assert archive.text.count('class="title"') == 5
+    assert client.get("/feeds/all/_archive/2").status_code == 404
+    assert 'property="og:title"' in top and '<meta name="description"' in top
+
+
+def test_a_category_asked_for_by_its_names_redirects_to_its_page(site) -> None:  # noqa: ANN001
+    client, _ = site
+    moved = client.get("/categories/新媒体/ZAKER")
+    assert moved.status_code == 301 and moved.headers["Location"].endswith("/categories/xin-mei-ti/zaker")
+    assert client.get("/categories/nothing-here").status_code == 404
+
+
+def test_a_feed_page_is_cached_with_an_etag_and_sends_the_pages_security_headers(site) -> None:  # noqa: ANN001
+    client, _ = site
+    first = client.get(outlines(client)[-1].get("htmlUrl").removeprefix(SITE))
+    assert first.status_code == 200 and "script-src" not in first.headers["Content-Security-Policy"]
+    again = client.get(first.request.path, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_a_feed_page_reads_on_a_phone_and_a_desktop_and_needs_no_javascript(site, tmp_path: Path, width: int) -> None:  # noqa: ANN001
+    import subprocess
+
+    from PIL import Image
+
+    _, out = site
+    chromium = require("chromium")
+    shot = tmp_path / f"page-{width}.png"
+    flags = [f for f in CHROMIUM_FLAGS if not f.startswith("--window-size")]
+    page = (out / "feeds/all.html").read_text(encoding="utf-8")
+    assert "<script" not in page and " onclick=" not in page  # nothing to switch off: the page has no script
+    subprocess.run([chromium, *flags, f"--window-size={width},1400",
+                    f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", (out / "feeds/all.html").as_uri()],
+                   check=True, capture_output=True, timeout=90)
+    image = Image.open(shot).convert("RGB")
+    assert image.size == (width, 1400)
+    assert link_share(image) > 0.004  # the items' titles, in the link colour
+    assert share(image, (255, 255, 255)) > 0.5  # a page, not a wall of XML
+    # nothing runs off the right edge: the last columns are background, wherever text is
+    edge = image.crop((width - 3, 0, width, 1400))
+    assert share(edge, (255, 255, 255), tolerance=30) > 0.99
