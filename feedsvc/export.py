@@ -29,7 +29,7 @@ from .feeds import (
     select_documents,
     unchanged_pages,
 )
-from .files import replace_file
+from .files import write_atomic
 from .index import Changes, Index
 from .model import Document, FeedSpec, Selection
 from .urls import (
@@ -72,27 +72,6 @@ def gzip_bytes(data: bytes, level: int = GZIP_LEVEL) -> bytes:
     from isal import igzip
 
     return igzip.compress(data, level, mtime=0)
-
-
-def write_atomic(target: str, data: bytes, folders: set[str]) -> bool:
-    """Write ``data`` unless the file already holds exactly it; True when written. ``folders``:
-    those known to exist (a fresh export would try to make its folder for every file). Paths
-    are strings: pathlib's objects cost more than the system calls, thousands of times over."""
-    try:
-        if os.stat(target).st_size == len(data) and _read(target) == data:
-            return False
-    except FileNotFoundError:
-        folder = os.path.dirname(target)
-        if folder not in folders:
-            os.makedirs(folder, exist_ok=True)
-            folders.add(folder)
-    replace_file(target, data)
-    return True
-
-
-def _read(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
 
 
 class _Writer:

@@ -1,5 +1,5 @@
-"""Files: atomic replacement, so a reader (nginx, another worker) never sees half a file; the
-state directory's scan lock."""
+"""Files: atomic replacement, so a reader (nginx, another worker) never sees half a file, and
+writes that leave a file holding the same bytes untouched; the state directory's scan lock."""
 
 from __future__ import annotations
 
@@ -37,6 +37,27 @@ def replace_file(target: str | Path, data: bytes, mode: int = 0o644) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def write_atomic(target: str, data: bytes, folders: set[str]) -> bool:
+    """Write ``data`` unless the file already holds exactly it; True when written. ``folders``:
+    those known to exist (a fresh export would try to make its folder for every file). Paths
+    are strings: pathlib's objects cost more than the system calls, thousands of times over."""
+    try:
+        if os.stat(target).st_size == len(data) and _read(target) == data:
+            return False
+    except FileNotFoundError:
+        folder = os.path.dirname(target)
+        if folder not in folders:
+            os.makedirs(folder, exist_ok=True)
+            folders.add(folder)
+    replace_file(target, data)
+    return True
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
 
 
 @contextmanager

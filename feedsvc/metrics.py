@@ -27,8 +27,16 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _FORMATS = {f".{fmt}": fmt for fmt in FORMAT_TYPES} | {".html": "html", ".xml": "xml", ".xsl": "xml"}
 
 
-@cache
+_MAKING = threading.Lock()  # two workers' threads asking first must not both make the metrics
+
+
 def _metrics() -> Any:
+    with _MAKING:
+        return _made()
+
+
+@cache
+def _made() -> Any:
     """The metric objects, made on first use (importing prometheus_client costs start-up time,
     and in multiprocess mode must follow the environment variable)."""
     from types import SimpleNamespace
