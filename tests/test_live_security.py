@@ -10,6 +10,8 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .live import LiveServer, get, wait_for
@@ -25,6 +27,19 @@ def post(path: Path, title: str, mtime: float | None = None) -> Path:
 
 def titles(live: LiveServer) -> set[str]:
     return {item["title"] for item in live.feed("/feeds/all.json")["items"]}
+
+
+@contextmanager
+def serving_one_post(tmp_path: Path, **scan: float) -> Iterator[tuple[Path, LiveServer]]:
+    """A server whose one source holds one post, in its feed already."""
+    src = tmp_path / "src"
+    post(src / "first.md", "first")
+    live = LiveServer(tmp_path, src, **scan).start()
+    try:
+        wait_for(lambda: "first" in titles(live))
+        yield src, live
+    finally:
+        live.stop()
 
 
 def test_1_the_watcher_never_publishes_a_file_reached_through_a_symlinked_folder(tmp_path: Path) -> None:
@@ -66,27 +81,17 @@ def test_4_a_replaced_source_folder_is_watched_again(tmp_path: Path) -> None:
 
 
 def test_5_a_file_still_settling_at_a_scan_is_read_once_it_has_settled(tmp_path: Path) -> None:
-    src = tmp_path / "src"
-    post(src / "first.md", "first")
-    live = LiveServer(tmp_path, src, interval=600, settle=1).start()
-    try:
-        wait_for(lambda: "first" in titles(live))
+    with serving_one_post(tmp_path, interval=600, settle=1) as (src, live):
         # written "two seconds from now" (a clock a little ahead, a copy keeping times): every
         # scan until then finds it unsettled, and no later event will come for it
         post(src / "late.md", "late", mtime=time.time() + 2)
         wait_for(lambda: "late" in titles(live), timeout=30)
         assert live.health()["last_scan"]["waiting"] == 0
-    finally:
-        live.stop()
 
 
 def test_6_a_scan_that_cannot_take_its_lock_is_a_503_until_it_can(tmp_path: Path) -> None:
-    src = tmp_path / "src"
-    post(src / "first.md", "first")
-    live = LiveServer(tmp_path, src, interval=600, settle=0.2).start()
     lock = tmp_path / "live-state" / "scan.lock"
-    try:
-        wait_for(lambda: "first" in titles(live))
+    with serving_one_post(tmp_path, interval=600, settle=0.2) as (src, live):
         lock.unlink()
         lock.mkdir()  # open(scan.lock, "w") fails, as on a state_dir that cannot be written
         post(src / "second.md", "second")
@@ -96,8 +101,6 @@ def test_6_a_scan_that_cannot_take_its_lock_is_a_503_until_it_can(tmp_path: Path
         post(src / "third.md", "third")  # the watcher is still alive: it brings this one in
         wait_for(lambda: {"second", "third"} <= titles(live), timeout=30)
         wait_for(lambda: get(live.url + "/healthz")[0] == 200)
-    finally:
-        live.stop()
 
 
 def test_7_a_state_dir_deleted_while_polled_is_rebuilt_with_503s_not_500s_and_workers_agree(tmp_path: Path) -> None:
