@@ -3,7 +3,6 @@ article pages. Dates are shown in ``site.timezone``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from jinja2 import BytecodeCache, Environment, FileSystemBytecodeCache, PackageLoader, select_autoescape
@@ -48,24 +47,14 @@ _ENV = Environment(loader=PackageLoader("feedsvc"), autoescape=select_autoescape
 FORMAT_LABELS = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
 
 
-@dataclass
-class Branch:
-    """A node of the category tree on the index page, with the branches below it."""
-
-    spec: FeedSpec
-    children: list[Branch] = field(default_factory=list)
+CHILDREN_ON_INDEX = 12  # of each top category: the rest are on its page
+TAGS_ON_INDEX = 100  # the largest tags: the index page stays small whatever the tree (each tag's page lists its articles)
 
 
-def category_tree(specs: list[FeedSpec]) -> list[Branch]:
-    """The category specs (every node listed before its children) as a tree."""
-    by_slugs: dict[tuple[str, ...], Branch] = {}
-    roots: list[Branch] = []
-    for spec in specs:
-        if spec.kind == "category":
-            branch = by_slugs[spec.slugs] = Branch(spec)
-            parent = by_slugs.get(spec.slugs[:-1])
-            (parent.children if parent else roots).append(branch)
-    return roots
+def _top_tags(specs: list[FeedSpec]) -> list[FeedSpec]:
+    tags = [s for s in specs if s.kind == "tag"]
+    largest = sorted(tags, key=lambda s: (-s.total, s.names[0]))[:TAGS_ON_INDEX]
+    return sorted(largest, key=lambda s: s.names[0])
 
 
 def _helpers(config: Config) -> dict[str, object]:
@@ -83,9 +72,11 @@ def _helpers(config: Config) -> dict[str, object]:
 
 def render_index(config: Config, specs: list[FeedSpec], latest: list[Article]) -> bytes:
     site_url = config.site.url
+    tree = FeedTree(specs)
     html = _ENV.get_template("index.html").render(
-        **_helpers(config), feeds=[s for s in specs if s.kind in ("all", "channel")], tree=category_tree(specs),
-        tags=[s for s in specs if s.kind == "tag"], latest=latest, opml=absolute(site_url, OPML_PATH),
+        **_helpers(config), feeds=[s for s in specs if s.kind in ("all", "channel")], tree=tree,
+        top=tree.children.get((), []), shown_children=CHILDREN_ON_INDEX, tags=_top_tags(specs),
+        tag_count=sum(s.kind == "tag" for s in specs), latest=latest, opml=absolute(site_url, OPML_PATH),
         link=lambda a: item_link(site_url, a), page=lambda a: article_url(site_url, a.id))
     return html.encode("utf-8")
 

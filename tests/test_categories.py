@@ -196,7 +196,8 @@ def test_config_mistakes_in_slugs_stop_start_up_naming_the_keys() -> None:
 def test_the_index_page_shows_the_tree_with_real_totals_in_the_site_zone(out: Path) -> None:
     html = (out / "index.html").read_text(encoding="utf-8")
     tree = html[html.index('<nav class="tree">'):html.index("</nav>")]
-    assert tree.count("<details") == 9 + 17  # nine site types and seventeen sources with routes below them
+    assert tree.count('class="leaf"') == 9  # the nine site types; their sources as links to their pages
+    assert tree.count('<a href="categories/') - tree.count('.rss"') - tree.count('.atom"') - tree.count('.json"') == 9 + 17
     assert '<strong><a href="categories/xin-mei-ti">新媒体</a></strong> <span class="muted">8 articles' in tree  # its page
     # the seed was published 2021-09-13 20:43 UTC: 04:43 the next day in Asia/Shanghai
     assert "2021-09-14 04:43" in html

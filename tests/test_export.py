@@ -164,7 +164,8 @@ def test_index_page_lists_feeds_with_autodiscovery(out: Path) -> None:
     html = (out / "index.html").read_text(encoding="utf-8")
     assert ('<link rel="alternate" type="application/atom+xml" title="Test mirror (Atom)"'
             ' href="https://feeds.example.com/feeds/all.atom">') in html
-    assert 'href="categories/xinmeiti/zaker.rss"' in html
+    assert 'href="categories/xinmeiti.rss"' in html  # a top category's formats
+    assert 'href="categories/xinmeiti/zaker">ZAKER</a>' in html  # its children, to their pages
     assert "离开大城市，我去三线城市做直播带货" in html
 
 
