@@ -258,13 +258,13 @@ def _stale_article_pages(w: _Writer, index: Index, base: str, changed_ids: set[s
     return stale
 
 
-def _article_pages(w: _Writer, index: Index, config: Config, stale: Stale) -> None:
+def _article_pages(w: _Writer, index: Index, config: Config, stale: Stale, tree: FeedTree) -> None:
     from . import site  # rendering (jinja2, lxml) is loaded only when something is written
 
     for start in range(0, len(stale), ARTICLE_BATCH):
         batch = {path: (relpath, signature) for path, relpath, signature in stale[start : start + ARTICLE_BATCH]}
         for path, article in index.articles_by_path(list(batch)).items():
-            w.put(*batch[path], site.article_page(config, article).body, FAST_GZIP_LEVEL)
+            w.put(*batch[path], site.article_page(config, article, tree).body, FAST_GZIP_LEVEL)
 
 
 def _article_pages_apart(config: Config, out: Path, key: str, base: str, trusted: bool) -> tuple[int, int]:
@@ -275,7 +275,8 @@ def _article_pages_apart(config: Config, out: Path, key: str, base: str, trusted
     index = Index.open(config.state_dir, readonly=True)
     w = _Writer(out, index.export_manifest(key), lambda n: None, trusted, background=False)
     try:
-        _article_pages(w, index, config, _stale_article_pages(w, index, base, None))
+        tree = FeedTree(feed_specs(index, config))  # made here: a tree is no light thing to send to a process
+        _article_pages(w, index, config, _stale_article_pages(w, index, base, None), tree)
     finally:
         w.finish()
         index.close()
@@ -346,10 +347,11 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], object
     try:
         apart = changed_ids is None and (os.cpu_count() or 1) > 1 and index.count_live() >= PAGES_APART
         with _apart(config, out, key, base, w.trusted) if apart else nullcontext() as pages:
-            _feeds(w, index, config, looked_at, base, changes.oldest if changes is not None else None, FeedTree(specs))
+            tree = FeedTree(specs)
+            _feeds(w, index, config, looked_at, base, changes.oldest if changes is not None else None, tree)
             _index_page(w, index, config, specs, base)
             if pages is None:
-                _article_pages(w, index, config, _stale_article_pages(w, index, base, changed_ids))
+                _article_pages(w, index, config, _stale_article_pages(w, index, base, changed_ids), tree)
             else:
                 w.merge(*pages.result(), _article_manifest(index, base))
     finally:

@@ -195,9 +195,12 @@ def digest(*parts: str) -> str:
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()
 
 
+LAYOUT = "layout 2: feed pages"  # changed with what the pages and feeds look like, so every byte is made again
+
+
 def render_fingerprint(config: Config) -> str:
     """Everything besides the articles that output bytes depend on."""
-    return digest(__version__, repr(config.site), repr(config.feeds), repr(config.push),
+    return digest(__version__, LAYOUT, repr(config.site), repr(config.feeds), repr(config.push),
                 repr(config.channels), repr(sorted(config.category_slugs.items())), repr(sorted(config.tag_slugs.items())))
 
 

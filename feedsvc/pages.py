@@ -3,6 +3,7 @@ article pages. Dates are shown in ``site.timezone``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from jinja2 import BytecodeCache, Environment, FileSystemBytecodeCache, PackageLoader, select_autoescape
@@ -81,18 +82,18 @@ def render_index(config: Config, specs: list[FeedSpec], latest: list[Article]) -
     return html.encode("utf-8")
 
 
-def render_article(config: Config, article: Article) -> bytes:
+def render_article(config: Config, article: Article, tree: FeedTree) -> bytes:
+    """An article as a page; its categories and tags lead to their feeds' pages."""
+    links = _term_links(config, tree)
     html = _ENV.get_template("article.html").render(
-        **_helpers(config), article=article, all_feed=absolute(config.site.url, all_feed_path("atom")))
+        **_helpers(config), **links, article=article, all_feed=absolute(config.site.url, all_feed_path("atom")))
     return html.encode("utf-8")
 
 
-def render_feed_html(config: Config, doc: Document, items: list[Article], tree: FeedTree) -> bytes:
-    """A feed document as a page for people: where it sits, how to subscribe, its items."""
-    site_url, spec = config.site.url, doc.spec
-
-    def page_url(other: FeedSpec | Document) -> str:
-        return absolute(site_url, page_path(other if isinstance(other, Document) else Document(other)))
+def _term_links(config: Config, tree: FeedTree) -> dict[str, Callable[..., str]]:
+    """``category_url(path of names)`` and ``tag_url(tag)``: the page of that feed, or "" when none."""
+    def page_url(spec: FeedSpec) -> str:
+        return absolute(config.site.url, page_path(Document(spec)))
 
     def category_url(names: tuple[str, ...]) -> str:
         found = tree.by_names.get(tuple(names))
@@ -102,6 +103,16 @@ def render_feed_html(config: Config, doc: Document, items: list[Article], tree: 
         found = tree.tags.get(tag)
         return page_url(found) if found else ""
 
+    return {"category_url": category_url, "tag_url": tag_url}
+
+
+def render_feed_html(config: Config, doc: Document, items: list[Article], tree: FeedTree) -> bytes:
+    """A feed document as a page for people: where it sits, how to subscribe, its items."""
+    site_url, spec = config.site.url, doc.spec
+
+    def page_url(other: FeedSpec | Document) -> str:
+        return absolute(site_url, page_path(other if isinstance(other, Document) else Document(other)))
+
     older = Document(spec, doc.pages if not doc.is_archive else doc.page - 1, doc.pages)
     newer = Document(spec, doc.page + 1 if doc.page < doc.pages else 0, doc.pages)
     title = " › ".join(spec.names) if spec.kind == "category" else (f"#{spec.names[0]}" if spec.kind == "tag" else spec.title)
@@ -110,7 +121,7 @@ def render_feed_html(config: Config, doc: Document, items: list[Article], tree: 
         description=spec.description or f"Articles of {title}, as RSS, Atom and JSON feeds", crumbs=[
             (above.names[-1], page_url(above)) for above in tree.above(spec)],
         children=[] if doc.is_archive else tree.below(spec),  # an archive page never changes once full
-        page_url=page_url, category_url=category_url, tag_url=tag_url, link=lambda a: item_link(site_url, a),
+        page_url=page_url, **_term_links(config, tree), link=lambda a: item_link(site_url, a),
         og_image=next((a.image for a in items if a.image), ""),
         older=page_url(older) if older.page >= 1 else "", newer=page_url(newer) if doc.is_archive else "")
     return html.encode("utf-8")

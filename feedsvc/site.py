@@ -177,5 +177,5 @@ def feed_html(index: Index, config: Config, doc: Document, tree: FeedTree, selec
     return Page(render_feed_html(config, doc, articles, tree), HTML, feed_updated(articles))
 
 
-def article_page(config: Config, article: Article) -> Page:
-    return Page(render_article(config, article), HTML, article.updated)
+def article_page(config: Config, article: Article, tree: FeedTree) -> Page:
+    return Page(render_article(config, article, tree), HTML, article.updated)

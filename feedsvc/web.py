@@ -214,7 +214,7 @@ def article(article_id: str) -> Response:
 
     def build(index: Index) -> Page | None:
         found = index.article(article_id)
-        return site.article_page(config, found) if found else None
+        return site.article_page(config, found, _cache().tree()) if found else None
 
     cached = _cache().get(page_key(request.path), build)
     if cached is None:

@@ -28,6 +28,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, ) -> tuple:  # noqa: ANN001
     corpus = root / "corpus"
     shutil.copytree(REAL, corpus)
     shutil.copy(SEED, corpus / SEED.name)
+    (corpus / "tagged.md").write_text("---\ntitle: Tagged\ndate: 2020-01-01 08:00\ncategories: [博客]\n"
+                                      "tags: [demo, 测试]\n---\n<p>with tags</p>\n", encoding="utf-8")  # the mirror has none
     config = make_config(corpus, root / "state")
     build_once(config, root / "out")
     return create_app(config).test_client(), root / "out"
@@ -69,11 +71,11 @@ def test_a_category_page_shows_its_place_in_the_tree_and_archives_are_pages_too(
     child = client.get("/categories/xin-mei-ti/zaker/channel").text
     assert 'href="https://feeds.example.com/categories/xin-mei-ti"' in child  # the breadcrumb
     assert 'href="https://feeds.example.com/categories/xin-mei-ti/zaker"' in child
-    everything = client.get("/feeds/all").text  # 25 articles, 20 a feed: one archive page
+    everything = client.get("/feeds/all").text  # 26 articles, 20 a feed: one archive page
     assert 'href="https://feeds.example.com/feeds/all/_archive/1" rel="prev"' in everything
     archive = client.get("/feeds/all/_archive/1")
     assert archive.status_code == 200 and 'href="https://feeds.example.com/feeds/all" rel="next"' in archive.text
-    assert archive.text.count('class="title"') == 5
+    assert archive.text.count('class="title"') == 6
     assert client.get("/feeds/all/_archive/2").status_code == 404
     assert 'property="og:title"' in top and '<meta name="description"' in top
 
@@ -115,3 +117,18 @@ def test_a_feed_page_reads_on_a_phone_and_a_desktop_and_needs_no_javascript(site
     # nothing runs off the right edge: the last columns are background, wherever text is
     edge = image.crop((width - 3, 0, width, 1400))
     assert share(edge, (255, 255, 255), tolerance=30) > 0.99
+
+
+def test_an_article_page_leads_to_the_pages_of_its_categories_and_tags(site) -> None:  # noqa: ANN001
+    client, out = site
+    seen: set[str] = set()
+    for item in [*client.get("/feeds/all.json").json["items"], *client.get("/feeds/all/_archive/1.json").json["items"]]:
+        path = item["id"].removeprefix(SITE)
+        served = client.get(path)
+        links = [a.get("href") for a in lxml.html.fromstring(served.text).xpath('//p[@class="tags"]/a')]
+        assert links, path  # every article of the mirror is filed under a category
+        seen.update(links)
+        assert (out / (path.removeprefix("/") + ".html")).read_bytes() == served.data, path
+    assert any("/categories/" in link for link in seen) and any("/tags/" in link for link in seen)
+    for link in seen:
+        assert client.get(link.removeprefix(SITE)).status_code == 200, link
