@@ -120,7 +120,8 @@ def scan_once(config: Config, only: set[str] | None = None, pusher: Pusher | Non
     try:
         with scan_lock(config.state_dir, wait=only is not None if wait is None else wait) as held:
             if not held:
-                log.warning("scan skipped: another scan of %s is running", config.state_dir)
+                # the interval came during another scan (the watcher's, a build's): normal, not a warning
+                log.info("scan skipped: another scan of %s is running", config.state_dir)
                 return None
             report = _scan_or_rebuild(config, only, pusher, status, verify)
     except Exception as e:
