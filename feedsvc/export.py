@@ -35,6 +35,7 @@ from .model import Document, FeedSpec, Selection
 from .urls import (
     INDEX_PATH,
     OPML_PATH,
+    STYLE_PATH,
     XSL_PATH,
     archive_folder,
     article_export_dir,
@@ -220,14 +221,15 @@ def _pages_written(w: _Writer, spec: FeedSpec, fmt: str) -> int:
 
 
 def _index_page(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str) -> None:
-    from . import site  # rendering (jinja2, lxml) is loaded only when something is written
+    from . import pages, site  # rendering (jinja2, lxml) is loaded only when something is written
 
     listed = [_listed(s) for s in specs]
-    pages = ((INDEX_PATH, digest(base, site.latest(index).signature, *listed),
+    files = ((INDEX_PATH, digest(base, site.latest(index).signature, *listed),
               lambda: site.index_page(index, config, specs).body),
              (OPML_PATH, digest(base, *listed), lambda: site.opml_page(index, config, specs).body),
-             (XSL_PATH, digest(base, site.stylesheet().decode()), site.stylesheet))
-    for path, signature, render in pages:
+             (XSL_PATH, digest(base, site.stylesheet().decode()), site.stylesheet),
+             (STYLE_PATH, digest(base, pages.style().decode()), pages.style))
+    for path, signature, render in files:
         if not w.fresh(export_file(path), signature):
             w.put(export_file(path), signature, render())
 
@@ -375,7 +377,7 @@ def _touched_rows(index: Index, config: Config, key: str, specs: list[FeedSpec],
                      for term, (kind, slugs) in index.term_slugs(emptied).items()]
     paths = [export_file(feed_path(spec, fmt)) for spec in feeds for fmt in config.feeds.formats]
     paths += [export_file(feed_base(spec)) for spec in feeds]  # their pages for people
-    paths += [export_file(path) for path in (INDEX_PATH, OPML_PATH, XSL_PATH)]
+    paths += [export_file(path) for path in (INDEX_PATH, OPML_PATH, XSL_PATH, STYLE_PATH)]
     paths += [export_file(article_path(article_id)) for article_id in changed_ids]
     return index.export_rows(key, paths, [export_file(archive_folder(spec)) for spec in feeds])
 

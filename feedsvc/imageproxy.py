@@ -116,7 +116,10 @@ class ImageCache:
         stored = CachedImage(path, content_type, etag_of(body), time.time(), fetched=True)
         info = {"url": url, "content_type": content_type, "etag": stored.etag, "last_modified": stored.last_modified}
         replace_file(path, body)
-        _mark_used(path)
+        try:
+            _mark_used(path)
+        except FileNotFoundError:  # another worker's eviction got to it at once: open() fetches it again
+            pass
         replace_file(meta, json.dumps(info).encode())  # last: an image counts as cached once this exists
         return stored
 

@@ -3,8 +3,12 @@ article pages. Dates are shown in ``site.timezone``."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import datetime
+from functools import cache
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from jinja2 import BytecodeCache, Environment, FileSystemBytecodeCache, PackageLoader, select_autoescape
 from jinja2.bccache import Bucket
@@ -12,7 +16,18 @@ from jinja2.bccache import Bucket
 from .config import Config
 from .feeds import FeedTree
 from .model import EPOCH, FORMAT_TYPES, Article, Document, FeedSpec
-from .urls import INDEX_PATH, OPML_PATH, absolute, all_feed_path, article_url, feed_path, item_link, page_path, relative
+from .urls import (
+    INDEX_PATH,
+    OPML_PATH,
+    STYLE_PATH,
+    absolute,
+    all_feed_path,
+    article_url,
+    feed_path,
+    item_link,
+    page_path,
+    relative,
+)
 
 
 class QuietBytecodeCache(FileSystemBytecodeCache):
@@ -58,13 +73,25 @@ def _top_tags(specs: list[FeedSpec]) -> list[FeedSpec]:
     return sorted(largest, key=lambda s: s.names[0])
 
 
+@cache
+def style() -> bytes:
+    """The pages' one stylesheet (read from the package's folder, as the templates are)."""
+    return (Path(__file__).parent / "templates" / "style.css").read_bytes()
+
+
+def style_href(config: Config) -> str:
+    """Root-relative, versioned by its bytes: cached for long, yet a new version is fetched at once."""
+    return f"{urlsplit(config.site.url).path.rstrip('/')}{STYLE_PATH}?v={hashlib.sha1(style()).hexdigest()[:10]}"
+
+
 def _helpers(config: Config) -> dict[str, object]:
     site = config.site
 
     def local(when: datetime) -> str:
         return "" if when == EPOCH else when.astimezone(site.tz).strftime("%Y-%m-%d %H:%M")
 
-    return {"site": site, "local": local, "formats": config.feeds.formats, "labels": FORMAT_LABELS,
+    return {"site": site, "local": local, "style_href": style_href(config), "formats": config.feeds.formats,
+            "labels": FORMAT_LABELS,
             "types": FORMAT_TYPES, "home": absolute(site.url, INDEX_PATH),
             "feed_url": lambda spec, fmt: absolute(site.url, feed_path(spec, fmt)),
             "relative_url": lambda spec, fmt: relative(feed_path(spec, fmt)),

@@ -17,6 +17,7 @@ from .model import Article, Document, FeedSpec
 INDEX_PATH = "/"
 OPML_PATH = "/opml.xml"
 XSL_PATH = "/feed.xsl"
+STYLE_PATH = "/style.css"
 HEALTH_PATH = "/healthz"
 METRICS_PATH = "/metrics"
 _FEEDS, _CATEGORIES, _TAGS, _ARTICLES, _IMAGES = "/feeds/", "/categories/", "/tags/", "/articles/", "/img/"
@@ -60,7 +61,7 @@ def kind_of(path: str) -> str:
         return "article"
     if path.startswith(_IMAGES):
         return "image"
-    if path in (INDEX_PATH, OPML_PATH, XSL_PATH):
+    if path in (INDEX_PATH, OPML_PATH, XSL_PATH, STYLE_PATH):
         return "page"
     return "other"
 

@@ -30,6 +30,7 @@ from .imageproxy import FAILURE_SECONDS, ImageCache
 from .index import DB_NAME, Index, is_corrupt
 from .model import EPOCH, Document, FeedSpec, Page
 from .pagecache import Cache, FastPath, page_key
+from .pages import style as pages_style
 from .supervisor import follow_supervisor
 from .urls import (
     ARTICLE_ROUTE,
@@ -44,6 +45,7 @@ from .urls import (
     MAX_DIGITS,
     METRICS_PATH,
     OPML_PATH,
+    STYLE_PATH,
     TAG_ROUTE,
     XSL_PATH,
     archive_page,
@@ -225,6 +227,12 @@ def article(article_id: str) -> Response:
 @pages.get(OPML_PATH)
 def opml() -> Response:
     return _listing_page(OPML_PATH, site.opml_page)
+
+
+@pages.get(STYLE_PATH)
+def style_sheet() -> Response:
+    page = Page(pages_style(), "text/css; charset=utf-8", EPOCH)
+    return to_response(Cached(0, page, etag_of(page.body)), 86400)
 
 
 @pages.get(XSL_PATH)

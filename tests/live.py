@@ -132,3 +132,28 @@ class LiveServer:
 
     def feed(self, path: str) -> dict:
         return json.loads(get(self.url + path)[2])
+
+
+class StaticSite:
+    """A static export served over HTTP on 127.0.0.1, as nginx would (a page's stylesheet is
+    root-relative: opened from file:// it would not load)."""
+
+    def __init__(self, folder: Path) -> None:
+        import functools
+        from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+        class Quiet(SimpleHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> StaticSite:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

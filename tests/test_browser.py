@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from .conftest import require
-from .live import LiveServer
+from .live import LiveServer, StaticSite
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -73,5 +73,6 @@ def test_index_page_stays_usable_with_600_category_feeds(built, articles: Path, 
     assert html.count(">RSS</a>") == 1 + 8
     assert html.count('href="categories/type-0/source-0"') == 1 and "more</a>" in html
     assert (out / "categories/type-0/source-0/route-2.html").is_file()  # every node has its page
-    image = screenshot((out / "index.html").as_uri(), tmp_path / "index.png", tmp_path / "profile")
+    with StaticSite(out) as static:
+        image = screenshot(static.url + "/index.html", tmp_path / "index.png", tmp_path / "profile")
     assert link_share(image) > 0.004  # the first screen shows feeds to subscribe to, not a wall of text

@@ -195,7 +195,7 @@ def test_article_pages_written_by_a_second_process_are_the_same_files(
     assert {p.relative_to(apart): p.read_bytes() for p in apart.rglob("*") if p.is_file()} == \
         {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert report.written == len(index.export_manifest(str(apart.resolve()))) == len(files(apart, ".html", ".rss", ".atom",
-                                                                                    ".json", ".xml", ".xsl"))
+                                                                                    ".json", ".xml", ".xsl", ".css"))
     (apart / "stray").write_text("moves the folder's mtime: the next export looks at every file", encoding="utf-8")
     again = export_module.export(index, config, apart)
     assert again.written == 0 and again.unchanged == report.written  # each page known, none written twice

@@ -13,6 +13,7 @@ from lxml import etree
 from feedsvc.web import create_app
 
 from .conftest import build_once, make_config
+from .live import StaticSite
 from .test_browser import CHROMIUM_FLAGS, link_share, require, share
 
 SITE = "https://feeds.example.com"
@@ -107,9 +108,9 @@ def test_a_feed_page_reads_on_a_phone_and_a_desktop_and_needs_no_javascript(site
     flags = [f for f in CHROMIUM_FLAGS if not f.startswith("--window-size")]
     page = (out / "feeds/all.html").read_text(encoding="utf-8")
     assert "<script" not in page and " onclick=" not in page  # nothing to switch off: the page has no script
-    subprocess.run([chromium, *flags, f"--window-size={width},1400",
-                    f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", (out / "feeds/all.html").as_uri()],
-                   check=True, capture_output=True, timeout=90)
+    with StaticSite(out) as static:  # as nginx serves the export
+        subprocess.run([chromium, *flags, f"--window-size={width},1400", f"--user-data-dir={tmp_path / 'profile'}",
+                        f"--screenshot={shot}", static.url + "/feeds/all.html"], check=True, capture_output=True, timeout=90)
     image = Image.open(shot).convert("RGB")
     assert image.size == (width, 1400)
     assert link_share(image) > 0.004  # the items' titles, in the link colour
