@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from jinja2 import BytecodeCache, Environment, FileSystemBytecodeCache, PackageLoader, select_autoescape
 from jinja2.bccache import Bucket
@@ -27,6 +26,7 @@ from .urls import (
     item_link,
     page_path,
     relative,
+    root_relative,
 )
 
 
@@ -79,9 +79,14 @@ def style() -> bytes:
     return (Path(__file__).parent / "templates" / "style.css").read_bytes()
 
 
+@cache
+def _style_version() -> str:
+    return hashlib.sha1(style()).hexdigest()[:10]
+
+
 def style_href(config: Config) -> str:
     """Root-relative, versioned by its bytes: cached for long, yet a new version is fetched at once."""
-    return f"{urlsplit(config.site.url).path.rstrip('/')}{STYLE_PATH}?v={hashlib.sha1(style()).hexdigest()[:10]}"
+    return f"{root_relative(config.site.url, STYLE_PATH)}?v={_style_version()}"
 
 
 def _helpers(config: Config) -> dict[str, object]:
@@ -118,9 +123,10 @@ def render_article(config: Config, article: Article, tree: FeedTree) -> bytes:
 
 
 def _term_links(config: Config, tree: FeedTree) -> dict[str, Callable[..., str]]:
-    """``category_url(path of names)`` and ``tag_url(tag)``: the page of that feed, or "" when none."""
-    def page_url(spec: FeedSpec) -> str:
-        return absolute(config.site.url, page_path(Document(spec)))
+    """``page_url(feed or document)``, and ``category_url(path of names)`` and ``tag_url(tag)``:
+    the page of that feed, or "" when there is none."""
+    def page_url(other: FeedSpec | Document) -> str:
+        return absolute(config.site.url, page_path(other if isinstance(other, Document) else Document(other)))
 
     def category_url(names: tuple[str, ...]) -> str:
         found = tree.by_names.get(tuple(names))
@@ -130,16 +136,14 @@ def _term_links(config: Config, tree: FeedTree) -> dict[str, Callable[..., str]]
         found = tree.tags.get(tag)
         return page_url(found) if found else ""
 
-    return {"category_url": category_url, "tag_url": tag_url}
+    return {"page_url": page_url, "category_url": category_url, "tag_url": tag_url}
 
 
 def render_feed_html(config: Config, doc: Document, items: list[Article], tree: FeedTree) -> bytes:
     """A feed document as a page for people: where it sits, how to subscribe, its items."""
     site_url, spec = config.site.url, doc.spec
-
-    def page_url(other: FeedSpec | Document) -> str:
-        return absolute(site_url, page_path(other if isinstance(other, Document) else Document(other)))
-
+    links = _term_links(config, tree)
+    page_url = links["page_url"]
     older = Document(spec, doc.pages if not doc.is_archive else doc.page - 1, doc.pages)
     newer = Document(spec, doc.page + 1 if doc.page < doc.pages else 0, doc.pages)
     title = " › ".join(spec.names) if spec.kind == "category" else (f"#{spec.names[0]}" if spec.kind == "tag" else spec.title)
@@ -148,7 +152,7 @@ def render_feed_html(config: Config, doc: Document, items: list[Article], tree: 
         description=spec.description or f"Articles of {title}, as RSS, Atom and JSON feeds", crumbs=[
             (above.names[-1], page_url(above)) for above in tree.above(spec)],
         children=[] if doc.is_archive else tree.below(spec),  # an archive page never changes once full
-        page_url=page_url, **_term_links(config, tree), link=lambda a: item_link(site_url, a),
+        **links, link=lambda a: item_link(site_url, a),
         og_image=next((a.image for a in items if a.image), ""),
         older=page_url(older) if older.page >= 1 else "", newer=page_url(newer) if doc.is_archive else "")
     return html.encode("utf-8")

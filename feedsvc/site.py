@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from lxml import etree
 
@@ -24,7 +23,7 @@ from .index import Index
 from .model import EPOCH, FORMAT_TYPES, HTML, Article, Document, FeedSpec, Page, Selection
 from .pages import render_article, render_feed_html, render_index
 from .render import feed_updated, pace_of, render_feed, render_opml, render_spliced, with_stylesheet
-from .urls import XSL_PATH, absolute, document_path
+from .urls import XSL_PATH, absolute, document_path, root_relative
 
 LATEST_ON_INDEX = 30
 ARCHIVE_MAX_AGE = 7 * 86400  # a full archive page changes only when one of its articles is edited
@@ -52,7 +51,7 @@ def feed_as_html(feed: Page) -> Page:
 
 def stylesheet_href(config: Config) -> str:
     """Root-relative, so browsers apply it (XSLT is same-origin only) wherever the site is served."""
-    return urlsplit(config.site.url).path.rstrip("/") + XSL_PATH
+    return root_relative(config.site.url, XSL_PATH)
 
 
 class EntryStore(Protocol):

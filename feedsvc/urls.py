@@ -151,6 +151,11 @@ def article_path(article_id: str) -> str:
     return _ARTICLES + quote(article_id, safe="")
 
 
+def root_relative(site_url: str, path: str) -> str:
+    """A path as a link that works wherever the site is served, under ``site.url``'s own path."""
+    return urlsplit(site_url).path.rstrip("/") + path
+
+
 def absolute(site_url: str, path: str) -> str:
     """``site.url`` has no trailing slash; every path starts with one."""
     return site_url + path
