@@ -6,10 +6,12 @@ Slugs are given here, by the scanner only (``article_terms``); everything else r
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from . import __version__
 from .config import Channel, Config
@@ -198,9 +200,17 @@ def digest(*parts: str) -> str:
 LAYOUT = "layout 2: feed pages"  # changed with what the pages and feeds look like, so every byte is made again
 
 
+@functools.cache
+def templates_digest() -> str:
+    """The package's templates, stylesheet and XSL: an edited template (a development tree, a
+    patched install) re-renders the pages, where the version alone would not say so."""
+    folder = Path(__file__).parent / "templates"
+    return digest(*(f"{p.name}:{hashlib.sha256(p.read_bytes()).hexdigest()}" for p in sorted(folder.iterdir())))
+
+
 def render_fingerprint(config: Config) -> str:
     """Everything besides the articles that output bytes depend on."""
-    return digest(__version__, LAYOUT, repr(config.site), repr(config.feeds), repr(config.push),
+    return digest(__version__, LAYOUT, templates_digest(), repr(config.site), repr(config.feeds), repr(config.push),
                 repr(config.channels), repr(sorted(config.category_slugs.items())), repr(sorted(config.tag_slugs.items())))
 
 
