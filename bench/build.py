@@ -35,9 +35,9 @@ from runs import FEEDSVC, median, megabytes, quiet_file_creation, startup, timed
 
 def phase_feedsvc(source: Path, work: Path) -> None:
     from feedsvc.config import parse_config
-    from feedsvc.export import export
-    from feedsvc.index import Index
-    from feedsvc.scan import scan
+    from feedsvc.ingest.scan import scan
+    from feedsvc.ops.export import export
+    from feedsvc.store import Index
 
     config = parse_config({"sources": [{"path": str(source)}], "state_dir": str(work / "state"),
                            "site": {"timezone": "Asia/Shanghai"}})
@@ -68,8 +68,8 @@ def _child(system: str, source: Path, work: Path) -> None:
     import yaml  # noqa: F401
 
     if system == "feedsvc":
-        import feedsvc.export  # noqa: F401
-        import feedsvc.scan  # noqa: F401
+        import feedsvc.ingest.scan  # noqa: F401
+        import feedsvc.ops.export  # noqa: F401
     started = time.perf_counter()
     (phase_feedsvc if system == "feedsvc" else phase_naive)(source, work)
     seconds = time.perf_counter() - started

@@ -25,7 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path[:0] = [str(HERE.parent)]
 
-from feedsvc.export import FAST_GZIP_LEVEL, GZIP_LEVEL, gzip_bytes  # noqa: E402
+from feedsvc.ops.export import FAST_GZIP_LEVEL, GZIP_LEVEL, gzip_bytes  # noqa: E402
 
 
 def parse(source: Path) -> float:

@@ -116,7 +116,7 @@ def idle_intervals(count: int) -> str:
 
     sys.path[:0] = [str(HERE.parent)]
     from feedsvc.config import parse_config
-    from feedsvc.scheduler import FULL_WALK_EVERY, SafetyNet, scheduled_scan
+    from feedsvc.ops.scheduler import FULL_WALK_EVERY, SafetyNet, scheduled_scan
 
     def cpu(step: Callable[[], object]) -> float:
         runs = []

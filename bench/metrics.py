@@ -40,7 +40,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="feedsvc-metrics-") as folder:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
         sys.path[:0] = [str(Path(__file__).parent.parent)]
-        from feedsvc.metrics import CountRequests
+        from feedsvc.ops.metrics import CountRequests
 
         counted = CountRequests(app)
         bare, wrapped = [], []

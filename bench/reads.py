@@ -21,7 +21,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 from generate import generate  # noqa: E402
 
 from feedsvc.config import Source  # noqa: E402
-from feedsvc.sources import list_sources, read_beneath  # noqa: E402
+from feedsvc.ingest.sources import list_sources, read_beneath  # noqa: E402
 
 LIMIT = 10 * 2**20
 

@@ -1,3 +1,3 @@
-from .cli import main
+from feedsvc.cli import main
 
 main()

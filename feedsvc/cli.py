@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 if TYPE_CHECKING:  # imported inside each command, so `feedsvc --help` starts fast
-    from .config import Config
-    from .model import Problem
+    from feedsvc.config import Config
+    from feedsvc.model import Problem
 
 PUSH_WAIT = 60  # seconds `build` waits for the WebSub hubs to take its pings
 # granian holds a permit per open connection, an idle keep-alive or a client still sending its
@@ -32,8 +32,8 @@ config_option = click.option("--config", "config_file", metavar="FILE",
 
 def _load(config_file: str | None) -> Config:
     """The config, or exit 2 naming every problem (a source that is not a directory too)."""
-    from .config import config_path, load_config, missing_sources
-    from .errors import ConfigError
+    from feedsvc.config import config_path, load_config, missing_sources
+    from feedsvc.errors import ConfigError
 
     try:
         config = load_config(config_file)
@@ -69,7 +69,7 @@ def main() -> None:
 @click.option("--strict", is_flag=True, help="Exit 1 when any article is in error.")
 def build(config_file: str | None, out_dir: Path, strict: bool) -> None:
     """Scan once and write every feed, page and the OPML to OUT."""
-    from .files import scan_lock
+    from feedsvc.atomic import scan_lock
 
     config = _load(config_file)
     # a running `feedsvc serve` on the same state directory finishes its scan first
@@ -87,7 +87,7 @@ def build(config_file: str | None, out_dir: Path, strict: bool) -> None:
 
 def _push(config: Config, topics: list[str]) -> None:
     """Tell the WebSub hubs, now that the files are in place (they fetch them next)."""
-    from .push import Pusher
+    from feedsvc.ops.push import Pusher
 
     pusher = Pusher(config.push.hubs)
     pusher.publish(topics)
@@ -100,8 +100,8 @@ def _scan_and_export(config: Config, out_dir: Path) -> tuple:
     disk that is full or read-only ends it with one line naming the problem (exit 1)."""
     import sqlite3
 
-    from .errors import WorkerDied
-    from .index import is_corrupt, set_aside
+    from feedsvc.errors import WorkerDied
+    from feedsvc.store import is_corrupt, set_aside
 
     try:
         try:
@@ -122,9 +122,9 @@ def _scan_and_export(config: Config, out_dir: Path) -> tuple:
 
 
 def _scan_and_export_unguarded(config: Config, out_dir: Path) -> tuple:
-    from .export import export
-    from .index import Index
-    from .scan import scan
+    from feedsvc.ingest.scan import scan
+    from feedsvc.ops.export import export
+    from feedsvc.store import Index
 
     index = Index.open(config.state_dir)
     try:
@@ -135,7 +135,7 @@ def _scan_and_export_unguarded(config: Config, out_dir: Path) -> tuple:
             exported = export(index, config, out_dir, tick=tick)
         topics = []
         if config.push.hubs:
-            from .push import changed_topics
+            from feedsvc.ops.push import changed_topics
 
             topics = changed_topics(index, config)
         return report, exported, index.problems(), topics
@@ -161,7 +161,7 @@ def check(config_file: str | None) -> None:
     """Validate the config and every article; print each problem as PATH: MESSAGE."""
     import tempfile  # here, not at the top: with what it loads, 5-8 ms of every command's start-up
 
-    from .config import Push
+    from feedsvc.config import Push
 
     config = _load(config_file)
     # Exactly what `build` does, into a scratch state directory and export: whatever would
@@ -180,7 +180,7 @@ def web_threads(config: Config) -> int:
     """Threads per web worker. Requests are short and hold the GIL: four keep a worker busy.
     The image proxy adds threads that may wait on upstream images beside them; without it, the
     count stays within granian's 2 x cores + 1, so a start logs no warning about it."""
-    from .imageproxy import UPSTREAM_THREADS
+    from feedsvc.images.proxy import UPSTREAM_THREADS
 
     return 4 + (UPSTREAM_THREADS if config.images.mode == "proxy" else 0)
 
@@ -197,11 +197,11 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
     import sqlite3
     import tempfile
 
-    from . import scheduler, supervisor
-    from .config import config_path
-    from .health import STATUS_ENV, ScannerStatus
-    from .index import open_healed
-    from .metrics import MULTIPROCESS_ENV
+    from feedsvc.config import config_path
+    from feedsvc.ops import scheduler, supervisor
+    from feedsvc.ops.health import STATUS_ENV, ScannerStatus
+    from feedsvc.ops.metrics import MULTIPROCESS_ENV
+    from feedsvc.store import open_healed
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
@@ -209,7 +209,7 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
     host, port, workers = host or config.server.host, port or config.server.port, workers or config.server.workers
     env = {**os.environ, "FEEDSVC_CONFIG": str(config_path(config_file, os.environ).resolve()),
            supervisor.SUPERVISOR_PID: str(os.getpid())}
-    command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--factory", "feedsvc.web:app_from_env",
+    command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--factory", "feedsvc.web.app:app_from_env",
                "--host", host, "--port", str(port), "--workers", str(workers), "--no-ws", "--log-level", "warning",
                "--blocking-threads", str(web_threads(config)), "--backpressure", str(BACKPRESSURE),
                "--http1-header-read-timeout", str(HEADER_READ_MS)]

@@ -19,11 +19,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from . import yamlload
-from .errors import ConfigError
-from .hexo import Blog, blog_from_config
-from .settings import check, validate
-from .urls import web_url_problem
+from feedsvc import yamlload
+from feedsvc.errors import ConfigError
+from feedsvc.hexo import Blog, blog_from_config
+from feedsvc.typedyaml import check, validate
+from feedsvc.urls import web_url_problem
 
 DEFAULT_PATH = "config/feedsvc.yaml"
 DEFAULT_GLOB = "**/*.{md,markdown,html,txt}"

@@ -6,6 +6,7 @@ not a circle.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -130,3 +131,8 @@ class Problem:
     path: str
     message: str
     fatal: bool  # an error (the file is not, or no longer, published as it is) or a warning
+
+
+def etag_of(body: bytes) -> str:
+    """A digest of the bytes: the same in every worker and after a restart."""
+    return hashlib.sha1(body).hexdigest()[:20]

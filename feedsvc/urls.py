@@ -12,7 +12,7 @@ import hmac
 import re
 from urllib.parse import quote, urlsplit
 
-from .model import Article, Document, FeedSpec
+from feedsvc.model import Article, Document, FeedSpec
 
 INDEX_PATH = "/"
 OPML_PATH = "/opml.xml"

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from feedsvc.config import Config, parse_config
-from feedsvc.export import export
-from feedsvc.index import Index
-from feedsvc.scan import scan
+from feedsvc.ingest.scan import scan
+from feedsvc.ops.export import export
+from feedsvc.store import Index
 
 DATA = Path(__file__).parent / "data"
 REAL = DATA / "real"

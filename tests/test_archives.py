@@ -14,10 +14,10 @@ import pytest
 from lxml import etree
 
 from feedsvc.config import Config
-from feedsvc.export import export
-from feedsvc.index import Index
-from feedsvc.scan import scan
-from feedsvc.web import create_app
+from feedsvc.ingest.scan import scan
+from feedsvc.ops.export import export
+from feedsvc.store import Index
+from feedsvc.web.app import create_app
 
 from .conftest import make_config
 
@@ -221,7 +221,7 @@ def test_a_new_article_changes_only_the_feeds_and_their_newest_archive_page(site
 
 def test_an_empty_page_is_the_same_bytes_spliced(site: Site) -> None:
     from feedsvc.model import Document, FeedSpec
-    from feedsvc.render import render_feed, render_spliced
+    from feedsvc.render.documents import render_feed, render_spliced
 
     page = Document(FeedSpec("all", ("all",), "All", "All", 20), 3, 3)  # the empty newest page
     for fmt in ("rss", "atom", "json"):

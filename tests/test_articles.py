@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from feedsvc.articles import names, parse_article, parse_date, path_id
 from feedsvc.config import parse_config
 from feedsvc.errors import ArticleError
 from feedsvc.model import Article
+from feedsvc.parse.articles import names, parse_article, parse_date, path_id
 
 from .conftest import HOSTILE, REAL, SEED, real_posts
 

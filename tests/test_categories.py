@@ -17,8 +17,8 @@ from lxml import etree
 
 from feedsvc.config import parse_config
 from feedsvc.errors import ConfigError
-from feedsvc.scheduler import scan_once
-from feedsvc.web import create_app
+from feedsvc.ops.scheduler import scan_once
+from feedsvc.web.app import create_app
 
 from .conftest import make_config, require
 

@@ -66,8 +66,8 @@ def test_build_waits_for_a_running_scan_of_the_same_index(tmp_path: Path, corpus
     import threading
     import time
 
+    from feedsvc.atomic import scan_lock
     from feedsvc.config import load_config
-    from feedsvc.files import scan_lock
 
     config_path = write_config(tmp_path, corpus)
     config = load_config(str(config_path), env={})

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from feedsvc.index import DB_NAME
+from feedsvc.store import DB_NAME
 
 from .live import LiveServer, get, wait_for
 

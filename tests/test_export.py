@@ -131,7 +131,7 @@ def test_seed_images_point_at_their_original_urls(out: Path) -> None:
     ("http://img.example/", "image/jpeg")])
 def test_an_enclosure_carries_the_type_of_its_image(url: str, expected: str) -> None:
     """A reader that shows enclosures picks its decoder from this type."""
-    from feedsvc.entries import image_type
+    from feedsvc.render.entries import image_type
 
     assert image_type(url) == expected
 
@@ -180,9 +180,9 @@ def test_article_pages_written_by_a_second_process_are_the_same_files(
         tmp_path: Path, corpus: Path, out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A full export of many articles writes their pages from a second process, beside the
     feeds; the site and the manifest the next export trusts are the same as from one process."""
-    from feedsvc import export as export_module
-    from feedsvc.index import Index
-    from feedsvc.scan import scan
+    from feedsvc.ingest.scan import scan
+    from feedsvc.ops import export as export_module
+    from feedsvc.store import Index
 
     from .conftest import make_config
 
@@ -203,9 +203,9 @@ def test_article_pages_written_by_a_second_process_are_the_same_files(
 
 
 def test_rebuild_leaves_unchanged_files_untouched_and_removes_what_is_gone(tmp_path: Path, corpus: Path) -> None:
-    from feedsvc.export import export
-    from feedsvc.index import Index
-    from feedsvc.scan import scan
+    from feedsvc.ingest.scan import scan
+    from feedsvc.ops.export import export
+    from feedsvc.store import Index
 
     from .conftest import make_config
 
@@ -277,7 +277,7 @@ def test_feeds_carry_a_stylesheet_that_renders_them_for_browsers(out: Path) -> N
 
 
 def test_the_export_never_writes_outside_its_folder(tmp_path: Path) -> None:
-    from feedsvc.export import _Writer
+    from feedsvc.ops.export import _Writer
 
     writer = _Writer(tmp_path / "out", {}, lambda n: None)
     try:

@@ -10,7 +10,7 @@ import lxml.html
 import pytest
 from lxml import etree
 
-from feedsvc.web import create_app
+from feedsvc.web.app import create_app
 
 from .conftest import build_once, make_config
 from .live import StaticSite

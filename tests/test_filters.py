@@ -11,8 +11,8 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from feedsvc.pagecache import MAX_VIEWS
-from feedsvc.web import create_app
+from feedsvc.web.app import create_app
+from feedsvc.web.cache import MAX_VIEWS
 
 from .conftest import REAL, build_once, make_config
 

@@ -15,12 +15,12 @@ import feedparser
 import pytest
 from click.testing import CliRunner
 
-from feedsvc.articles import parse_article
 from feedsvc.cli import main
 from feedsvc.config import parse_config
 from feedsvc.hexo import Blog, post_path
 from feedsvc.model import Article
-from feedsvc.tagplugins import render
+from feedsvc.parse.articles import parse_article
+from feedsvc.parse.tagplugins import render
 
 from .conftest import DATA
 
@@ -35,9 +35,9 @@ def blog_source(name: str) -> dict:
 
 @pytest.fixture(scope="module")
 def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from feedsvc.export import export
-    from feedsvc.index import Index
-    from feedsvc.scan import scan
+    from feedsvc.ingest.scan import scan
+    from feedsvc.ops.export import export
+    from feedsvc.store import Index
 
     tmp = tmp_path_factory.mktemp("hexo")
     config = parse_config({"site": {"url": "https://feeds.example.com", "timezone": "UTC"},
@@ -109,8 +109,8 @@ def test_the_excerpt_ends_at_more_and_the_content_stays_whole(out: Path) -> None
 
 
 def test_healthz_lists_unknown_tags_as_warnings(tmp_path: Path) -> None:
-    from feedsvc.scheduler import scan_once
-    from feedsvc.web import create_app
+    from feedsvc.ops.scheduler import scan_once
+    from feedsvc.web.app import create_app
 
     config = parse_config({"sources": [blog_source("hexo-site")], "state_dir": str(tmp_path / "state"),
                            "scan": {"settle": 0}})

@@ -9,11 +9,11 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from feedsvc.imagefetch import FetchError, Limits, fetch, guarded_connect, is_public
-from feedsvc.imageproxy import ImageCache
-from feedsvc.scheduler import scan_once
+from feedsvc.images.fetch import FetchError, Limits, fetch, guarded_connect, is_public
+from feedsvc.images.proxy import ImageCache
+from feedsvc.ops.scheduler import scan_once
 from feedsvc.urls import proxy_url, sign, verify
-from feedsvc.web import create_app
+from feedsvc.web.app import create_app
 
 from .conftest import SEED, make_config
 from .origin import PNG, Origin
@@ -79,7 +79,7 @@ def test_fetch_limits(origin: Origin, path: str, status: int) -> None:
 def test_redirects_are_followed_and_each_hop_is_guarded(origin: Origin, monkeypatch: pytest.MonkeyPatch) -> None:
     assert fetch(origin.url + "/redirect/img/a.png", {}, LOCAL).body == PNG
     # Let the guard take the local origin for a public host, so only the redirect is private.
-    from feedsvc import imagefetch
+    from feedsvc.images import fetch as imagefetch
 
     real = imagefetch.is_public
     monkeypatch.setattr(imagefetch, "is_public", lambda address: address == "127.0.0.1" or real(address))
@@ -156,8 +156,8 @@ def test_every_image_of_every_format_goes_through_the_proxy(tmp_path: Path, orig
 
 
 def test_the_static_export_writes_the_same_signed_urls(tmp_path: Path, origin: Origin) -> None:
-    from feedsvc.export import export
-    from feedsvc.index import Index
+    from feedsvc.ops.export import export
+    from feedsvc.store import Index
 
     config, client = proxy_setup(tmp_path, origin)
     index = Index.open(config.state_dir)

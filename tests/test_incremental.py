@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from feedsvc.export import export
-from feedsvc.index import Index
-from feedsvc.scan import scan
+from feedsvc.ingest.scan import scan
+from feedsvc.ops.export import export
+from feedsvc.store import Index
 
 from .conftest import build_once, make_config
 
@@ -195,7 +195,7 @@ HISTORY_STEPS: list[Callable[[Path, int], None]] = [add_the_newest, delete_the_n
 
 def test_archive_pages_older_than_every_change_are_kept_and_the_rest_match_a_cold_build(
         tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from feedsvc import export as export_module
+    from feedsvc.ops import export as export_module
 
     for n in range(14):
         _write(source / OLD / f"{n}.md", _old_post(n, f"2020-01-{n + 1:02d} 08:00:00"), 1_600_000_000 * 10**9)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from feedsvc.web import create_app
+from feedsvc.web.app import create_app
 
 from .conftest import build_once, make_config
 from .live import LiveServer, get, wait_for

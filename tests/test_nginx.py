@@ -60,9 +60,9 @@ def test_nginx_serves_the_precompressed_feeds_of_the_export(built: Callable[...,
 
 
 def test_a_rebuild_rewrites_a_gz_only_with_its_file(built: Callable[..., Path], corpus: Path) -> None:
-    from feedsvc.export import export
-    from feedsvc.index import Index
-    from feedsvc.scan import scan
+    from feedsvc.ingest.scan import scan
+    from feedsvc.ops.export import export
+    from feedsvc.store import Index
 
     from .conftest import make_config
 

@@ -17,14 +17,14 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from feedsvc.articles import parse_article
 from feedsvc.config import parse_config
-from feedsvc.entries import entry_bytes
 from feedsvc.errors import ArticleError
-from feedsvc.index import Index
+from feedsvc.ingest.scan import scan
 from feedsvc.model import Document, FeedSpec
-from feedsvc.render import render_feed, render_spliced
-from feedsvc.scan import scan
+from feedsvc.parse.articles import parse_article
+from feedsvc.render.documents import render_feed, render_spliced
+from feedsvc.render.entries import entry_bytes
+from feedsvc.store import Index
 
 CONFIG = parse_config({"sources": [{"path": "."}], "site": {"url": "https://feeds.example.com", "timezone": "Asia/Shanghai"},
                        "images": {"https_hosts": ["img.example"]}})

@@ -17,14 +17,14 @@ from urllib.parse import parse_qs
 import pytest
 from lxml import etree
 
-from feedsvc import site
 from feedsvc.config import Config
-from feedsvc.feeds import document, feed_specs
-from feedsvc.index import Index
-from feedsvc.push import Pusher
-from feedsvc.scheduler import scan_once
+from feedsvc.feeds.catalog import document, feed_specs
+from feedsvc.ops.push import Pusher
+from feedsvc.ops.scheduler import scan_once
+from feedsvc.render import site
+from feedsvc.store import Index
 from feedsvc.urls import absolute, feed_path
-from feedsvc.web import create_app
+from feedsvc.web.app import create_app
 
 from .conftest import make_config
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from feedsvc.config import Images
-from feedsvc.rewrite import ImageRewriter, rewrite_html, unwrap, xml_safe
+from feedsvc.parse.rewrite import ImageRewriter, rewrite_html, unwrap, xml_safe
 
 PROXY = ("https://cors.zfour.workers.dev/?",)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from feedsvc.web import create_app
+from feedsvc.web.app import create_app
 
 from .conftest import build_once, make_config
 

@@ -21,11 +21,11 @@ from click.testing import CliRunner
 
 from feedsvc.cli import main
 from feedsvc.config import Scan
-from feedsvc.imagefetch import FetchError, Limits, fetch
-from feedsvc.index import Index
-from feedsvc.scan import scan
-from feedsvc.scheduler import scan_once
-from feedsvc.web import create_app
+from feedsvc.images.fetch import FetchError, Limits, fetch
+from feedsvc.ingest.scan import scan
+from feedsvc.ops.scheduler import scan_once
+from feedsvc.store import Index
+from feedsvc.web.app import create_app
 
 from .conftest import make_config
 from .live import alive, children, wait_for
@@ -120,7 +120,7 @@ def test_5_undated_articles_keep_their_dates_through_a_rewrite_with_a_failed_rea
     index = Index.open(config.state_dir)
     scan(index, config)
     before = index.articles_at([str(path)])[0]
-    import feedsvc.scan as scan_module
+    import feedsvc.ingest.scan as scan_module
 
     def gone(*args: object, **kwargs: object) -> None:
         raise FileNotFoundError(errno.ENOENT, "No such file or directory")
@@ -145,7 +145,7 @@ def test_6_a_full_disk_at_the_generation_file_converges_on_the_next_scan(
     scan_once(config)
     client = create_app(config).test_client()
     assert len(feedparser.parse(client.get("/feeds/all.atom").data).entries) == 1
-    import feedsvc.index as index_module
+    import feedsvc.store as index_module
 
     real = index_module.replace_file
 
@@ -176,7 +176,7 @@ def test_7_a_source_that_vanishes_or_a_folder_that_cannot_be_read_unpublishes_no
             raise PermissionError(errno.EACCES, "Permission denied")
         return real_open(path, *args, **kwargs)
 
-    import feedsvc.sources as sources_module
+    import feedsvc.ingest.sources as sources_module
 
     monkeypatch.setattr(sources_module.os, "open", locked)
     scan_once(config)
@@ -334,8 +334,8 @@ def test_healthz_is_503_with_its_reasons_when_a_scan_fails_or_a_feed_does_not_re
     scan_once(config)
     client = create_app(config).test_client()
     assert client.get("/healthz").status_code == 200
-    import feedsvc.scan as scan_module
-    import feedsvc.site as site_module
+    import feedsvc.ingest.scan as scan_module
+    import feedsvc.render.site as site_module
 
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError(errno.EIO, "Input/output error")
@@ -377,7 +377,7 @@ def test_a_template_cache_that_cannot_be_written_never_fails_a_page(tmp_path: Pa
     cannot be written (a read-only or full /tmp) pages still render, compiled afresh."""
     from jinja2 import DictLoader, Environment
 
-    from feedsvc.pages import QuietBytecodeCache
+    from feedsvc.render.pages import QuietBytecodeCache
 
     not_a_folder = tmp_path / "cache"
     not_a_folder.write_text("", encoding="utf-8")
@@ -410,7 +410,7 @@ def _ends_within(seconds: float, step: Callable[[], object]) -> BaseException | 
 
 def test_a_parse_worker_that_dies_fails_the_scan_instead_of_hanging_it(
         tmp_path: Path, articles: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import feedsvc.scan as scan_module
+    import feedsvc.ingest.scan as scan_module
 
     for n in range(3):
         post(articles, f"{n}.md")
@@ -426,7 +426,7 @@ def test_a_parse_worker_that_dies_fails_the_scan_instead_of_hanging_it(
 
 def test_a_slug_process_that_dies_fails_the_scan_instead_of_hanging_it(
         tmp_path: Path, articles: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import feedsvc.scan as scan_module
+    import feedsvc.ingest.scan as scan_module
 
     for n in range(3):
         post(articles, f"{n}.md", front="categories: [新媒体]")
@@ -443,7 +443,7 @@ def test_a_slug_process_that_dies_fails_the_scan_instead_of_hanging_it(
 def test_a_page_process_that_dies_fails_the_build_with_a_message_instead_of_hanging_it(
         tmp_path: Path, articles: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     import feedsvc.cli as cli_module
-    import feedsvc.export as export_module
+    import feedsvc.ops.export as export_module
 
     for n in range(3):
         post(articles, f"{n}.md")
@@ -461,8 +461,8 @@ def test_a_scan_that_outlasts_its_interval_is_counted_and_told_at_info_never_war
     APScheduler warned that the job was skipped, which an operator reads as trouble."""
     import logging
 
-    from feedsvc import scheduler
-    from feedsvc.health import ScannerStatus
+    from feedsvc.ops import scheduler
+    from feedsvc.ops.health import ScannerStatus
 
     post(articles, "a.md")
     config = make_config(articles, tmp_path / "state", scan={"interval": 0.2, "watch": False})

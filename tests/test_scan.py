@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from feedsvc.config import Config
-from feedsvc.index import Index
+from feedsvc.ingest.scan import scan
+from feedsvc.ingest.sources import glob_regex
 from feedsvc.model import Article, FeedQuery
-from feedsvc.scan import scan
-from feedsvc.sources import glob_regex
+from feedsvc.store import Index
 
 from .conftest import HOSTILE, make_config
 
@@ -268,7 +268,7 @@ def test_beside_a_watcher_the_interval_scan_finds_what_the_watcher_missed(articl
     edited in place within ``FULL_WALK_EVERY`` intervals; /healthz sees every check."""
     import json
 
-    from feedsvc.scheduler import FULL_WALK_EVERY, SafetyNet, scheduled_scan
+    from feedsvc.ops.scheduler import FULL_WALK_EVERY, SafetyNet, scheduled_scan
 
     config = make_config(articles, tmp_path / "state", scan={"settle": 0})
     first = post(articles / "news", "a.md", "First")
@@ -313,8 +313,8 @@ def test_new_cjk_names_get_pinyin_slugs_without_the_dictionaries_in_the_scanning
                                    "<p>a</p>\n", encoding="utf-8")
     script = f"""
 import json, sys
-from feedsvc.index import Index
-from feedsvc.scan import scan
+from feedsvc.store import Index
+from feedsvc.ingest.scan import scan
 from tests.conftest import make_config
 config = make_config({str(articles)!r}, {str(tmp_path / "state")!r})
 index = Index.open(config.state_dir)
@@ -333,7 +333,7 @@ def test_a_later_scan_in_the_same_process_reuses_the_slugs_it_looked_up(
         tmp_path: Path, articles: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The helper's start-up (pypinyin's import, most of a second) is paid once per name a
     process has not seen: the test suite and ``serve`` scan again and again."""
-    import feedsvc.scan as scan_module
+    import feedsvc.ingest.scan as scan_module
 
     monkeypatch.setattr(scan_module, "_slugs_made", {})
     started: list[str] = []

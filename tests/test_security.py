@@ -15,17 +15,17 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from feedsvc import sources
-from feedsvc.articles import parse_article
 from feedsvc.config import Source, parse_config
 from feedsvc.errors import ArticleError, ConfigError
-from feedsvc.imagefetch import is_public
-from feedsvc.imageproxy import ImageCache
-from feedsvc.index import Index
-from feedsvc.scan import scan
-from feedsvc.sources import stat_paths
+from feedsvc.images.fetch import is_public
+from feedsvc.images.proxy import ImageCache
+from feedsvc.ingest import sources
+from feedsvc.ingest.scan import scan
+from feedsvc.ingest.sources import stat_paths
+from feedsvc.parse.articles import parse_article
+from feedsvc.store import Index
 from feedsvc.urls import proxy_url
-from feedsvc.web import create_app
+from feedsvc.web.app import create_app
 
 from .conftest import make_config
 from .origin import PNG, Origin
@@ -81,7 +81,7 @@ def test_2_a_symlink_swapped_in_between_listing_and_reading_is_never_read(tmp_pa
             os.replace(src / "tmp", src / "sub")
         return listing
 
-    monkeypatch.setattr("feedsvc.scan.list_sources", list_then_swap)
+    monkeypatch.setattr("feedsvc.ingest.scan.list_sources", list_then_swap)
     config = make_config(src, tmp_path / "state")
     index = Index.open(config.state_dir)
     try:
@@ -91,7 +91,7 @@ def test_2_a_symlink_swapped_in_between_listing_and_reading_is_never_read(tmp_pa
         index.close()
     assert report.errors == 1
     assert any("symlink" in message for message in problems.values()), problems
-    from feedsvc.export import export
+    from feedsvc.ops.export import export
 
     index = Index.open(config.state_dir)
     try:
@@ -334,7 +334,7 @@ def test_16_a_hub_url_with_a_line_break_is_a_config_error_naming_it() -> None:
 
 
 def test_healthz_reads_the_scanners_own_word(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from feedsvc.health import STATUS_ENV, ScannerStatus
+    from feedsvc.ops.health import STATUS_ENV, ScannerStatus
 
     src = tmp_path / "src"
     write(src / "a.md", "a")
@@ -362,8 +362,8 @@ def test_4_a_watcher_that_fails_restarts_and_says_so_until_it_runs(tmp_path: Pat
     import watchfiles
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from feedsvc import scheduler
-    from feedsvc.health import ScannerStatus
+    from feedsvc.ops import scheduler
+    from feedsvc.ops.health import ScannerStatus
 
     src = tmp_path / "src"
     write(src / "a.md", "a")

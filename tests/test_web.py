@@ -10,10 +10,10 @@ import feedparser
 import pytest
 from flask.testing import FlaskClient
 
-from feedsvc.export import export
-from feedsvc.index import Index
-from feedsvc.scheduler import scan_once
-from feedsvc.web import create_app
+from feedsvc.ops.export import export
+from feedsvc.ops.scheduler import scan_once
+from feedsvc.store import Index
+from feedsvc.web.app import create_app
 
 from .conftest import make_config
 
@@ -148,7 +148,7 @@ def test_article_pages_index_and_opml(setup) -> None:
 def test_a_request_never_rerenders_an_unchanged_feed(setup, monkeypatch: pytest.MonkeyPatch) -> None:
     client = scanned(setup)
     client.get("/feeds/all.atom")
-    from feedsvc import site
+    from feedsvc.render import site
 
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("rendered again")
@@ -194,7 +194,7 @@ def test_a_failing_scan_is_logged_and_the_last_good_feeds_stay(setup, monkeypatc
     config, client = setup
     scan_once(config)
     before = client.get("/feeds/all.atom").data
-    from feedsvc import scan as scan_module
+    from feedsvc.ingest import scan as scan_module
 
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError("disk on fire")
@@ -207,7 +207,7 @@ def test_a_failing_scan_is_logged_and_the_last_good_feeds_stay(setup, monkeypatc
 
 
 def test_only_one_scan_at_a_time(setup) -> None:
-    from feedsvc.files import scan_lock
+    from feedsvc.atomic import scan_lock
 
     config, _ = setup
     with scan_lock(config.state_dir) as held:
@@ -217,9 +217,9 @@ def test_only_one_scan_at_a_time(setup) -> None:
 
 
 def test_the_page_cache_is_bounded(setup, monkeypatch: pytest.MonkeyPatch) -> None:
-    import feedsvc.pagecache
+    import feedsvc.web.cache
 
-    monkeypatch.setattr(feedsvc.pagecache, "MAX_ENTRIES", 5)
+    monkeypatch.setattr(feedsvc.web.cache, "MAX_ENTRIES", 5)
     config, _ = setup
     app = create_app(config)
     client = app.test_client()

@@ -27,14 +27,14 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from .config import Config, blog_of
-from .errors import ArticleError
-from .feeds import apply_configured_slugs, article_terms
-from .index import Index
-from .model import Article
-from .slugs import auto_slug
-from .sources import FileRow, OnDisk, list_sources, read_beneath, stat_paths
-from .workers import process_pool, reuse_freed_memory
+from feedsvc.config import Config, blog_of
+from feedsvc.errors import ArticleError
+from feedsvc.feeds.catalog import apply_configured_slugs, article_terms
+from feedsvc.ingest.pools import process_pool, reuse_freed_memory
+from feedsvc.ingest.sources import FileRow, OnDisk, list_sources, read_beneath, stat_paths
+from feedsvc.model import Article
+from feedsvc.slugs import auto_slug
+from feedsvc.store import Index
 
 log = logging.getLogger("feedsvc.scan")
 PARALLEL_THRESHOLD = 64  # below this many files a process pool costs more than it saves
@@ -140,7 +140,7 @@ def read_and_parse(job: tuple[OnDisk, str | None]) -> Parsed:
     digest = hashlib.sha1(raw).hexdigest()
     if digest == known_digest:
         return Parsed(file, digest, unchanged=True)
-    from .articles import parse_article  # markdown, lxml, nh3: loaded only when a file changed
+    from feedsvc.parse.articles import parse_article  # markdown, lxml, nh3: loaded only when a file changed
 
     mtime = datetime.fromtimestamp(file.mtime_ns / 1e9, UTC)
     try:

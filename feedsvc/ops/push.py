@@ -17,11 +17,11 @@ import threading
 import time
 from urllib.parse import urlencode
 
-from . import metrics
-from .config import Config
-from .feeds import document, document_signature, feed_specs, render_fingerprint, select
-from .index import Index
-from .urls import absolute, feed_base, feed_path
+from feedsvc.config import Config
+from feedsvc.feeds.catalog import document, document_signature, feed_specs, render_fingerprint, select
+from feedsvc.ops import metrics
+from feedsvc.store import Index
+from feedsvc.urls import absolute, feed_base, feed_path
 
 log = logging.getLogger("feedsvc.push")
 STATE_KEY = "push:signatures"

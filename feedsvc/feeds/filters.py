@@ -18,10 +18,10 @@ from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
-from .errors import FeedsvcError
-from .model import Article
-from .rewrite import plain_text, truncate
-from .urls import MAX_DIGITS
+from feedsvc.errors import FeedsvcError
+from feedsvc.model import Article
+from feedsvc.parse.rewrite import plain_text, truncate
+from feedsvc.urls import MAX_DIGITS
 
 FIELDS = ("title", "description", "author", "category")
 # "filter" alone looks at the title and the description, as RSSHub's does

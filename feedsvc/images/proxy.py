@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .files import replace_file
-from .http import etag_of
-from .imagefetch import FetchError, Limits, fetch
+from feedsvc.atomic import replace_file
+from feedsvc.images.fetch import FetchError, Limits, fetch
+from feedsvc.model import etag_of
 
 CACHE_BYTES = 512 * 1024 * 1024
 FAILURE_SECONDS = 60  # how long an upstream failure is remembered

@@ -22,14 +22,14 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from . import metrics
-from .config import Config
-from .files import scan_lock
-from .health import ScannerStatus, corruption_mark
-from .index import DB_NAME, Index, is_corrupt, open_healed, set_aside
-from .push import Pusher, changed_topics
-from .scan import ScanReport, scan
-from .sources import folders_moved
+from feedsvc.atomic import scan_lock
+from feedsvc.config import Config
+from feedsvc.ingest.scan import ScanReport, scan
+from feedsvc.ingest.sources import folders_moved
+from feedsvc.ops import metrics
+from feedsvc.ops.health import ScannerStatus, corruption_mark
+from feedsvc.ops.push import Pusher, changed_topics
+from feedsvc.store import DB_NAME, Index, is_corrupt, open_healed, set_aside
 
 log = logging.getLogger("feedsvc.scan")
 FULL_WALK_EVERY = 10  # beside a watcher, every tenth interval scan walks every file whatever the folders say

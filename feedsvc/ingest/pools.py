@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .errors import WorkerDied
+from feedsvc.errors import WorkerDied
 
 
 @contextmanager

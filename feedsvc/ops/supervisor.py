@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 
-from .workers import killed_with_parent
+from feedsvc.ingest.pools import killed_with_parent
 
 
 class StartError(Exception):

@@ -17,22 +17,21 @@ from flask import Blueprint, Flask, Response, abort, current_app, redirect, requ
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from . import metrics, site
-from .config import Config, load_config
-from .errors import StoreUnavailable
-from .feeds import document, select
-from .filters import FilterError, Filters
-from .filters import parse as parse_filters
-from .health import corruption_mark, health_report, now_utc
-from .http import Cached, etag_of, respond, wants_html
-from .imagefetch import FetchError, Limits
-from .imageproxy import FAILURE_SECONDS, ImageCache
-from .index import DB_NAME, Index, is_corrupt
-from .model import EPOCH, Document, FeedSpec, Page
-from .pagecache import Cache, FastPath, page_key
-from .pages import style as pages_style
-from .supervisor import follow_supervisor
-from .urls import (
+from feedsvc.config import Config, load_config
+from feedsvc.errors import StoreUnavailable
+from feedsvc.feeds.catalog import document, select
+from feedsvc.feeds.filters import FilterError, Filters
+from feedsvc.feeds.filters import parse as parse_filters
+from feedsvc.images.fetch import FetchError, Limits
+from feedsvc.images.proxy import FAILURE_SECONDS, ImageCache
+from feedsvc.model import EPOCH, Document, FeedSpec, Page, etag_of
+from feedsvc.ops import metrics
+from feedsvc.ops.health import corruption_mark, health_report, now_utc
+from feedsvc.ops.supervisor import follow_supervisor
+from feedsvc.render import site
+from feedsvc.render.pages import style as pages_style
+from feedsvc.store import DB_NAME, Index, is_corrupt
+from feedsvc.urls import (
     ARTICLE_ROUTE,
     CATEGORY_ROUTE,
     FEED_ARCHIVE_PAGE_ROUTE,
@@ -60,6 +59,8 @@ from .urls import (
     verify,
     whole_number,
 )
+from feedsvc.web.cache import Cache, FastPath, page_key
+from feedsvc.web.http import Cached, respond, wants_html
 
 IMAGE_MAX_AGE = 30 * 86400  # a signed URL always names the same image
 

@@ -15,15 +15,15 @@ from typing import Protocol
 
 from lxml import etree
 
-from . import filters
-from .config import Config
-from .entries import entry_bytes
-from .feeds import FeedTree, is_full, items, select, select_document
-from .index import Index
-from .model import EPOCH, FORMAT_TYPES, HTML, Article, Document, FeedSpec, Page, Selection
-from .pages import render_article, render_feed_html, render_index
-from .render import feed_updated, pace_of, render_feed, render_opml, render_spliced, with_stylesheet
-from .urls import XSL_PATH, absolute, document_path, root_relative
+from feedsvc.config import Config
+from feedsvc.feeds import filters
+from feedsvc.feeds.catalog import FeedTree, is_full, items, select, select_document
+from feedsvc.model import EPOCH, FORMAT_TYPES, HTML, Article, Document, FeedSpec, Page, Selection
+from feedsvc.render.documents import feed_updated, pace_of, render_feed, render_opml, render_spliced, with_stylesheet
+from feedsvc.render.entries import entry_bytes
+from feedsvc.render.pages import render_article, render_feed_html, render_index
+from feedsvc.store import Index
+from feedsvc.urls import XSL_PATH, absolute, document_path, root_relative
 
 LATEST_ON_INDEX = 30
 ARCHIVE_MAX_AGE = 7 * 86400  # a full archive page changes only when one of its articles is edited

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
 
-from .model import FORMAT_TYPES
-from .urls import kind_of
+from feedsvc.model import FORMAT_TYPES
+from feedsvc.urls import kind_of
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

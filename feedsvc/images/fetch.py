@@ -19,7 +19,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-from . import __version__
+from feedsvc import __version__
 
 USER_AGENT = f"feedsvc-image-proxy/{__version__}"
 MAX_REDIRECTS = 5

@@ -13,13 +13,14 @@ from pathlib import PurePosixPath
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import frontmatter, hexo, tagplugins, yamlload
-from .config import Config
-from .errors import ArticleError
-from .hexo import Blog
-from .model import Article, CategoryPath
-from .rewrite import ImageRewriter, collapse_spaces, plain_text, rewrite_html, truncate, xml_safe
-from .urls import web_url_problem
+from feedsvc import hexo, yamlload
+from feedsvc.config import Config
+from feedsvc.errors import ArticleError
+from feedsvc.hexo import Blog
+from feedsvc.model import Article, CategoryPath
+from feedsvc.parse import frontmatter, tagplugins
+from feedsvc.parse.rewrite import ImageRewriter, collapse_spaces, plain_text, rewrite_html, truncate, xml_safe
+from feedsvc.urls import web_url_problem
 
 _HTML_START = re.compile(r"^\s*<(?:!--|[A-Za-z][\w-]*[\s/>])")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")

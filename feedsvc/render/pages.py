@@ -12,10 +12,10 @@ from pathlib import Path
 from jinja2 import BytecodeCache, Environment, FileSystemBytecodeCache, PackageLoader, select_autoescape
 from jinja2.bccache import Bucket
 
-from .config import Config
-from .feeds import FeedTree
-from .model import EPOCH, FORMAT_TYPES, Article, Document, FeedSpec
-from .urls import (
+from feedsvc.config import Config
+from feedsvc.feeds.catalog import FeedTree
+from feedsvc.model import EPOCH, FORMAT_TYPES, Article, Document, FeedSpec
+from feedsvc.urls import (
     INDEX_PATH,
     OPML_PATH,
     STYLE_PATH,
@@ -57,7 +57,7 @@ def _bytecode_cache() -> BytecodeCache | None:
 
 # auto_reload off: the templates ship inside the package, and checking each one's mtime on every
 # render cost a tenth of an export's article pages
-_ENV = Environment(loader=PackageLoader("feedsvc"), autoescape=select_autoescape(default=True),
+_ENV = Environment(loader=PackageLoader("feedsvc.render"), autoescape=select_autoescape(default=True),
                    trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, bytecode_cache=_bytecode_cache(),
                    auto_reload=False)
 FORMAT_LABELS = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
-from .config import Config
-from .feeds import (
+from feedsvc.atomic import write_atomic
+from feedsvc.config import Config
+from feedsvc.feeds.catalog import (
     FeedTree,
     digest,
     document_signature,
@@ -29,10 +30,10 @@ from .feeds import (
     select_documents,
     unchanged_pages,
 )
-from .files import write_atomic
-from .index import Changes, Index
-from .model import Document, FeedSpec, Selection
-from .urls import (
+from feedsvc.ingest.pools import process_pool, reuse_freed_memory
+from feedsvc.model import Document, FeedSpec, Selection
+from feedsvc.store import Changes, Index
+from feedsvc.urls import (
     INDEX_PATH,
     OPML_PATH,
     STYLE_PATH,
@@ -46,7 +47,6 @@ from .urls import (
     feed_path,
     page_path,
 )
-from .workers import process_pool, reuse_freed_memory
 
 ARTICLE_BATCH = 200  # whole articles held in memory at once
 PAGES_APART = 500  # articles past which a second process writes their pages in a full export (it costs 0.5 s of CPU to start)
@@ -173,7 +173,7 @@ def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base
     """Every document of these feeds, rendered where its signature moved. ``since``: the oldest
     date a change since the last export touched (None: unknown); the archive pages older than
     it are kept without a look."""
-    from . import site  # rendering (jinja2, lxml) is loaded only when something is written
+    from feedsvc.render import site  # rendering (jinja2, lxml) is loaded only when something is written
 
     # each article is in several documents: its entries are rendered once and spliced in
     entries = site.StoredEntries(index, base, keep=config.feeds.formats)
@@ -221,7 +221,10 @@ def _pages_written(w: _Writer, spec: FeedSpec, fmt: str) -> int:
 
 
 def _index_page(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str) -> None:
-    from . import pages, site  # rendering (jinja2, lxml) is loaded only when something is written
+    from feedsvc.render import (
+        pages,
+        site,  # rendering (jinja2, lxml) is loaded only when something is written
+    )
 
     listed = [_listed(s) for s in specs]
     files = ((INDEX_PATH, digest(base, site.latest(index).signature, *listed),
@@ -261,7 +264,7 @@ def _stale_article_pages(w: _Writer, index: Index, base: str, changed_ids: set[s
 
 
 def _article_pages(w: _Writer, index: Index, config: Config, stale: Stale, tree: FeedTree) -> None:
-    from . import site  # rendering (jinja2, lxml) is loaded only when something is written
+    from feedsvc.render import site  # rendering (jinja2, lxml) is loaded only when something is written
 
     for start in range(0, len(stale), ARTICLE_BATCH):
         batch = {path: (relpath, signature) for path, relpath, signature in stale[start : start + ARTICLE_BATCH]}

@@ -13,12 +13,12 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from . import __version__
-from .config import Channel, Config
-from .index import Index, selection
-from .model import Article, Document, FeedQuery, FeedSpec, Selection, Term
-from .slugs import auto_slug, new_slug
-from .urls import feed_base
+from feedsvc import __version__
+from feedsvc.config import Channel, Config
+from feedsvc.model import Article, Document, FeedQuery, FeedSpec, Selection, Term
+from feedsvc.slugs import auto_slug, new_slug
+from feedsvc.store import Index, selection
+from feedsvc.urls import feed_base
 
 log = logging.getLogger("feedsvc.feeds")
 PATH_SEPARATOR = " › "
@@ -204,7 +204,7 @@ LAYOUT = "layout 2: feed pages"  # changed with what the pages and feeds look li
 def templates_digest() -> str:
     """The package's templates, stylesheet and XSL: an edited template (a development tree, a
     patched install) re-renders the pages, where the version alone would not say so."""
-    folder = Path(__file__).parent / "templates"
+    folder = Path(__file__).parent.parent / "render" / "templates"
     return digest(*(f"{p.name}:{hashlib.sha256(p.read_bytes()).hexdigest()}" for p in sorted(folder.iterdir())))
 
 

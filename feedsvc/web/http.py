@@ -15,16 +15,11 @@ from http import HTTPStatus
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import http_date, parse_accept_header, parse_date, parse_etags
 
-from .model import Page
+from feedsvc.model import Page
 
 GZIP_MIN_BYTES = 256
 FEED_TYPES = ["application/atom+xml", "application/rss+xml", "application/feed+json", "application/xml", "text/xml"]
 Headers = list[tuple[str, str]]
-
-
-def etag_of(body: bytes) -> str:
-    """A digest of the bytes: the same in every worker and after a restart."""
-    return hashlib.sha1(body).hexdigest()[:20]
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from . import yamlload
+from feedsvc import yamlload
 
 _KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*)\s*:(?:\s+(.*))?$")
 _ITEM_LINE = re.compile(r"^\s*-\s*(.*)$")

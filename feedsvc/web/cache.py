@@ -17,14 +17,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import index as store
-from .config import Config
-from .errors import StoreUnavailable
-from .feeds import FeedTree, feed_specs, render_fingerprint
-from .http import Cached, etag_of, respond, status_line, wants_html
-from .index import DB_NAME, Index, generation_file
-from .model import FeedSpec, Page
-from .urls import feed_base
+from feedsvc import store
+from feedsvc.config import Config
+from feedsvc.errors import StoreUnavailable
+from feedsvc.feeds.catalog import FeedTree, feed_specs, render_fingerprint
+from feedsvc.model import FeedSpec, Page, etag_of
+from feedsvc.store import DB_NAME, Index, generation_file
+from feedsvc.urls import feed_base
+from feedsvc.web.http import Cached, respond, status_line, wants_html
 
 log = logging.getLogger("feedsvc.web")
 MAX_ENTRIES = 2048

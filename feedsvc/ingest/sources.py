@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple
 
-from .config import Source
+from feedsvc.config import Source
 
 
 class OnDisk(NamedTuple):  # a file the scan reads

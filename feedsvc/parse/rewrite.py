@@ -15,9 +15,9 @@ from urllib.parse import quote, unquote, urlsplit
 import nh3
 from lxml import etree
 
-from .config import Images
-from .hexo import absolute
-from .urls import proxy_url
+from feedsvc.config import Images
+from feedsvc.hexo import absolute
+from feedsvc.urls import proxy_url
 
 LAZY_ATTRS = ("data-original", "data-src", "data-lazy-src", "data-actualsrc")
 URL_ATTRS = ("href", "src", "poster")

@@ -11,9 +11,9 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .config import Config
-from .files import replace_file
-from .index import Index
+from feedsvc.atomic import replace_file
+from feedsvc.config import Config
+from feedsvc.store import Index
 
 log = logging.getLogger("feedsvc.health")
 STATUS_ENV = "FEEDSVC_SCANNER_STATUS"  # set by `serve` for its web workers: where ScannerStatus writes

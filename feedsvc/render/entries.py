@@ -16,9 +16,9 @@ from datetime import datetime
 from json.encoder import encode_basestring as json_string  # json.dumps's own, ensure_ascii=False
 from urllib.parse import urlsplit
 
-from .config import Config
-from .model import Article
-from .urls import article_url, categories_url, item_link, tags_url
+from feedsvc.config import Config
+from feedsvc.model import Article
+from feedsvc.urls import article_url, categories_url, item_link, tags_url
 
 _CONTENT_TYPE = "html"
 

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import NamedTuple, TypeVar
 from urllib.parse import quote
 
-from .errors import StoreUnavailable
-from .files import replace_file
-from .model import EPOCH, Article, CategoryPath, FeedKind, FeedQuery, Problem, Selection, Term
+from feedsvc.atomic import replace_file
+from feedsvc.errors import StoreUnavailable
+from feedsvc.model import EPOCH, Article, CategoryPath, FeedKind, FeedQuery, Problem, Selection, Term
 
 SCHEMA = """
 PRAGMA journal_mode = WAL;

@@ -22,12 +22,12 @@ from typing import Any
 
 from lxml import etree
 
-from . import __version__
-from .config import Config
-from .entries import image_type, json_item, rfc822, xml_attr, xml_text
-from .model import EPOCH, FORMAT_TYPES, Article, Document, FeedSpec
-from .rhythm import Rhythm, rhythm
-from .urls import (
+from feedsvc import __version__
+from feedsvc.config import Config
+from feedsvc.feeds.rhythm import Rhythm, rhythm
+from feedsvc.model import EPOCH, FORMAT_TYPES, Article, Document, FeedSpec
+from feedsvc.render.entries import image_type, json_item, rfc822, xml_attr, xml_text
+from feedsvc.urls import (
     absolute,
     article_url,
     categories_url,
