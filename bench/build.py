@@ -37,11 +37,11 @@ def phase_feedsvc(source: Path, work: Path) -> None:
     from feedsvc.config import parse_config
     from feedsvc.ingest.scan import scan
     from feedsvc.ops.export import export
-    from feedsvc.store import Index
+    from feedsvc.store import Store
 
     config = parse_config({"sources": [{"path": str(source)}], "state_dir": str(work / "state"),
                            "site": {"timezone": "Asia/Shanghai"}})
-    index = Index.open(config.state_dir)
+    index = Store.open(config.state_dir)
     scan(index, config, settle=0)
     export(index, config, work / "out")
     index.close()

@@ -98,15 +98,13 @@ def _push(config: Config, topics: list[str]) -> None:
 def _scan_and_export(config: Config, out_dir: Path) -> tuple:
     """The one path behind ``build`` and ``check``: scan into the index, render every URL. A
     disk that is full or read-only ends it with one line naming the problem (exit 1)."""
-    import sqlite3
-
     from feedsvc.errors import WorkerDied
-    from feedsvc.store import is_corrupt, set_aside
+    from feedsvc.store import StoreFault, is_corrupt, set_aside
 
     try:
         try:
             return _scan_and_export_unguarded(config, out_dir)
-        except sqlite3.DatabaseError as e:
+        except StoreFault as e:
             if not is_corrupt(e):
                 raise
             moved = set_aside(config.state_dir)
@@ -117,16 +115,16 @@ def _scan_and_export(config: Config, out_dir: Path) -> tuple:
         _fail(f"{e}; run the build again (it carries on from what was done)", 1)
     except OSError as e:
         _fail(f"cannot write {e.filename or out_dir}: {e.strerror or e}", 1)
-    except sqlite3.OperationalError as e:
+    except StoreFault as e:  # a full or read-only disk, a lock held too long
         _fail(f"the index in {config.state_dir}: {e}", 1)
 
 
 def _scan_and_export_unguarded(config: Config, out_dir: Path) -> tuple:
     from feedsvc.ingest.scan import scan
     from feedsvc.ops.export import export
-    from feedsvc.store import Index
+    from feedsvc.store import Store
 
-    index = Index.open(config.state_dir)
+    index = Store.open(config.state_dir)
     try:
         with _progress("scan") as tick:
             # A one-off build has no next scan to wait for: it reads files however fresh.
@@ -194,14 +192,13 @@ def web_threads(config: Config) -> int:
 def serve(config_file: str | None, host: str | None, port: int | None, workers: int | None, access_log: bool) -> None:
     """Serve the feeds on a production WSGI server, scanning on a schedule."""
     import shutil
-    import sqlite3
     import tempfile
 
     from feedsvc.config import config_path
     from feedsvc.ops import scheduler, supervisor
     from feedsvc.ops.health import STATUS_ENV, ScannerStatus
     from feedsvc.ops.metrics import MULTIPROCESS_ENV
-    from feedsvc.store import open_healed
+    from feedsvc.store import StoreFault, open_healed
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
@@ -221,7 +218,7 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
         index.close()
     except supervisor.StartError as e:
         _fail(str(e), 2)
-    except (OSError, sqlite3.Error) as e:
+    except (OSError, StoreFault) as e:
         _fail(f"state_dir {config.state_dir} cannot be written ({e}); it must be writable by this user", 2)
     # the scanner's own word on itself, for the workers' /healthz: outside the state directory
     runtime = Path(tempfile.mkdtemp(prefix="feedsvc-serve-"))

@@ -12,7 +12,7 @@ import pytest
 from feedsvc.config import Config, parse_config
 from feedsvc.ingest.scan import scan
 from feedsvc.ops.export import export
-from feedsvc.store import Index
+from feedsvc.store import Store
 
 DATA = Path(__file__).parent / "data"
 REAL = DATA / "real"
@@ -68,7 +68,7 @@ def built(tmp_path: Path) -> Callable[..., Path]:
 
 def build_once(config: Config, out: Path) -> None:
     """What ``feedsvc build`` does: scan into the config's index, export into ``out``."""
-    index = Index.open(config.state_dir)
+    index = Store.open(config.state_dir)
     try:
         scan(index, config, settle=0)
         export(index, config, out)

@@ -16,7 +16,7 @@ from lxml import etree
 from feedsvc.config import Config
 from feedsvc.ingest.scan import scan
 from feedsvc.ops.export import export
-from feedsvc.store import Index
+from feedsvc.store import Store
 from feedsvc.web.app import create_app
 
 from .conftest import make_config
@@ -64,7 +64,7 @@ class Site:
     posts: dict[str, Post]
 
     def build(self) -> None:
-        index = Index.open(self.config.state_dir)
+        index = Store.open(self.config.state_dir)
         try:
             scan(index, self.config, settle=0)
             export(index, self.config, self.out)

@@ -182,14 +182,14 @@ def test_article_pages_written_by_a_second_process_are_the_same_files(
     feeds; the site and the manifest the next export trusts are the same as from one process."""
     from feedsvc.ingest.scan import scan
     from feedsvc.ops import export as export_module
-    from feedsvc.store import Index
+    from feedsvc.store import Store
 
     from .conftest import make_config
 
     monkeypatch.setattr(export_module, "PAGES_APART", 1)
     config = make_config(corpus, tmp_path / "apart-state", channels=CHANNELS, category_slugs={"新媒体": "xinmeiti"})
     apart = tmp_path / "apart"
-    index = Index.open(config.state_dir)
+    index = Store.open(config.state_dir)
     scan(index, config, settle=0)
     report = export_module.export(index, config, apart)
     assert {p.relative_to(apart): p.read_bytes() for p in apart.rglob("*") if p.is_file()} == \
@@ -205,13 +205,13 @@ def test_article_pages_written_by_a_second_process_are_the_same_files(
 def test_rebuild_leaves_unchanged_files_untouched_and_removes_what_is_gone(tmp_path: Path, corpus: Path) -> None:
     from feedsvc.ingest.scan import scan
     from feedsvc.ops.export import export
-    from feedsvc.store import Index
+    from feedsvc.store import Store
 
     from .conftest import make_config
 
     config = make_config(corpus, tmp_path / "state", scan={"delete_after": 0})
     out = tmp_path / "site"
-    index = Index.open(config.state_dir)
+    index = Store.open(config.state_dir)
     scan(index, config, settle=0)
     first = export(index, config, out)
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}

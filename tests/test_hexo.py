@@ -37,13 +37,13 @@ def blog_source(name: str) -> dict:
 def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from feedsvc.ingest.scan import scan
     from feedsvc.ops.export import export
-    from feedsvc.store import Index
+    from feedsvc.store import Store
 
     tmp = tmp_path_factory.mktemp("hexo")
     config = parse_config({"site": {"url": "https://feeds.example.com", "timezone": "UTC"},
                            "sources": [blog_source("hexo-site"), blog_source("haoaa-blog")],
                            "state_dir": str(tmp / "state"), "feeds": {"limit": 1000, "summary_chars": 100_000}})
-    index = Index.open(config.state_dir)
+    index = Store.open(config.state_dir)
     scan(index, config, settle=0)
     export(index, config, tmp / "out")
     index.close()

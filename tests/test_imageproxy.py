@@ -157,10 +157,10 @@ def test_every_image_of_every_format_goes_through_the_proxy(tmp_path: Path, orig
 
 def test_the_static_export_writes_the_same_signed_urls(tmp_path: Path, origin: Origin) -> None:
     from feedsvc.ops.export import export
-    from feedsvc.store import Index
+    from feedsvc.store import Store
 
     config, client = proxy_setup(tmp_path, origin)
-    index = Index.open(config.state_dir)
+    index = Store.open(config.state_dir)
     export(index, config, tmp_path / "site")
     index.close()
     exported = (tmp_path / "site" / "feeds" / "all.atom").read_bytes()

@@ -13,7 +13,7 @@ import pytest
 
 from feedsvc.ingest.scan import scan
 from feedsvc.ops.export import export
-from feedsvc.store import Index
+from feedsvc.store import Store
 
 from .conftest import build_once, make_config
 
@@ -95,7 +95,7 @@ def each_step_against_a_cold_build(tmp_path: Path, source: Path, steps: list[Cal
     is byte for byte what a cold build of the same files gives. Yields (step, tree before, tree after)."""
     config = make_config(source, tmp_path / "state", **SECTIONS)
     out = tmp_path / "site"
-    index = Index.open(config.state_dir)
+    index = Store.open(config.state_dir)
     try:
         scan(index, config, settle=0)
         export(index, config, out)
@@ -139,7 +139,7 @@ def test_an_index_made_before_term_liveness_was_kept_serves_the_same_feeds(tmp_p
     filled from the articles, and every count and feed stays what a fresh index gives."""
     config = make_config(source, tmp_path / "state", **SECTIONS)
     build_once(config, tmp_path / "site")
-    index = Index.open(config.state_dir)
+    index = Store.open(config.state_dir)
     with index.db:  # back to the earlier schema
         index.db.execute("DROP INDEX article_terms_live")
         index.db.execute("ALTER TABLE article_terms DROP COLUMN live")

@@ -62,14 +62,14 @@ def test_nginx_serves_the_precompressed_feeds_of_the_export(built: Callable[...,
 def test_a_rebuild_rewrites_a_gz_only_with_its_file(built: Callable[..., Path], corpus: Path) -> None:
     from feedsvc.ingest.scan import scan
     from feedsvc.ops.export import export
-    from feedsvc.store import Index
+    from feedsvc.store import Store
 
     from .conftest import make_config
 
     out = built(corpus)
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.gz")}
     config = make_config(corpus, out.parent / "state0")  # the state of that build
-    index = Index.open(config.state_dir)
+    index = Store.open(config.state_dir)
     (corpus / "new.md").write_text("---\ntitle: New\ndate: 2031-01-01 00:00\n---\nnew\n", encoding="utf-8")
     scan(index, config, settle=0)
     export(index, config, out)

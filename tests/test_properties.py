@@ -24,7 +24,7 @@ from feedsvc.model import Document, FeedSpec
 from feedsvc.parse.articles import parse_article
 from feedsvc.render.documents import render_feed, render_spliced
 from feedsvc.render.entries import entry_bytes
-from feedsvc.store import Index
+from feedsvc.store import Store
 
 CONFIG = parse_config({"sources": [{"path": "."}], "site": {"url": "https://feeds.example.com", "timezone": "Asia/Shanghai"},
                        "images": {"https_hosts": ["img.example"]}})
@@ -163,7 +163,7 @@ def test_nothing_reached_through_a_symlink_is_ever_published(entries: list[tuple
         _make_tree(root, outside, entries)
         config = parse_config({"sources": [{"path": str(root)}], "state_dir": str(Path(scratch) / "state")})
         every_path = _paths_following_links(root)  # what a watcher following links could name
-        index = Index.open(config.state_dir)
+        index = Store.open(config.state_dir)
         try:
             scan(index, config, settle=0)  # the walk
             scan(index, config, settle=0, only=every_path)  # the watcher's paths

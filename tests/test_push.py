@@ -22,7 +22,7 @@ from feedsvc.feeds.catalog import document, feed_specs
 from feedsvc.ops.push import Pusher
 from feedsvc.ops.scheduler import scan_once
 from feedsvc.render import site
-from feedsvc.store import Index
+from feedsvc.store import Store
 from feedsvc.urls import absolute, feed_path
 from feedsvc.web.app import create_app
 
@@ -99,7 +99,7 @@ def config_for(corpus: Path, tmp_path: Path, hubs: list[str]) -> Config:
 
 def every_feed(config: Config) -> dict[str, bytes]:
     """URL -> bytes of every feed as served now (the oracle: what a hub would fetch)."""
-    index = Index.open(config.state_dir, readonly=True)
+    index = Store.open(config.state_dir, readonly=True)
     try:
         return {absolute(config.site.url, feed_path(spec, fmt)):
                 site.feed_page(index, config, document(spec, config), fmt).body  # type: ignore[arg-type]

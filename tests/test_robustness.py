@@ -24,7 +24,7 @@ from feedsvc.config import Scan
 from feedsvc.images.fetch import FetchError, Limits, fetch
 from feedsvc.ingest.scan import scan
 from feedsvc.ops.scheduler import scan_once
-from feedsvc.store import Index
+from feedsvc.store import Store
 from feedsvc.web.app import create_app
 
 from .conftest import make_config
@@ -117,7 +117,7 @@ def test_5_undated_articles_keep_their_dates_through_a_rewrite_with_a_failed_rea
         tmp_path: Path, articles: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = make_config(articles, tmp_path / "state", scan={"settle": 0, "delete_after": 600})
     path = post(articles, "undated.md", mtime=1_600_000_000)
-    index = Index.open(config.state_dir)
+    index = Store.open(config.state_dir)
     scan(index, config)
     before = index.articles_at([str(path)])[0]
     import feedsvc.ingest.scan as scan_module
@@ -145,7 +145,7 @@ def test_6_a_full_disk_at_the_generation_file_converges_on_the_next_scan(
     scan_once(config)
     client = create_app(config).test_client()
     assert len(feedparser.parse(client.get("/feeds/all.atom").data).entries) == 1
-    import feedsvc.store as index_module
+    import feedsvc.store.db as index_module
 
     real = index_module.replace_file
 
@@ -360,7 +360,7 @@ def test_a_link_no_url_parser_takes_leaves_the_article_published(tmp_path: Path,
     (articles / "odd-link.html").write_text(
         "---\ntitle: Odd link\nlink: 'http://[::1'\n---\n<p><a href=\"//cdn.example/x\">x</a></p>\n", encoding="utf-8")
     config = make_config(articles, tmp_path / "state")
-    index = Index.open(config.state_dir)
+    index = Store.open(config.state_dir)
     try:
         report = scan(index, config, settle=0)
         assert report.errors == 0

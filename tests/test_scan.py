@@ -17,7 +17,7 @@ from feedsvc.config import Config
 from feedsvc.ingest.scan import scan
 from feedsvc.ingest.sources import glob_regex
 from feedsvc.model import Article, FeedQuery
-from feedsvc.store import Index
+from feedsvc.store import Store
 
 from .conftest import HOSTILE, make_config
 
@@ -35,19 +35,19 @@ def post(directory: Path, name: str, title: str, date: str = "2022-01-01 10:00",
 
 
 @pytest.fixture
-def setup(articles: Path, tmp_path: Path) -> tuple[Config, Index]:
+def setup(articles: Path, tmp_path: Path) -> tuple[Config, Store]:
     config = make_config(articles, tmp_path / "state", scan={"interval": 60, "settle": 2, "delete_after": 120})
-    index = Index.open(config.state_dir)
+    index = Store.open(config.state_dir)
     yield config, index
     index.close()
 
 
-def live(index: Index) -> list[Article]:
+def live(index: Store) -> list[Article]:
     """Every published article, newest first."""
     return index.articles_at(index.select(FeedQuery(), 10**6).paths)
 
 
-def titles(index: Index) -> list[str]:
+def titles(index: Store) -> list[str]:
     return [a.title for a in live(index)]
 
 
@@ -117,9 +117,9 @@ def test_a_walk_the_index_already_agrees_with_is_not_compared_again(setup, artic
     for i in range(3):
         post(articles, f"p{i}.md", f"Post {i}", date=f"2022-01-0{i + 1} 10:00")
     compared = []
-    original, in_folders = Index.file_rows, Index.file_rows_in
-    monkeypatch.setattr(Index, "file_rows", lambda self: compared.append(1) or original(self))
-    monkeypatch.setattr(Index, "file_rows_in", lambda self, folders: compared.append(1) or in_folders(self, folders))
+    original, in_folders = Store.file_rows, Store.file_rows_in
+    monkeypatch.setattr(Store, "file_rows", lambda self: compared.append(1) or original(self))
+    monkeypatch.setattr(Store, "file_rows_in", lambda self, folders: compared.append(1) or in_folders(self, folders))
     assert scan(index, config, now=NOW).read == 3 and len(compared) == 1
     assert scan(index, config, now=NOW + 60).read == 0 and len(compared) == 1
     post(articles, "p1.md", "Post 1 edited", date="2022-01-02 10:00", mtime=NOW)
@@ -140,8 +140,8 @@ def test_after_a_change_only_the_folders_whose_files_changed_are_compared(setup,
         post(articles, f"{folder}/p.md", f"Post {folder}", date="2022-01-01 10:00")
     scan(index, config, now=NOW)
     looked: list[set[str]] = []
-    original = Index.file_rows_in
-    monkeypatch.setattr(Index, "file_rows_in", lambda self, folders: looked.append(set(folders)) or original(self, folders))
+    original = Store.file_rows_in
+    monkeypatch.setattr(Store, "file_rows_in", lambda self, folders: looked.append(set(folders)) or original(self, folders))
     post(articles, "a/p.md", "Post a edited", date="2022-01-01 10:00", mtime=NOW)
     post(articles, "d/new.md", "New", date="2022-01-02 10:00")
     shutil.rmtree(articles / "c")
@@ -221,7 +221,7 @@ def test_drafts_are_left_out(setup, articles: Path) -> None:
 def test_hostile_directory_scans_with_every_problem_reported(articles: Path, tmp_path: Path) -> None:
     shutil.copytree(HOSTILE, articles, dirs_exist_ok=True)
     config = make_config(articles, tmp_path / "state")
-    index = Index.open(config.state_dir)
+    index = Store.open(config.state_dir)
     report = scan(index, config, settle=0)
     problems = {Path(p.path).name: p for p in index.problems()}
     assert report.errors == 2 and problems["no-title.md"].fatal and problems["alias-bomb.md"].fatal
@@ -235,7 +235,7 @@ def test_restart_reuses_the_index(setup, articles: Path) -> None:
     post(articles, "a.md", "A")
     scan(index, config, now=NOW)
     index.close()
-    reopened = Index.open(config.state_dir)
+    reopened = Store.open(config.state_dir)
     assert scan(reopened, config, now=NOW + 60).read == 0
     assert titles(reopened) == ["A"]
     reopened.close()
@@ -245,7 +245,7 @@ def test_many_files_parse_in_parallel_with_the_same_result(articles: Path, tmp_p
     for i in range(80):
         post(articles, f"many/{i:03}.md", f"Post {i}", date=f"2022-01-01 10:{i % 60:02}")
     config = make_config(articles, tmp_path / "state")
-    index = Index.open(config.state_dir)
+    index = Store.open(config.state_dir)
     assert scan(index, config, settle=0).read == 80
     assert index.count_live() == 80
     index.close()
@@ -266,7 +266,6 @@ def test_beside_a_watcher_the_interval_scan_finds_what_the_watcher_missed(articl
     """While the watcher runs, an interval scan stats the folders instead of every file: a file
     the watcher missed that was added (its folder moved) is found at the next interval, one
     edited in place within ``FULL_WALK_EVERY`` intervals; /healthz sees every check."""
-    import json
 
     from feedsvc.ops.scheduler import FULL_WALK_EVERY, SafetyNet, scheduled_scan
 
@@ -277,16 +276,18 @@ def test_beside_a_watcher_the_interval_scan_finds_what_the_watcher_missed(articl
     assert scheduled_scan(config, None, net) is not None  # the first interval walks every file
 
     def titles() -> set[str]:
-        index = Index.open(config.state_dir)
+        index = Store.open(config.state_dir)
         try:
             return {a.title for a in index.articles_at(index.select(FeedQuery(), 50).paths)}
         finally:
             index.close()
 
     def last_check() -> str:
-        index = Index.open(config.state_dir)
+        index = Store.open(config.state_dir)
         try:
-            return json.loads(index.get_meta("last_scan"))["finished"]
+            last = index.last_scan()
+            assert last is not None
+            return last.finished
         finally:
             index.close()
 
@@ -313,11 +314,11 @@ def test_new_cjk_names_get_pinyin_slugs_without_the_dictionaries_in_the_scanning
                                    "<p>a</p>\n", encoding="utf-8")
     script = f"""
 import json, sys
-from feedsvc.store import Index
+from feedsvc.store import Store
 from feedsvc.ingest.scan import scan
 from tests.conftest import make_config
 config = make_config({str(articles)!r}, {str(tmp_path / "state")!r})
-index = Index.open(config.state_dir)
+index = Store.open(config.state_dir)
 scan(index, config, settle=0)
 print(json.dumps([dict(index.db.execute("SELECT name, slug FROM terms")), "pypinyin" in sys.modules]))
 """
@@ -349,7 +350,7 @@ def test_a_later_scan_in_the_same_process_reuses_the_slugs_it_looked_up(
     slugs = []
     for state in ("first", "second"):
         config = make_config(articles, tmp_path / state)
-        index = Index.open(config.state_dir)
+        index = Store.open(config.state_dir)
         scan(index, config, settle=0)
         slugs.append(dict(index.db.execute("SELECT name, slug FROM terms")))
         index.close()

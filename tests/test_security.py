@@ -23,7 +23,7 @@ from feedsvc.ingest import sources
 from feedsvc.ingest.scan import scan
 from feedsvc.ingest.sources import stat_paths
 from feedsvc.parse.articles import parse_article
-from feedsvc.store import Index
+from feedsvc.store import LastScan, Store
 from feedsvc.urls import proxy_url
 from feedsvc.web.app import create_app
 
@@ -83,7 +83,7 @@ def test_2_a_symlink_swapped_in_between_listing_and_reading_is_never_read(tmp_pa
 
     monkeypatch.setattr("feedsvc.ingest.scan.list_sources", list_then_swap)
     config = make_config(src, tmp_path / "state")
-    index = Index.open(config.state_dir)
+    index = Store.open(config.state_dir)
     try:
         report = scan(index, config, settle=0)
         problems = {p.path: p.message for p in index.problems()}
@@ -93,7 +93,7 @@ def test_2_a_symlink_swapped_in_between_listing_and_reading_is_never_read(tmp_pa
     assert any("symlink" in message for message in problems.values()), problems
     from feedsvc.ops.export import export
 
-    index = Index.open(config.state_dir)
+    index = Store.open(config.state_dir)
     try:
         export(index, config, tmp_path / "out")
     finally:
@@ -342,8 +342,9 @@ def test_healthz_reads_the_scanners_own_word(tmp_path: Path, monkeypatch: pytest
     from .conftest import build_once
 
     build_once(config, tmp_path / "out")
-    index = Index.open(config.state_dir)
-    index.set_meta("last_scan", json.dumps({"finished": datetime.now(UTC).isoformat()}))
+    index = Store.open(config.state_dir)
+    index.record_scan(LastScan(finished=datetime.now(UTC).isoformat(), seconds=0.1, files=1, read=1, changed=1,
+                               errors=0, waiting=0, removed=0))
     index.close()
     status = ScannerStatus(tmp_path / "scanner.json")
     monkeypatch.setenv(STATUS_ENV, str(tmp_path / "scanner.json"))

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from feedsvc.ops.export import export
 from feedsvc.ops.scheduler import scan_once
-from feedsvc.store import Index
+from feedsvc.store import Store
 from feedsvc.web.app import create_app
 
 from .conftest import make_config
@@ -60,7 +60,7 @@ def test_feeds_have_types_validators_and_cache_control(setup) -> None:
 def test_served_bytes_equal_the_exported_file(setup, tmp_path: Path) -> None:
     config, client = setup
     scan_once(config)
-    index = Index.open(config.state_dir)
+    index = Store.open(config.state_dir)
     export(index, config, tmp_path / "site")
     index.close()
     for url, path in (("/feeds/all.atom", "feeds/all.atom"), ("/categories/xinmeiti.rss", "categories/xinmeiti.rss"),

@@ -17,14 +17,14 @@ from feedsvc import __version__
 from feedsvc.config import Channel, Config
 from feedsvc.model import Article, Document, FeedQuery, FeedSpec, Selection, Term
 from feedsvc.slugs import auto_slug, new_slug
-from feedsvc.store import Index, selection
+from feedsvc.store import Store, selection
 from feedsvc.urls import feed_base
 
 log = logging.getLogger("feedsvc.feeds")
 PATH_SEPARATOR = " › "
 
 
-def article_terms(index: Index, config: Config, article: Article,
+def article_terms(index: Store, config: Config, article: Article,
                   automatic: Callable[[str], str] = auto_slug) -> list[int]:
     """The category nodes (every level of every path) and tags an article is filed under,
     made with their slugs when new (``automatic``: see ``new_slug``). Scanner only."""
@@ -40,7 +40,7 @@ def article_terms(index: Index, config: Config, article: Article,
     return list(found)
 
 
-def apply_configured_slugs(index: Index, config: Config) -> None:
+def apply_configured_slugs(index: Store, config: Config) -> None:
     """Terms named in ``category_slugs``/``tag_slugs`` take that slug unless a sibling holds it."""
     for kind, wanted in (("category", config.category_slugs), ("tag", config.tag_slugs)):
         if wanted:
@@ -65,7 +65,7 @@ def channel_query(channel: Channel) -> FeedQuery:
                      tags=channel.tags, authors=channel.authors, match=channel.match)
 
 
-def feed_specs(index: Index, config: Config) -> list[FeedSpec]:
+def feed_specs(index: Store, config: Config) -> list[FeedSpec]:
     """Every feed, in the order the index page and OPML list them: all, the channels, the
     category tree depth first, the tags."""
     site, limit = config.site, config.feeds.limit
@@ -103,7 +103,7 @@ def _tree(nodes: list[Term], site_title: str, limit: int) -> list[FeedSpec]:
     return list(walk(0, (), ()))
 
 
-def select(index: Index, spec: FeedSpec, limit: int | None = None) -> Selection:
+def select(index: Store, spec: FeedSpec, limit: int | None = None) -> Selection:
     """The newest articles of a feed, as file paths plus a digest of what they hold."""
     return index.select(spec.query, spec.limit if limit is None else min(limit, spec.limit))
 
@@ -147,14 +147,14 @@ def is_full(doc: Document, config: Config) -> bool:
     return doc.is_archive and _window(doc, config.feeds.archive_size)[1] == config.feeds.archive_size
 
 
-def select_document(index: Index, doc: Document, config: Config) -> Selection:
+def select_document(index: Store, doc: Document, config: Config) -> Selection:
     if not doc.is_archive:
         return select(index, doc.spec)
     offset, count = _window(doc, config.feeds.archive_size)
     return index.select(doc.spec.query, count, offset)
 
 
-def select_documents(index: Index, spec: FeedSpec, config: Config,
+def select_documents(index: Store, spec: FeedSpec, config: Config,
                      keep: int = 0) -> Iterator[tuple[Document, Selection | None]]:
     """Every document of a feed with its articles, the archive pages cut from one pass over the
     feed's history (a range query per page would step over all the newer articles each time).
@@ -174,7 +174,7 @@ def select_documents(index: Index, spec: FeedSpec, config: Config,
         yield doc, selection(history[offset : offset + count])
 
 
-def unchanged_pages(index: Index, spec: FeedSpec, config: Config, since: str, pages_before: int) -> int:
+def unchanged_pages(index: Store, spec: FeedSpec, config: Config, since: str, pages_before: int) -> int:
     """How many of a feed's oldest archive pages no change dated ``since`` or later can have
     touched, when the feed had ``pages_before`` pages: those full then and now (a page's items
     are cut from the oldest, so the items older than every change sit where they sat) and
@@ -186,7 +186,7 @@ def unchanged_pages(index: Index, spec: FeedSpec, config: Config, since: str, pa
     return max(0, min((spec.total - newer) // config.feeds.archive_size, full_now, pages_before - 1))
 
 
-def items(index: Index, selection: Selection) -> list[Article]:
+def items(index: Store, selection: Selection) -> list[Article]:
     return index.articles_at(selection.paths)
 
 

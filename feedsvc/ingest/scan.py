@@ -34,7 +34,7 @@ from feedsvc.ingest.pools import process_pool, reuse_freed_memory
 from feedsvc.ingest.sources import FileRow, OnDisk, list_sources, read_beneath, stat_paths
 from feedsvc.model import Article
 from feedsvc.slugs import auto_slug
-from feedsvc.store import Index
+from feedsvc.store import Store
 
 log = logging.getLogger("feedsvc.scan")
 PARALLEL_THRESHOLD = 64  # below this many files a process pool costs more than it saves
@@ -105,12 +105,14 @@ class Parsed:
     vanished: bool = False  # gone between the listing and the read: the next scan sees it
 
 
-_worker_config: Config | None = None
+class _Worker:
+    """The config a parse worker reads with: set once per process by the pool's initializer
+    (sent once, not with every chunk of jobs)."""
+    config: Config | None = None
 
 
 def _init_worker(config: Config) -> None:
-    global _worker_config
-    _worker_config = config
+    _Worker.config = config
 
 
 def _init_pool_worker(config: Config) -> None:
@@ -122,7 +124,7 @@ def _init_pool_worker(config: Config) -> None:
 def read_and_parse(job: tuple[OnDisk, str | None]) -> Parsed:
     """Read one file and parse it unless its bytes are the ones already indexed."""
     file, known_digest = job
-    config = _worker_config
+    config = _Worker.config
     assert config is not None
     if file.problem:
         return Parsed(file, None, error=file.problem)
@@ -207,7 +209,7 @@ def content_digest(article: Article) -> str:
     return hashlib.sha1("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _apply(index: Index, config: Config, parsed: Parsed, touched: set[str], slugs: Callable[[str], str]) -> bool:
+def _apply(index: Store, config: Config, parsed: Parsed, touched: set[str], slugs: Callable[[str], str]) -> bool:
     """Store one parse result; True when a feed could show something different."""
     f = parsed.file
     if parsed.vanished:
@@ -237,10 +239,10 @@ class _Batches:
     """Applies results in transactions of ``BATCH`` files; each commit that changed something
     moves the generation, so readers see a long cold scan's progress."""
 
-    def __init__(self, index: Index) -> None:
+    def __init__(self, index: Store) -> None:
         self.index, self.pending, self.changed, self.total_changed = index, 0, False, 0
         self.touched: set[str] = set()
-        index.db.execute("BEGIN IMMEDIATE")
+        index.begin()
 
     def count(self, changed: bool) -> None:
         self.changed |= changed
@@ -248,16 +250,14 @@ class _Batches:
         self.pending += 1
         if self.pending >= BATCH:
             self.commit()
-            self.index.db.execute("BEGIN IMMEDIATE")
+            self.index.begin()
 
     def commit(self) -> None:
         self.index.elect(self.touched)
         if self.changed:
-            generation = self.index.generation + 1
-            self.index.log_changes(generation, self.touched)
-            self.index.set_meta("generation", str(generation))
+            self.index.new_generation(self.touched)
         self.touched.clear()
-        self.index.db.execute("COMMIT")
+        self.index.commit()
         self.pending, self.changed = 0, False
 
 
@@ -268,13 +268,13 @@ def _agrees(decided: Plan, missing_since: dict[str, float], vanished: int) -> bo
     return not (decided.waiting or decided.missing or pending or vanished)
 
 
-def scan(index: Index, config: Config, now: float | None = None, settle: float | None = None,
+def scan(index: Store, config: Config, now: float | None = None, settle: float | None = None,
          progress: Callable[[int], object] | None = None, only: set[str] | None = None) -> ScanReport:
     """One incremental scan; ``now`` and ``settle`` are injectable for tests and ``build``.
     ``only``: the paths the watcher saw change (the rest of the sources is not looked at)."""
     started = time.monotonic()
     now = time.time() if now is None else now
-    if index.get_meta("config") != (fingerprint := config_fingerprint(config)):
+    if index.article_config() != (fingerprint := config_fingerprint(config)):
         index.reread_all(fingerprint)  # committed at once: a killed rescan does not start over
         only = None
     if only is None:
@@ -325,8 +325,7 @@ def scan(index: Index, config: Config, now: float | None = None, settle: float |
             index.set_agreed_walk(walk, listing.folder_digests)
         batches.commit()
     except BaseException:
-        if index.db.in_transaction:
-            index.db.execute("ROLLBACK")
+        index.rollback()
         raise
     index.publish_generation()
     return ScanReport(len(listing.rows), len(jobs), batches.total_changed + len(decided.forget), errors,

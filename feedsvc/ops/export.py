@@ -32,7 +32,7 @@ from feedsvc.feeds.catalog import (
 )
 from feedsvc.ingest.pools import process_pool, reuse_freed_memory
 from feedsvc.model import Document, FeedSpec, Selection
-from feedsvc.store import Changes, Index
+from feedsvc.store import Changes, Store
 from feedsvc.urls import (
     INDEX_PATH,
     OPML_PATH,
@@ -168,7 +168,7 @@ def _listed(spec: FeedSpec) -> str:
 PAGE = "html"  # a feed document's page for people, written beside its formats
 
 
-def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str, since: str | None,
+def _feeds(w: _Writer, index: Store, config: Config, specs: list[FeedSpec], base: str, since: str | None,
            tree: FeedTree) -> None:
     """Every document of these feeds, rendered where its signature moved. ``since``: the oldest
     date a change since the last export touched (None: unknown); the archive pages older than
@@ -181,15 +181,14 @@ def _feeds(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base
     # taken a batch at a time, so that only one feed's selections are held (all of them at once
     # were tens of megabytes at 100,000 articles: every feed's article paths)
     while batch := list(islice(stale, DOCUMENTS_PER_COMMIT)):
-        with index.db:  # the entries rendered for these documents, stored in one transaction
-            index.db.execute("BEGIN")
+        with index.transaction():  # the entries rendered for these documents, stored in one transaction
             for relpath, signature, doc, fmt, sel in batch:
                 page = site.feed_html(index, config, doc, tree, sel) if fmt == PAGE else \
                     site.feed_page(index, config, doc, fmt, sel, entries)
                 w.put(relpath, signature, page.body, FAST_GZIP_LEVEL if doc.is_archive else GZIP_LEVEL)
 
 
-def _stale_documents(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str,
+def _stale_documents(w: _Writer, index: Store, config: Config, specs: list[FeedSpec], base: str,
                      since: str | None, tree: FeedTree) -> Iterator[tuple[str, str, Document, str, Selection]]:
     """(file, signature, document, format, its articles) of each file to render; the others are
     kept, and entered in the writer's manifest as they are met."""
@@ -220,7 +219,7 @@ def _pages_written(w: _Writer, spec: FeedSpec, fmt: str) -> int:
     return pages
 
 
-def _index_page(w: _Writer, index: Index, config: Config, specs: list[FeedSpec], base: str) -> None:
+def _index_page(w: _Writer, index: Store, config: Config, specs: list[FeedSpec], base: str) -> None:
     from feedsvc.render import (
         pages,
         site,  # rendering (jinja2, lxml) is loaded only when something is written
@@ -245,7 +244,7 @@ def _page_row(base: str, article_id: str, content: str) -> tuple[str, str]:
     return export_file(article_path(article_id)), digest(base, content)
 
 
-def _stale_article_pages(w: _Writer, index: Index, base: str, changed_ids: set[str] | None) -> Stale:
+def _stale_article_pages(w: _Writer, index: Store, base: str, changed_ids: set[str] | None) -> Stale:
     """The article pages to render. ``changed_ids``: the articles changed since the last
     export (None: look at every one); the other pages are kept as they are."""
     stale: Stale = []
@@ -263,7 +262,7 @@ def _stale_article_pages(w: _Writer, index: Index, base: str, changed_ids: set[s
     return stale
 
 
-def _article_pages(w: _Writer, index: Index, config: Config, stale: Stale, tree: FeedTree) -> None:
+def _article_pages(w: _Writer, index: Store, config: Config, stale: Stale, tree: FeedTree) -> None:
     from feedsvc.render import site  # rendering (jinja2, lxml) is loaded only when something is written
 
     for start in range(0, len(stale), ARTICLE_BATCH):
@@ -277,7 +276,7 @@ def _article_pages_apart(config: Config, out: Path, key: str, base: str, trusted
     (alone, the export kept one core of two busy). It writes each page as it renders it: a
     thread of its own for the writes, as the feeds have, took a fifth more CPU time here.
     Returns how many were written and how many were already there."""
-    index = Index.open(config.state_dir, readonly=True)
+    index = Store.open(config.state_dir, readonly=True)
     w = _Writer(out, index.export_manifest(key), lambda n: None, trusted, background=False)
     try:
         tree = FeedTree(feed_specs(index, config))  # made here: a tree is no light thing to send to a process
@@ -288,7 +287,7 @@ def _article_pages_apart(config: Config, out: Path, key: str, base: str, trusted
     return w.written, w.unchanged
 
 
-def _article_manifest(index: Index, base: str) -> Iterator[tuple[str, str]]:
+def _article_manifest(index: Store, base: str) -> Iterator[tuple[str, str]]:
     """The manifest rows of every live article's page: those the second process wrote or
     found, signed here as it signed them (handing them back through a pipe held a second
     copy of them all in memory, past the 100k build's budget)."""
@@ -315,18 +314,15 @@ def _folder_times(out: Path, folders: Iterable[str]) -> dict[str, int]:
     return times
 
 
-def _last_export(index: Index, out: Path, key: str) -> dict:
+def _last_export(index: Store, out: Path, key: str) -> dict:
     """What the last export into ``out`` was made from, if no file of it was touched since
     (every folder's mtime is as it left it); else an empty dict."""
-    try:
-        last = json.loads(index.get_meta(f"export:{key}", "{}"))
-    except ValueError:
-        return {}
+    last = index.export_state(key)
     # (a state saved before the file count was kept is as good as none: the export looks at every file once)
     return last if "files" in last and _folder_times(out, last["folders"]) == last["folders"] else {}
 
 
-def export(index: Index, config: Config, out: Path, tick: Callable[[int], object] = lambda n: None) -> ExportReport:
+def export(index: Store, config: Config, out: Path, tick: Callable[[int], object] = lambda n: None) -> ExportReport:
     """Write (or refresh) the whole static site in ``out``; removes what is no longer published.
 
     When the index has not moved since the last export into ``out`` (same generation, same
@@ -370,7 +366,7 @@ def export(index: Index, config: Config, out: Path, tick: Callable[[int], object
     return ExportReport(w.written, w.unchanged + untouched, removed)
 
 
-def _touched_rows(index: Index, config: Config, key: str, specs: list[FeedSpec], changes: Changes) -> dict[str, str]:
+def _touched_rows(index: Store, config: Config, key: str, specs: list[FeedSpec], changes: Changes) -> dict[str, str]:
     """The manifest rows a few changes can touch: every document of the feeds looked at and of
     those that lost their last article, the changed articles' pages, the index page, the OPML
     and the stylesheet."""

@@ -4,6 +4,7 @@ cannot be read, a feed that does not render, an index that cannot be read)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from feedsvc.atomic import replace_file
 from feedsvc.config import Config
-from feedsvc.store import Index
+from feedsvc.store import Store
 
 log = logging.getLogger("feedsvc.health")
 STATUS_ENV = "FEEDSVC_SCANNER_STATUS"  # set by `serve` for its web workers: where ScannerStatus writes
@@ -87,20 +88,20 @@ def overdue_after(config: Config) -> float:
     return max(3 * config.scan.interval, 900)
 
 
-def health_report(index: Index, config: Config, feeds: int, render_failures: dict[str, str],
+def health_report(index: Store, config: Config, feeds: int, render_failures: dict[str, str],
                   now: datetime) -> tuple[dict[str, object], int]:
-    last = index.get_meta("last_scan")
+    last = index.last_scan()
     scanner, counts = scanner_status()
-    if not last:
+    if last is None:
         return {"status": "starting", "detail": "no scan has finished yet", **({"reasons": scanner} if scanner else {})}, 503
-    last_scan = json.loads(last)
+    last_scan = dataclasses.asdict(last)
     problems = index.problems()
     unreadable = index.source_problem_paths()  # read once, not once per problem
     reasons = [f"{p.path}: {p.message}" for p in problems if p.path in unreadable]
-    if error := index.get_meta("last_error"):
-        reasons.append(f"the last scan failed: {json.loads(error)['error']}")
+    if failure := index.last_failure():
+        reasons.append(f"the last scan failed: {failure.error}")
     reasons = list(dict.fromkeys([*reasons, *scanner]))  # a failed scan is in both when the index could be written
-    age = (now - datetime.fromisoformat(last_scan["finished"])).total_seconds()
+    age = (now - datetime.fromisoformat(last.finished)).total_seconds()
     if age > overdue_after(config):
         reasons.append(f"no scan has finished for {int(age)} s")
     reasons += [f"{path} does not render: {error}" for path, error in sorted(render_failures.items())]

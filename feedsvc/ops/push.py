@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import json
 import logging
 import threading
 import time
@@ -20,16 +19,15 @@ from urllib.parse import urlencode
 from feedsvc.config import Config
 from feedsvc.feeds.catalog import document, document_signature, feed_specs, render_fingerprint, select
 from feedsvc.ops import metrics
-from feedsvc.store import Index
+from feedsvc.store import Store
 from feedsvc.urls import absolute, feed_base, feed_path
 
 log = logging.getLogger("feedsvc.push")
-STATE_KEY = "push:signatures"
 ATTEMPTS = 6  # first try plus five retries: 1, 2, 4, 8, 16 s apart
 TIMEOUT = 10  # seconds for one POST
 
 
-def changed_topics(index: Index, config: Config) -> list[str]:
+def changed_topics(index: Store, config: Config) -> list[str]:
     """The feed URLs whose bytes changed since the last call, and records the new state. The
     first call only records: before it, nobody can have subscribed through a hub."""
     fingerprint = render_fingerprint(config)
@@ -39,11 +37,10 @@ def changed_topics(index: Index, config: Config) -> list[str]:
         doc = document(spec, config)  # the feed itself: its archive pages have no subscribers
         assert doc is not None  # page 0 always is
         now[feed_base(spec)] = document_signature(fingerprint, doc, select(index, spec))
-    before = index.get_meta(STATE_KEY)
-    index.set_meta(STATE_KEY, json.dumps(now, sort_keys=True))
-    if not before:
+    old = index.push_signatures()
+    index.set_push_signatures(now)
+    if old is None:
         return []
-    old = json.loads(before)
     return [absolute(config.site.url, feed_path(spec, fmt)) for spec in specs
             if old.get(feed_base(spec)) != now[feed_base(spec)] for fmt in config.feeds.formats]
 

@@ -10,10 +10,8 @@ online. An index that is corrupt is moved aside and rebuilt from the sources.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import sqlite3
 import stat
 import threading
 import time
@@ -29,7 +27,7 @@ from feedsvc.ingest.sources import folders_moved
 from feedsvc.ops import metrics
 from feedsvc.ops.health import ScannerStatus, corruption_mark
 from feedsvc.ops.push import Pusher, changed_topics
-from feedsvc.store import DB_NAME, Index, is_corrupt, open_healed, set_aside
+from feedsvc.store import DB_NAME, LastScan, ScanFailure, Store, StoreFault, is_corrupt, open_healed, set_aside
 
 log = logging.getLogger("feedsvc.scan")
 FULL_WALK_EVERY = 10  # beside a watcher, every tenth interval scan walks every file whatever the folders say
@@ -90,23 +88,19 @@ def _record_check(config: Config) -> None:
     with scan_lock(config.state_dir) as held:
         if not held:
             return
-        index = Index.open(config.state_dir)
+        index = Store.open(config.state_dir)
         try:
-            last = json.loads(index.get_meta("last_scan", "{}") or "{}")
-            if last:
-                last["finished"] = datetime.now(UTC).isoformat(timespec="milliseconds")
-                index.set_meta("last_scan", json.dumps(last))
+            index.scan_checked(datetime.now(UTC).isoformat(timespec="milliseconds"))
         finally:
             index.close()
 
 
-def record(index: Index, report: ScanReport, finished: float) -> None:
-    index.set_meta("last_error", "")
-    index.set_meta("last_scan", json.dumps({
-        "finished": datetime.fromtimestamp(finished, UTC).isoformat(timespec="milliseconds"),
-        "seconds": round(report.seconds, 3), "files": report.seen, "read": report.read,
-        "changed": report.changed, "errors": report.errors, "waiting": report.waiting, "removed": report.removed,
-    }))
+def record(index: Store, report: ScanReport, finished: float) -> None:
+    index.record_scan(LastScan(
+        finished=datetime.fromtimestamp(finished, UTC).isoformat(timespec="milliseconds"),
+        seconds=round(report.seconds, 3), files=report.seen, read=report.read,
+        changed=report.changed, errors=report.errors, waiting=report.waiting, removed=report.removed,
+    ))
 
 
 def scan_once(config: Config, only: set[str] | None = None, pusher: Pusher | None = None,
@@ -156,11 +150,11 @@ def _scan_or_rebuild(config: Config, only: set[str] | None, pusher: Pusher | Non
     if healed is None:
         try:
             return _scan(config, index, only, pusher)
-        except sqlite3.DatabaseError as e:
+        except StoreFault as e:
             if not is_corrupt(e):
                 raise
             moved = set_aside(config.state_dir)  # _scan closed it
-            index = Index.open(config.state_dir)
+            index = Store.open(config.state_dir)
             healed = f"the index was corrupt ({e}); moved it to {moved.name} and rebuilding it from the sources"
     log.error("%s", healed)
     if status:
@@ -171,7 +165,7 @@ def _scan_or_rebuild(config: Config, only: set[str] | None, pusher: Pusher | Non
     return report
 
 
-def _scan(config: Config, index: Index, only: set[str] | None, pusher: Pusher | None) -> ScanReport:
+def _scan(config: Config, index: Store, only: set[str] | None, pusher: Pusher | None) -> ScanReport:
     try:
         report = scan(index, config, only=only)
         record(index, report, time.time())
@@ -188,10 +182,10 @@ def _record_failure(config: Config, error: Exception) -> None:
     """For /healthz, when the index can still be written (a full disk may say no: then the
     last scan only grows old, and /healthz says that instead)."""
     try:
-        index = Index.open(config.state_dir)
+        index = Store.open(config.state_dir)
         try:
-            index.set_meta("last_error", json.dumps({"at": datetime.now(UTC).isoformat(timespec="seconds"),
-                                                     "error": f"{type(error).__name__}: {error}"}))
+            index.record_failure(ScanFailure(at=datetime.now(UTC).isoformat(timespec="seconds"),
+                                             error=f"{type(error).__name__}: {error}"))
         finally:
             index.close()
     except Exception:  # noqa: BLE001 - already logged above

@@ -22,7 +22,7 @@ from feedsvc.model import EPOCH, FORMAT_TYPES, HTML, Article, Document, FeedSpec
 from feedsvc.render.documents import feed_updated, pace_of, render_feed, render_opml, render_spliced, with_stylesheet
 from feedsvc.render.entries import entry_bytes
 from feedsvc.render.pages import render_article, render_feed_html, render_index
-from feedsvc.store import Index
+from feedsvc.store import Store
 from feedsvc.urls import XSL_PATH, absolute, document_path, root_relative
 
 LATEST_ON_INDEX = 30
@@ -71,7 +71,7 @@ class StoredEntries:
     ``keep`` names formats (the export's; a web worker's index is read-only): an article loaded
     for one of them is rendered in all at once, since the export writes it in every format."""
 
-    def __init__(self, index: Index, fingerprint: str, keep: tuple[str, ...] = ()) -> None:
+    def __init__(self, index: Store, fingerprint: str, keep: tuple[str, ...] = ()) -> None:
         self.index, self.fingerprint, self.keep = index, fingerprint, keep
 
     def get_many(self, fmt: str, paths: Sequence[str]) -> dict[str, tuple[datetime, bytes]]:
@@ -85,7 +85,7 @@ class StoredEntries:
             self.index.store_entries(path, self.fingerprint, updated, rendered)
 
 
-def feed_page(index: Index, config: Config, doc: Document, fmt: str, selection: Selection | None = None,
+def feed_page(index: Store, config: Config, doc: Document, fmt: str, selection: Selection | None = None,
               entries: EntryStore | None = None) -> Page:
     """A feed or one of its archive pages; ``selection``: other articles than the document's own
     (a ``?limit``), or the document's, already selected. ``entries``: entries are taken from
@@ -109,7 +109,7 @@ FILTER_WINDOW = 1000  # the newest items of a feed a filtered view looks through
 FILTER_CHUNK = 100  # loaded at a time: a query that finds its items early loads no more
 
 
-def filtered_page(index: Index, config: Config, spec: FeedSpec, fmt: str, wanted: filters.Filters, limit: int,
+def filtered_page(index: Store, config: Config, spec: FeedSpec, fmt: str, wanted: filters.Filters, limit: int,
                   now: datetime) -> Page:
     """A feed's view under URL filters: the newest ``limit`` of its ``FILTER_WINDOW`` newest
     items that the filters keep, shown as they ask. Rendered whole (no stored entries: brief
@@ -133,7 +133,7 @@ def filtered_page(index: Index, config: Config, spec: FeedSpec, fmt: str, wanted
                 pace_of(config, [a.updated for a in chosen]).max_age)
 
 
-def _spliced(index: Index, config: Config, doc: Document, fmt: str, selection: Selection,
+def _spliced(index: Store, config: Config, doc: Document, fmt: str, selection: Selection,
              entries: EntryStore, xsl: str | None) -> tuple[bytes, list[datetime]]:
     found: dict[str, tuple[datetime, bytes] | None] = {path: None for path in selection.paths}
     found.update(entries.get_many(fmt, selection.paths))
@@ -156,21 +156,21 @@ def _link_header(config: Config, doc: Document, fmt: str) -> str:
     return ", ".join([*(f'<{hub}>; rel="hub"' for hub in config.push.hubs), f'<{topic}>; rel="self"'])
 
 
-def latest(index: Index) -> Selection:
+def latest(index: Store) -> Selection:
     return select(index, ALL)
 
 
-def index_page(index: Index, config: Config, specs: list[FeedSpec]) -> Page:
+def index_page(index: Store, config: Config, specs: list[FeedSpec]) -> Page:
     """Every feed (the category tree as a tree) with its article count, and the latest articles."""
     newest = items(index, latest(index))
     return Page(render_index(config, specs, newest), HTML, feed_updated(newest))
 
 
-def opml_page(index: Index, config: Config, specs: list[FeedSpec]) -> Page:
+def opml_page(index: Store, config: Config, specs: list[FeedSpec]) -> Page:
     return Page(render_opml(config, specs), "text/x-opml; charset=utf-8", index.newest_update())
 
 
-def feed_html(index: Index, config: Config, doc: Document, tree: FeedTree, selection: Selection | None = None) -> Page:
+def feed_html(index: Store, config: Config, doc: Document, tree: FeedTree, selection: Selection | None = None) -> Page:
     """A feed document's page for people: the same items as the document, in a page."""
     articles = items(index, selection or select_document(index, doc, config))
     return Page(render_feed_html(config, doc, articles, tree), HTML, feed_updated(articles))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -30,7 +29,7 @@ from feedsvc.ops.health import corruption_mark, health_report, now_utc
 from feedsvc.ops.supervisor import follow_supervisor
 from feedsvc.render import site
 from feedsvc.render.pages import style as pages_style
-from feedsvc.store import DB_NAME, Index, is_corrupt
+from feedsvc.store import DB_NAME, Store, StoreFault, is_corrupt
 from feedsvc.urls import (
     ARTICLE_ROUTE,
     CATEGORY_ROUTE,
@@ -200,7 +199,7 @@ def _term_feed(kind: str, base: Callable[[str], str], name: str) -> WerkzeugResp
 pages = Blueprint("pages", __name__)
 
 
-def _listing_page(path: str, render: Callable[[Index, Config, list[FeedSpec]], Page]) -> Response:
+def _listing_page(path: str, render: Callable[[Store, Config, list[FeedSpec]], Page]) -> Response:
     """A page that lists every feed (the index page, the OPML), cached like any other."""
     cache = _cache()
     return to_response(cache.get(page_key(path), lambda index: render(index, cache.config, list(cache.specs().values()))))
@@ -215,7 +214,7 @@ def index_page() -> Response:
 def article(article_id: str) -> Response:
     config = _cache().config
 
-    def build(index: Index) -> Page | None:
+    def build(index: Store) -> Page | None:
         found = index.article(article_id)
         return site.article_page(config, found, _cache().tree()) if found else None
 
@@ -251,7 +250,7 @@ def healthz() -> Response:
     try:
         body, status = health_report(cache.index(), cache.config, len(cache.specs()), cache.render_failures(),
                                      now_utc())
-    except (StoreUnavailable, sqlite3.DatabaseError) as e:
+    except (StoreUnavailable, StoreFault) as e:
         mark_if_corrupt(e)
         starting = not (cache.config.state_dir / DB_NAME).exists()
         body, status = {"status": "starting" if starting else "unavailable", "detail": str(e)}, 503
@@ -265,7 +264,7 @@ def _metrics() -> Response:
     cache = _cache()
     try:
         articles, feeds = cache.index().count_live(), len(cache.specs()) * len(cache.config.feeds.formats)
-    except (StoreUnavailable, sqlite3.DatabaseError):  # the counters still tell what happened
+    except (StoreUnavailable, StoreFault):  # the counters still tell what happened
         articles = feeds = 0
     return Response(metrics.exposition(articles, feeds), content_type=metrics.CONTENT_TYPE,
                     headers={"Cache-Control": "no-store"})
@@ -293,7 +292,7 @@ def create_app(config: Config) -> Flask:
         return _plain(f"{error.code} {message}\n", error.code or 500)
 
     @app.errorhandler(StoreUnavailable)
-    @app.errorhandler(sqlite3.DatabaseError)
+    @app.errorhandler(StoreFault)
     def no_index(error: Exception) -> Response:
         mark_if_corrupt(error)
         response = _plain("503 the index is not ready; try again shortly\n", 503)
@@ -307,7 +306,7 @@ def mark_if_corrupt(error: BaseException) -> None:
     """Tell the scanner (it alone writes the index) that this worker met a corrupt index: its
     next scan checks the index and rebuilds it. Only under `serve`, which names the place."""
     cause = error.__cause__ if isinstance(error, StoreUnavailable) else error
-    if isinstance(cause, sqlite3.DatabaseError) and is_corrupt(cause) and (mark := corruption_mark()) is not None:
+    if isinstance(cause, StoreFault) and is_corrupt(cause) and (mark := corruption_mark()) is not None:
         try:
             mark.touch()
         except OSError:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import threading
 import time
 from collections import OrderedDict
@@ -17,12 +16,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from feedsvc import store
 from feedsvc.config import Config
 from feedsvc.errors import StoreUnavailable
 from feedsvc.feeds.catalog import FeedTree, feed_specs, render_fingerprint
 from feedsvc.model import FeedSpec, Page, etag_of
-from feedsvc.store import DB_NAME, Index, generation_file
+from feedsvc.store import DB_NAME, Publications, Store, StoreFault, generation_file
 from feedsvc.urls import feed_base
 from feedsvc.web.http import Cached, respond, status_line, wants_html
 
@@ -64,12 +62,12 @@ class Cache:
     token_generation: int = -1
     fingerprint: str = ""  # what rendered bytes depend on besides the articles (stored entries are by it)
     checked: float = 0.0  # time.monotonic() of the last look at the generation file
-    seen: int = 0  # index.published_here then
+    seen: int = 0  # Publications.count then
 
     def __post_init__(self) -> None:
         self.fingerprint = render_fingerprint(self.config)
 
-    def index(self) -> Index:
+    def index(self) -> Store:
         """SQLite connections are per thread; each opens once (read-only) and stays while the
         index file is the same (a corrupt index is replaced by the scanner)."""
         inode = _inode(self.config.state_dir / DB_NAME)
@@ -77,7 +75,7 @@ class Cache:
             if getattr(self.local, "index", None) is not None:
                 self.local.index.close()
                 self.local.index = None
-            self.local.index = Index.open(self.config.state_dir, readonly=True)
+            self.local.index = Store.open(self.config.state_dir, readonly=True)
             self.local.inode = inode
         return self.local.index
 
@@ -87,9 +85,9 @@ class Cache:
         the pages carry a max-age of minutes, so a few milliseconds late is no staleness). A
         scan in this very process is seen at once."""
         now = time.monotonic()
-        if self.token is not None and now - self.checked < GENERATION_CHECK and store.published_here == self.seen:
+        if self.token is not None and now - self.checked < GENERATION_CHECK and Publications.count == self.seen:
             return self.token_generation
-        self.checked, self.seen = now, store.published_here
+        self.checked, self.seen = now, Publications.count
         try:
             st = os.stat(generation_file(self.config.state_dir))
             token = (st.st_ino, st.st_mtime_ns)
@@ -109,13 +107,13 @@ class Cache:
                 self.entries.move_to_end(key)
         return cached
 
-    def get(self, key: str, build: Callable[[Index], Page | None], vary: str = "Accept-Encoding") -> Cached | None:
+    def get(self, key: str, build: Callable[[Store], Page | None], vary: str = "Accept-Encoding") -> Cached | None:
         """The current page for ``key``, rendered by ``build`` only when the index moved."""
         if found := self.peek(key):
             return found
         return self._render(self.entries, key, build, vary)
 
-    def view(self, key: str, build: Callable[[Index], Page | None], vary: str) -> Cached | None:
+    def view(self, key: str, build: Callable[[Store], Page | None], vary: str) -> Cached | None:
         """A filtered view: like ``get``, in the views' own bounded bucket (never the fast path's)."""
         cached = self.views.get(key)
         if cached is not None and cached.generation == self.generation():
@@ -125,13 +123,13 @@ class Cache:
             return cached
         return self._render(self.views, key, build, vary)
 
-    def _render(self, bucket: OrderedDict[str, Cached], key: str, build: Callable[[Index], Page | None],
+    def _render(self, bucket: OrderedDict[str, Cached], key: str, build: Callable[[Store], Page | None],
                 vary: str) -> Cached | None:
         generation = self.generation()
         cached = bucket.get(key)
         try:
             page = build(self.index())
-        except sqlite3.DatabaseError as e:  # corrupt or gone: the scanner rebuilds it
+        except StoreFault as e:  # corrupt or gone: the scanner rebuilds it
             raise StoreUnavailable(f"the index cannot be read: {e}") from e
         except StoreUnavailable:
             raise
@@ -193,7 +191,7 @@ class FastPath:
         if method in ("GET", "HEAD") and not environ.get("QUERY_STRING"):
             try:
                 cached = self.cache.peek(page_key(environ.get("PATH_INFO", "")))
-            except (StoreUnavailable, sqlite3.DatabaseError):  # the app answers it: 503, with a body
+            except (StoreUnavailable, StoreFault):  # the app answers it: 503, with a body
                 cached = None
             if cached is not None and (cached.vary == "Accept-Encoding" or not wants_html(environ)):
                 status, headers, body = respond(cached, environ, self.max_age)
