@@ -17,6 +17,8 @@ import click
 if TYPE_CHECKING:  # imported inside each command, so `feedsvc --help` starts fast
     from feedsvc.config import Config
     from feedsvc.model import Problem
+    from feedsvc.ops.pipeline import Published
+    from feedsvc.store import Store
 
 PUSH_WAIT = 60  # seconds `build` waits for the WebSub hubs to take its pings
 # granian holds a permit per open connection, an idle keep-alive or a client still sending its
@@ -74,11 +76,13 @@ def build(config_file: str | None, out_dir: Path, strict: bool) -> None:
     config = _load(config_file)
     # a running `feedsvc serve` on the same state directory finishes its scan first
     with scan_lock(config.state_dir, wait=True):
-        report, exported, problems, topics = _scan_and_export(config, out_dir)
-    _report(problems)
-    if topics:
-        _push(config, topics)
-    errors = sum(p.fatal for p in problems)  # parse errors, and files that lost their id to another
+        published = _scan_and_export(config, out_dir)
+    _report(published.problems)
+    if published.topics:
+        _push(config, published.topics)
+    report, exported = published.report, published.exported
+    assert exported is not None  # an export was asked for
+    errors = sum(p.fatal for p in published.problems)  # parse errors, and files that lost their id to another
     click.echo(f"{report.seen} files, {report.read} read, {errors} in error; {exported.written} written,"
                f" {exported.unchanged} unchanged, {exported.removed} removed in {out_dir}", err=True)
     if strict and errors:
@@ -95,50 +99,25 @@ def _push(config: Config, topics: list[str]) -> None:
         click.echo(f"WebSub: some hubs were not told within {PUSH_WAIT} s; see the log", err=True)
 
 
-def _scan_and_export(config: Config, out_dir: Path) -> tuple:
+def _scan_and_export(config: Config, out_dir: Path) -> Published:
     """The one path behind ``build`` and ``check``: scan into the index, render every URL. A
     disk that is full or read-only ends it with one line naming the problem (exit 1)."""
     from feedsvc.errors import WorkerDied
-    from feedsvc.store import StoreFault, is_corrupt, set_aside
+    from feedsvc.ops.pipeline import healing, scan_and_publish
+    from feedsvc.store import StoreFault
+
+    def run(index: Store, rebuilding: bool) -> Published:
+        # a one-off build has no next scan to wait for: it reads files however fresh
+        return scan_and_publish(index, config, settle=0, out=out_dir, first=True, ping=True, progress=_progress)
 
     try:
-        try:
-            return _scan_and_export_unguarded(config, out_dir)
-        except StoreFault as e:
-            if not is_corrupt(e):
-                raise
-            moved = set_aside(config.state_dir)
-            click.echo(f"feedsvc: the index was corrupt ({e}); moved it to {moved.name} and rebuilding it from"
-                       " the sources", err=True)
-            return _scan_and_export_unguarded(config, out_dir)
+        return healing(config.state_dir, run, lambda why: click.echo(f"feedsvc: {why}", err=True))
     except WorkerDied as e:
         _fail(f"{e}; run the build again (it carries on from what was done)", 1)
     except OSError as e:
         _fail(f"cannot write {e.filename or out_dir}: {e.strerror or e}", 1)
     except StoreFault as e:  # a full or read-only disk, a lock held too long
         _fail(f"the index in {config.state_dir}: {e}", 1)
-
-
-def _scan_and_export_unguarded(config: Config, out_dir: Path) -> tuple:
-    from feedsvc.ingest.scan import scan
-    from feedsvc.ops.export import export
-    from feedsvc.store import Store
-
-    index = Store.open(config.state_dir)
-    try:
-        with _progress("scan") as tick:
-            # A one-off build has no next scan to wait for: it reads files however fresh.
-            report = scan(index, config, settle=0, progress=tick)
-        with _progress("export") as tick:
-            exported = export(index, config, out_dir, tick=tick)
-        topics = []
-        if config.push.hubs:
-            from feedsvc.ops.push import changed_topics
-
-            topics = changed_topics(index, config)
-        return report, exported, index.problems(), topics
-    finally:
-        index.close()
 
 
 @contextmanager
@@ -166,7 +145,8 @@ def check(config_file: str | None) -> None:
     # fail a build fails here, and the duplicate-id rule is the index's own.
     with tempfile.TemporaryDirectory(prefix="feedsvc-check-") as scratch:
         scratch_config = dataclasses.replace(config, state_dir=Path(scratch) / "state", push=Push())  # tells no hub
-        report, _, problems, _ = _scan_and_export(scratch_config, Path(scratch) / "out")
+        published = _scan_and_export(scratch_config, Path(scratch) / "out")
+    report, problems = published.report, published.problems
     _report(problems)
     errors = sum(p.fatal for p in problems)
     click.echo(f"{report.seen} files checked: {_count(errors, 'error')}, {_count(len(problems) - errors, 'warning')}",

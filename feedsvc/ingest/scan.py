@@ -26,12 +26,13 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from feedsvc.config import Config, blog_of
 from feedsvc.errors import ArticleError
 from feedsvc.feeds.catalog import apply_configured_slugs, article_terms
 from feedsvc.ingest.pools import process_pool, reuse_freed_memory
-from feedsvc.ingest.sources import FileRow, OnDisk, list_sources, read_beneath, stat_paths
+from feedsvc.ingest.sources import FileRow, Listing, OnDisk, list_sources, read_beneath, stat_paths
 from feedsvc.model import Article
 from feedsvc.slugs import auto_slug
 from feedsvc.store import Store
@@ -268,44 +269,45 @@ def _agrees(decided: Plan, missing_since: dict[str, float], vanished: int) -> bo
     return not (decided.waiting or decided.missing or pending or vanished)
 
 
-def scan(index: Store, config: Config, now: float | None = None, settle: float | None = None,
-         progress: Callable[[int], object] | None = None, only: set[str] | None = None) -> ScanReport:
-    """One incremental scan; ``now`` and ``settle`` are injectable for tests and ``build``.
-    ``only``: the paths the watcher saw change (the rest of the sources is not looked at)."""
-    started = time.monotonic()
-    now = time.time() if now is None else now
-    if index.article_config() != (fingerprint := config_fingerprint(config)):
-        index.reread_all(fingerprint)  # committed at once: a killed rescan does not start over
-        only = None
-    if only is None:
-        listing = list_sources(config.sources)
-        index.set_source_problems(listing.problems)
-    else:
-        listing = stat_paths(config.sources, only)
+class _Decision(NamedTuple):
+    walk: str | None  # the digest of a walk of every file, when this scan made one
+    agreed: bool  # the index was left agreeing with that very walk: nothing to compare
+    plan: Plan
+    missing_since: dict[str, float]
+
+
+def _decide(index: Store, config: Config, listing: Listing, only: set[str] | None, now: float,
+            settle: float) -> _Decision:
+    """What to read, mark and forget: the listing compared with the files table."""
     # a walk of every file that is the very walk the index was left agreeing with: nothing to
     # compare (at 100,000 files, reading the index's rows and comparing took 0.4 s)
     walk = listing.digest() if only is None and not listing.problems else None
-    agreed = walk is not None and walk == index.agreed_walk()
+    if walk is not None and walk == index.agreed_walk():
+        return _Decision(walk, True, Plan(), {})
     missing_since: dict[str, float] = {}
-    settle, rows = config.scan.settle if settle is None else settle, listing.rows
-    if agreed:
-        decided = Plan()
+    rows = listing.rows
+    before = index.agreed_folders() if walk is not None else None
+    if before is not None:  # the index held that walk's files: only the folders that differ from it are compared
+        folders = listing.folder_digests
+        moved = {folder for folder in folders.keys() | before.keys() if folders.get(folder) != before.get(folder)}
+        known, rows = index.file_rows_in(moved), listing.rows_in(moved)
     else:
-        before = index.agreed_folders() if walk is not None else None
-        if before is not None:  # the index held that walk's files: only the folders that differ from it are compared
-            folders = listing.folder_digests
-            moved = {folder for folder in folders.keys() | before.keys() if folders.get(folder) != before.get(folder)}
-            known, rows = index.file_rows_in(moved), listing.rows_in(moved)
-        else:
-            known, missing_since = index.file_rows()
-        if only is not None:
-            known = [row for row in known if row[0] in only]
-        decided = plan(rows, known, missing_since, now, settle, config.scan.delete_grace, listing.blind)
+        known, missing_since = index.file_rows()
+    if only is not None:
+        known = [row for row in known if row[0] in only]
+    decided = plan(rows, known, missing_since, now, settle, config.scan.delete_grace, listing.blind)
+    return _Decision(walk, False, decided, missing_since)
+
+
+def _carry_out(index: Store, config: Config, listing: Listing, decision: _Decision, now: float,
+               progress: Callable[[int], object] | None) -> tuple[int, int, int]:
+    """Read, parse and store what the plan says, in batches; (files read, in error, changed)."""
+    decided = decision.plan
     digests = index.file_digests(decided.read)
     jobs = [(f, digests.get(f.path)) for f in listing.on_disk(decided.read)]
     batches = _Batches(index)
     try:
-        if not agreed:
+        if not decision.agreed:
             index.drop_agreed_walk()  # committed with the first change: a scan cut short agrees with nothing
         errors = vanished = 0
         with ExitStack() as helpers:
@@ -321,13 +323,34 @@ def scan(index: Store, config: Config, now: float | None = None, settle: float |
         batches.touched |= index.forget(decided.forget)
         batches.changed |= bool(decided.forget)
         apply_configured_slugs(index, config)  # slugs are given here, never in a web worker
-        if walk is not None and not agreed and _agrees(decided, missing_since, vanished):
+        walk = decision.walk
+        if walk is not None and not decision.agreed and _agrees(decided, decision.missing_since, vanished):
             index.set_agreed_walk(walk, listing.folder_digests)
         batches.commit()
     except BaseException:
         index.rollback()
         raise
+    return len(jobs), errors, batches.total_changed + len(decided.forget)
+
+
+def scan(index: Store, config: Config, now: float | None = None, settle: float | None = None,
+         progress: Callable[[int], object] | None = None, only: set[str] | None = None) -> ScanReport:
+    """One incremental scan; ``now`` and ``settle`` are injectable for tests and ``build``.
+    ``only``: the paths the watcher saw change (the rest of the sources is not looked at)."""
+    started = time.monotonic()
+    now = time.time() if now is None else now
+    if index.article_config() != (fingerprint := config_fingerprint(config)):
+        index.reread_all(fingerprint)  # committed at once: a killed rescan does not start over
+        only = None
+    if only is None:
+        listing = list_sources(config.sources)
+        index.set_source_problems(listing.problems)
+    else:
+        listing = stat_paths(config.sources, only)
+    decision = _decide(index, config, listing, only, now, config.scan.settle if settle is None else settle)
+    read, errors, changed = _carry_out(index, config, listing, decision, now, progress)
     index.publish_generation()
-    return ScanReport(len(listing.rows), len(jobs), batches.total_changed + len(decided.forget), errors,
+    decided = decision.plan
+    return ScanReport(len(listing.rows), read, changed, errors,
                       decided.waiting, len(decided.forget), time.monotonic() - started, index.generation,
                       len(listing.problems), listing.folders if only is None else None, decided.settles_in)

@@ -14,7 +14,6 @@ import logging
 import os
 import stat
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, EVENT_SCHEDULER_SHUTDOWN
@@ -22,12 +21,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from feedsvc.atomic import scan_lock
 from feedsvc.config import Config
-from feedsvc.ingest.scan import ScanReport, scan
+from feedsvc.ingest.scan import ScanReport
 from feedsvc.ingest.sources import folders_moved
 from feedsvc.ops import metrics
 from feedsvc.ops.health import ScannerStatus, corruption_mark
-from feedsvc.ops.push import Pusher, changed_topics
-from feedsvc.store import DB_NAME, LastScan, ScanFailure, Store, StoreFault, is_corrupt, open_healed, set_aside
+from feedsvc.ops.pipeline import healing, scan_and_publish
+from feedsvc.ops.push import Pusher
+from feedsvc.store import DB_NAME, ScanFailure, Store
 
 log = logging.getLogger("feedsvc.scan")
 FULL_WALK_EVERY = 10  # beside a watcher, every tenth interval scan walks every file whatever the folders say
@@ -95,14 +95,6 @@ def _record_check(config: Config) -> None:
             index.close()
 
 
-def record(index: Store, report: ScanReport, finished: float) -> None:
-    index.record_scan(LastScan(
-        finished=datetime.fromtimestamp(finished, UTC).isoformat(timespec="milliseconds"),
-        seconds=round(report.seconds, 3), files=report.seen, read=report.read,
-        changed=report.changed, errors=report.errors, waiting=report.waiting, removed=report.removed,
-    ))
-
-
 def scan_once(config: Config, only: set[str] | None = None, pusher: Pusher | None = None,
               status: ScannerStatus | None = None, wait: bool | None = None, verify: bool = False) -> ScanReport | None:
     """One scan with the lock held; None when another scan is running or the scan failed.
@@ -142,40 +134,25 @@ def _scan_or_rebuild(config: Config, only: set[str] | None, pusher: Pusher | Non
     index is moved aside and rebuilt from the sources, /healthz saying so until it is done."""
     marked = corruption_mark()
     verify = verify or (marked is not None and marked.exists())
-    try:
-        index, healed = open_healed(config.state_dir, verify)
-    finally:
-        if marked is not None:
-            marked.unlink(missing_ok=True)
-    if healed is None:
-        try:
-            return _scan(config, index, only, pusher)
-        except StoreFault as e:
-            if not is_corrupt(e):
-                raise
-            moved = set_aside(config.state_dir)  # _scan closed it
-            index = Store.open(config.state_dir)
-            healed = f"the index was corrupt ({e}); moved it to {moved.name} and rebuilding it from the sources"
-    log.error("%s", healed)
-    if status:
-        status.set("index", healed)
-    report = _scan(config, index, None, pusher)
-    if status:
-        status.set("index", None)
-    return report
+    if marked is not None:
+        marked.unlink(missing_ok=True)
 
+    def healed(why: str) -> None:
+        log.error("%s", why)
+        if status:
+            status.set("index", why)
 
-def _scan(config: Config, index: Store, only: set[str] | None, pusher: Pusher | None) -> ScanReport:
-    try:
-        report = scan(index, config, only=only)
-        record(index, report, time.time())
-        # the first scan of a process looks too: the config (a title, the hubs) may have changed
-        if pusher and (report.changed or report.removed or not pusher.primed):
-            pusher.publish(changed_topics(index, config))
+    def run(index: Store, rebuilding: bool) -> ScanReport:
+        published = scan_and_publish(index, config, only=None if rebuilding else only, record=True,
+                                     ping=pusher is not None, first=pusher is not None and not pusher.primed)
+        if pusher:
+            pusher.publish(published.topics)
             pusher.primed = True
-        return report
-    finally:
-        index.close()
+        if rebuilding and status:
+            status.set("index", None)
+        return published.report
+
+    return healing(config.state_dir, run, healed, verify)
 
 
 def _record_failure(config: Config, error: Exception) -> None:
