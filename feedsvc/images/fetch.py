@@ -42,7 +42,7 @@ class Limits:
     allow_private: bool = False
 
 
-# the image types readers show; SVG among them, served under a sandboxing policy (web.py)
+# the image types readers show; SVG among them, served under a sandboxing policy (web.app)
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "image/apng", "image/bmp",
                          "image/svg+xml", "image/x-icon", "image/vnd.microsoft.icon", "image/heic", "image/heif",
                          "image/jxl", "image/tiff"})

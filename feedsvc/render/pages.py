@@ -55,11 +55,16 @@ def _bytecode_cache() -> BytecodeCache | None:
         return None
 
 
-# auto_reload off: the templates ship inside the package, and checking each one's mtime on every
-# render cost a tenth of an export's article pages
-_ENV = Environment(loader=PackageLoader("feedsvc.render"), autoescape=select_autoescape(default=True),
-                   trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, bytecode_cache=_bytecode_cache(),
-                   auto_reload=False)
+@cache
+def environment() -> Environment:
+    """The templates, loaded when the first page is rendered (or when the app is built, which
+    asks for them), not when the module is imported: a build that renders no page never
+    touches jinja's bytecode folder."""
+    # auto_reload off: the templates ship inside the package, and checking each one's mtime on
+    # every render cost a tenth of an export's article pages
+    return Environment(loader=PackageLoader("feedsvc.render"), autoescape=select_autoescape(default=True),
+                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                       bytecode_cache=_bytecode_cache(), auto_reload=False)
 FORMAT_LABELS = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
 
 
@@ -106,7 +111,7 @@ def _helpers(config: Config) -> dict[str, object]:
 def render_index(config: Config, specs: list[FeedSpec], latest: list[Article]) -> bytes:
     site_url = config.site.url
     tree = FeedTree(specs)
-    html = _ENV.get_template("index.html").render(
+    html = environment().get_template("index.html").render(
         **_helpers(config), feeds=[s for s in specs if s.kind in ("all", "channel")], tree=tree,
         top=tree.children.get((), []), shown_children=CHILDREN_ON_INDEX, tags=_top_tags(specs),
         tag_count=sum(s.kind == "tag" for s in specs), latest=latest, opml=absolute(site_url, OPML_PATH),
@@ -117,7 +122,7 @@ def render_index(config: Config, specs: list[FeedSpec], latest: list[Article]) -
 def render_article(config: Config, article: Article, tree: FeedTree) -> bytes:
     """An article as a page; its categories and tags lead to their feeds' pages."""
     links = _term_links(config, tree)
-    html = _ENV.get_template("article.html").render(
+    html = environment().get_template("article.html").render(
         **_helpers(config), **links, article=article, all_feed=absolute(config.site.url, all_feed_path("atom")))
     return html.encode("utf-8")
 
@@ -147,7 +152,7 @@ def render_feed_html(config: Config, doc: Document, items: list[Article], tree: 
     older = Document(spec, doc.pages if not doc.is_archive else doc.page - 1, doc.pages)
     newer = Document(spec, doc.page + 1 if doc.page < doc.pages else 0, doc.pages)
     title = " › ".join(spec.names) if spec.kind == "category" else (f"#{spec.names[0]}" if spec.kind == "tag" else spec.title)
-    html = _ENV.get_template("feed.html").render(
+    html = environment().get_template("feed.html").render(
         **_helpers(config), spec=spec, doc=doc, items=items, page_title=title, here=page_url(doc),
         description=spec.description or f"Articles of {title}, as RSS, Atom and JSON feeds", crumbs=[
             (above.names[-1], page_url(above)) for above in tree.above(spec)],

@@ -2,7 +2,7 @@
 
 ``create_app`` puts four blueprints together: feeds, pages (index, articles, OPML, XSL),
 images (the proxy, in mode ``proxy`` only) and health. Rendered bytes come from the page
-cache (``pagecache``); the app only reads the index: scanning belongs to the scheduler.
+cache (``web.cache``); the app only reads the store: scanning belongs to the scheduler.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from feedsvc.model import EPOCH, Document, FeedSpec, Page, etag_of
 from feedsvc.ops import metrics
 from feedsvc.ops.health import corruption_mark, health_report, now_utc
 from feedsvc.ops.supervisor import follow_supervisor
+from feedsvc.render import pages as templates
 from feedsvc.render import site
 from feedsvc.render.pages import style as pages_style
 from feedsvc.store import DB_NAME, Store, StoreFault, is_corrupt
@@ -271,7 +272,9 @@ def _metrics() -> Response:
 
 
 def create_app(config: Config) -> Flask:
-    """The app factory: starts nothing, opens nothing until the first request."""
+    """The app factory: starts nothing, opens nothing until the first request; the templates are
+    loaded with the app, so that the first page served does not pay for them."""
+    templates.environment()
     app = Flask("feedsvc")
     # werkzeug would answer //feeds with a redirect built from the Host header: an open redirect
     app.url_map.merge_slashes = False
