@@ -29,7 +29,7 @@ fuzz: install  ## the property test with many more random files (FEEDSVC_FUZZ_EX
 lint: install
 	$(BIN)/ruff check feedsvc tests bench
 	$(BIN)/mypy
-	$(BIN)/mypy bench/*.py
+	$(BIN)/mypy --allow-any-generics --allow-untyped-defs --allow-incomplete-defs --no-warn-return-any bench/*.py  # the benches: scripts, checked short of strict
 
 build: install  ## export the bundled example as static files into ./public
 	$(BIN)/feedsvc build --config $(CONFIG) --out public

@@ -13,6 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 DEFAULT_PERMALINK = ":year/:month/:day/:title/"
@@ -43,9 +44,9 @@ class Blog:
         return f"{parts.scheme}://{parts.netloc}{self.root}"
 
 
-def blog_from_config(data: dict, **given: str | None) -> Blog:
+def blog_from_config(data: dict[str, Any], **given: str | None) -> Blog:
     """A Blog from a parsed ``_config.yml``; ``given`` (url, permalink, new_post_name) wins."""
-    pretty: dict = data["pretty_urls"] if isinstance(data.get("pretty_urls"), dict) else {}
+    pretty: dict[str, Any] = data["pretty_urls"] if isinstance(data.get("pretty_urls"), dict) else {}
     root = "/" + str(data.get("root") or "/").strip("/") + "/"
     return Blog(
         url=str(given.get("url") or data.get("url") or "").rstrip("/"),

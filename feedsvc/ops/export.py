@@ -17,6 +17,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from feedsvc.atomic import write_atomic
 from feedsvc.config import Config
@@ -226,7 +227,7 @@ def _index_page(w: _Writer, index: Store, config: Config, specs: list[FeedSpec],
     )
 
     listed = [_listed(s) for s in specs]
-    files = ((INDEX_PATH, digest(base, site.latest(index).signature, *listed),
+    files: tuple[tuple[str, str, Callable[[], bytes]], ...] = ((INDEX_PATH, digest(base, site.latest(index).signature, *listed),
               lambda: site.index_page(index, config, specs).body),
              (OPML_PATH, digest(base, *listed), lambda: site.opml_page(index, config, specs).body),
              (XSL_PATH, digest(base, site.stylesheet().decode()), site.stylesheet),
@@ -314,7 +315,7 @@ def _folder_times(out: Path, folders: Iterable[str]) -> dict[str, int]:
     return times
 
 
-def _last_export(index: Store, out: Path, key: str) -> dict:
+def _last_export(index: Store, out: Path, key: str) -> dict[str, Any]:
     """What the last export into ``out`` was made from, if no file of it was touched since
     (every folder's mtime is as it left it); else an empty dict."""
     last = index.export_state(key)

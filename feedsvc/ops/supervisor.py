@@ -33,7 +33,7 @@ def ensure_free(host: str, port: int) -> None:
             raise StartError(f"cannot listen on {host}:{port}: {e.strerror} (is another feedsvc serve running?)") from e
 
 
-def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
+def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     """The web server in a process group of its own (so its workers can be stopped with it),
     killed when this process dies, even by SIGKILL (Linux). Killed, not asked: a stop goes
     through ``supervise``, so this only fires when the supervisor itself died, and granian's
@@ -64,7 +64,7 @@ def follow_supervisor(environ: dict[str, str] | None = None, period: float = 1.0
     threading.Thread(target=watch, name="feedsvc-follow-supervisor", daemon=True).start()
 
 
-def _stop_group(web: subprocess.Popen, grace: float = 5) -> None:
+def _stop_group(web: subprocess.Popen[bytes], grace: float = 5) -> None:
     """Whatever is left of the web server's process group once its main process is gone (a
     worker that missed the shutdown would hold the port and serve stale pages)."""
     deadline = time.monotonic() + grace
@@ -72,7 +72,7 @@ def _stop_group(web: subprocess.Popen, grace: float = 5) -> None:
         time.sleep(0.1)
 
 
-def supervise(web: subprocess.Popen, grace: float = 15) -> int:
+def supervise(web: subprocess.Popen[bytes], grace: float = 15) -> int:
     """Wait for the web server; on SIGTERM/SIGINT stop it and its workers, repeating the signal
     until it takes and killing them after ``grace`` seconds.
 
@@ -93,7 +93,7 @@ def supervise(web: subprocess.Popen, grace: float = 15) -> int:
                 _signal_group(web, signal.SIGKILL if time.monotonic() - stopping[0] > grace else signal.SIGTERM)
 
 
-def _signal_group(web: subprocess.Popen, sent: signal.Signals) -> bool:
+def _signal_group(web: subprocess.Popen[bytes], sent: signal.Signals) -> bool:
     """Signal the web server's main process and its workers (its process group: ``start``);
     False when none of them is left."""
     try:

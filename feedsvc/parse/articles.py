@@ -215,7 +215,8 @@ def body_html(body: str, relpath: str) -> str:
     """HTML bodies (``.html`` files, or a body that opens with a tag) are kept; others are Markdown."""
     if relpath.lower().endswith((".html", ".htm")) or _HTML_START.match(body):
         return body
-    return _markdown().render(body)
+    html: str = _markdown().render(body)
+    return html
 
 
 def _image(url: str, rewrite: ImageRewriter, warnings: list[str]) -> str:

@@ -198,7 +198,8 @@ def _entry(fg: Any, config: Config, article: Article, fmt: str) -> Any:
 
 def render_xml(config: Config, doc: Document, articles: list[Article], fmt: str) -> bytes:
     fg = _generator(config, doc, articles, fmt)
-    return fg.rss_str(pretty=True) if fmt == "rss" else fg.atom_str(pretty=True)
+    xml: bytes = fg.rss_str(pretty=True) if fmt == "rss" else fg.atom_str(pretty=True)
+    return xml
 
 
 def render_json(config: Config, doc: Document, articles: list[Article]) -> bytes:

@@ -14,6 +14,7 @@ import html
 from collections.abc import Iterable
 from datetime import datetime
 from json.encoder import encode_basestring as json_string  # json.dumps's own, ensure_ascii=False
+from typing import Any
 from urllib.parse import urlsplit
 
 from feedsvc.config import Config
@@ -114,9 +115,9 @@ def atom_entry(config: Config, article: Article) -> str:
     return "".join(parts)
 
 
-def json_item(config: Config, article: Article) -> dict:
+def json_item(config: Config, article: Article) -> dict[str, Any]:
     site_url = config.site.url
-    item: dict = {"id": article_url(site_url, article.id), "url": item_link(site_url, article), "title": article.title}
+    item: dict[str, Any] = {"id": article_url(site_url, article.id), "url": item_link(site_url, article), "title": article.title}
     content = _full_content(config, article)
     if content:
         item["content_html"] = content

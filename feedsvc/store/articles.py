@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from feedsvc.model import EPOCH, Article
 from feedsvc.store.db import _chunks
@@ -32,7 +32,7 @@ class Changes(NamedTuple):
     oldest: str | None
 
 
-def _row_to_article(row: Sequence) -> Article:
+def _row_to_article(row: Sequence[Any]) -> Article:
     return Article(
         id=row[0], relpath=row[1], title=row[2],
         published=datetime.fromisoformat(row[3]), updated=datetime.fromisoformat(row[4]),
@@ -84,7 +84,7 @@ class ArticleTable(State):
                               " AND path IN ({})", paths, fmt, fingerprint)
         return {path: (datetime.fromisoformat(updated), rendered) for path, updated, rendered in rows}
 
-    def _by_paths(self, sql: str, paths: Sequence[str], *params: object) -> Iterator[tuple]:
+    def _by_paths(self, sql: str, paths: Sequence[str], *params: object) -> Iterator[tuple[Any, ...]]:
         """The rows of ``sql`` (its ``IN ({})`` takes the paths, ``params`` come before them),
         in chunks of paths (see ``_chunks``)."""
         for chunk, marks in _chunks(paths):
@@ -178,4 +178,4 @@ class ArticleTable(State):
         return datetime.fromisoformat(found[0]) if found else EPOCH
 
     def count_live(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM articles WHERE live = 1").fetchone()[0]
+        return int(self.db.execute("SELECT COUNT(*) FROM articles WHERE live = 1").fetchone()[0])

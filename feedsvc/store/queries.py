@@ -37,11 +37,11 @@ class Queries(Database):
             return None
         one_term = self._single_term(query)
         if one_term is not None:
-            return self.db.execute("SELECT COUNT(*) FROM article_terms INDEXED BY article_terms_live"
-                                   " WHERE term = ? AND live = 1 AND published >= ?", (one_term, since)).fetchone()[0]
+            return int(self.db.execute("SELECT COUNT(*) FROM article_terms INDEXED BY article_terms_live"
+                                   " WHERE term = ? AND live = 1 AND published >= ?", (one_term, since)).fetchone()[0])
         where, params = self._conditions(query)
-        return self.db.execute(f"SELECT COUNT(*) FROM articles a INDEXED BY articles_newest"
-                               f" WHERE a.live = 1 AND a.published >= ?{where}", [since, *params]).fetchone()[0]
+        return int(self.db.execute(f"SELECT COUNT(*) FROM articles a INDEXED BY articles_newest"
+                               f" WHERE a.live = 1 AND a.published >= ?{where}", [since, *params]).fetchone()[0])
 
     def count(self, query: FeedQuery) -> tuple[int, datetime]:
         """How many live articles ``query`` selects, and the newest one's date."""

@@ -66,7 +66,8 @@ IMAGE_MAX_AGE = 30 * 86400  # a signed URL always names the same image
 
 
 def _cache() -> Cache:
-    return current_app.extensions["feedsvc"]
+    cache: Cache = current_app.extensions["feedsvc"]
+    return cache
 
 
 def to_response(cached: Cached | None, max_age: int | None = None) -> Response:

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from feedsvc.config import Config
 from feedsvc.errors import StoreUnavailable
@@ -22,7 +23,7 @@ from feedsvc.feeds.catalog import FeedTree, feed_specs, render_fingerprint
 from feedsvc.model import FeedSpec, Page, etag_of
 from feedsvc.store import DB_NAME, Publications, Store, StoreFault, generation_file
 from feedsvc.urls import feed_base
-from feedsvc.web.http import Cached, respond, status_line, wants_html
+from feedsvc.web.http import Cached, Environ, respond, status_line, wants_html
 
 log = logging.getLogger("feedsvc.web")
 MAX_ENTRIES = 2048
@@ -77,7 +78,8 @@ class Cache:
                 self.local.index = None
             self.local.index = Store.open(self.config.state_dir, readonly=True)
             self.local.inode = inode
-        return self.local.index
+        index: Store = self.local.index
+        return index
 
     def generation(self) -> int:
         """The index generation; a stat of the generation file tells whether it moved, at most
@@ -183,10 +185,10 @@ class FastPath:
     """Answers GET/HEAD of an already rendered page without Flask's routing (feed readers
     poll those all day); everything else goes on to the app."""
 
-    def __init__(self, app: Callable, cache: Cache, max_age: int) -> None:
+    def __init__(self, app: Callable[..., Iterable[bytes]], cache: Cache, max_age: int) -> None:
         self.app, self.cache, self.max_age = app, cache, max_age
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    def __call__(self, environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
         if method in ("GET", "HEAD") and not environ.get("QUERY_STRING"):
             try:

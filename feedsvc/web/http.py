@@ -11,6 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import Any
 
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import http_date, parse_accept_header, parse_date, parse_etags
@@ -20,6 +21,7 @@ from feedsvc.model import Page
 GZIP_MIN_BYTES = 256
 FEED_TYPES = ["application/atom+xml", "application/rss+xml", "application/feed+json", "application/xml", "text/xml"]
 Headers = list[tuple[str, str]]
+Environ = dict[str, Any]  # a WSGI environ
 
 
 @dataclass
@@ -39,7 +41,7 @@ class Cached:
         return self.gzipped
 
 
-def not_modified(cached: Cached, environ: dict) -> bool:
+def not_modified(cached: Cached, environ: Environ) -> bool:
     """If-None-Match wins over If-Modified-Since when both are sent (RFC 9110 13.1.3)."""
     if_none_match = environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match:
@@ -51,12 +53,12 @@ def not_modified(cached: Cached, environ: dict) -> bool:
     return since is not None and int(cached.page.last_modified.timestamp()) <= since.timestamp()
 
 
-def accepts_gzip(environ: dict) -> bool:
+def accepts_gzip(environ: Environ) -> bool:
     value = environ.get("HTTP_ACCEPT_ENCODING", "")
     return "gzip" in value and parse_accept_header(value)["gzip"] > 0
 
 
-def wants_html(environ: dict) -> bool:
+def wants_html(environ: Environ) -> bool:
     """A browser (text/html preferred to every feed type), not a feed reader."""
     value = environ.get("HTTP_ACCEPT", "")
     if "text/html" not in value:
@@ -64,7 +66,7 @@ def wants_html(environ: dict) -> bool:
     return parse_accept_header(value, MIMEAccept).best_match([*FEED_TYPES, "text/html"]) == "text/html"
 
 
-def respond(cached: Cached, environ: dict, max_age: int) -> tuple[int, Headers, bytes]:
+def respond(cached: Cached, environ: Environ, max_age: int) -> tuple[int, Headers, bytes]:
     """Status, headers and body for a GET or HEAD of a cached page. The headers are made once
     per page version (feed readers poll the same few pages all day)."""
     page = cached.page
