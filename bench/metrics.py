@@ -1,6 +1,7 @@
-"""What counting a request for /metrics costs the fast path, in one process: a WSGI app that
-answers at once, called bare and behind ``metrics.CountRequests``, alternating rounds, with
-prometheus_client in multiprocess mode as under ``feedsvc serve``.
+"""What counting a request for /metrics and for the polling report costs the fast path, in one
+process: a WSGI app that answers at once, called bare, behind ``metrics.CountRequests`` and
+behind ``polls.RecordPolls`` (a feed poll by a real reader's user agent), alternating rounds,
+with prometheus_client in multiprocess mode as under ``feedsvc serve``.
 
     python bench/metrics.py [--calls 200000] [--rounds 5]
 """
@@ -25,7 +26,9 @@ def app(environ: dict, start_response) -> list[bytes]:  # noqa: ANN001
 
 
 def per_call(handler, calls: int) -> float:  # noqa: ANN001
-    environ = {"PATH_INFO": "/feeds/all.rss", "REQUEST_METHOD": "GET", "HTTP_IF_NONE_MATCH": '"y"'}
+    environ = {"PATH_INFO": "/feeds/all.rss", "REQUEST_METHOD": "GET", "HTTP_IF_NONE_MATCH": '"y"',
+               "HTTP_USER_AGENT": "Mozilla/5.0 (compatible; Miniflux/2.1.3; +https://miniflux.app)",
+               "REMOTE_ADDR": "192.0.2.7"}
     started = time.perf_counter()
     for _ in range(calls):
         handler(environ, lambda status, headers, *rest: None)
@@ -41,16 +44,20 @@ def main() -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
         sys.path[:0] = [str(Path(__file__).parent.parent)]
         from feedsvc.ops.metrics import CountRequests
+        from feedsvc.web.polls import RecordPolls
 
-        counted = CountRequests(app)
-        bare, wrapped = [], []
+        counted, recorded = CountRequests(app), RecordPolls(app, Path(folder))
+        bare, wrapped, polled = [], [], []
         for _ in range(args.rounds):
             bare.append(per_call(app, args.calls))
             wrapped.append(per_call(counted, args.calls))
+            polled.append(per_call(recorded, args.calls))
+            recorded.flush()  # as its thread does every few seconds (here: after each round)
         counted.flush()
-    extra = statistics.median(w - b for w, b in zip(wrapped, bare, strict=True))
-    print(f"a request counted for /metrics costs {extra:.2f} us more (median of {args.rounds} alternating rounds of"
-          f" {args.calls} calls; bare app {statistics.median(bare):.2f} us, counted {statistics.median(wrapped):.2f} us)")
+    for name, runs in (("counted for /metrics", wrapped), ("recorded for the polling report", polled)):
+        extra = statistics.median(w - b for w, b in zip(runs, bare, strict=True))
+        print(f"a request {name} costs {extra:.2f} us more (median of {args.rounds} alternating rounds of"
+              f" {args.calls} calls; bare app {statistics.median(bare):.2f} us, wrapped {statistics.median(runs):.2f} us)")
 
 
 if __name__ == "__main__":

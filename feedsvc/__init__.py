@@ -26,6 +26,7 @@ Stage packages in the order the data flows; each imports the floor and the stage
     store.terms        category nodes and tags with their slugs and live counts
     store.queries      a FeedQuery as SQL
     store.exports      the manifest of each export folder
+    store.polls        the polling log: requests, validators and gaps per feed reader
   feeds: what to publish
     feeds.catalog      which feeds exist, what each selects, archive pages, signatures
     feeds.filters      RSSHub's URL filters (RE2 regexes, OpenCC)
@@ -53,6 +54,7 @@ Stage packages in the order the data flows; each imports the floor and the stage
   web: serving
     web.http           conditional GET, gzip and cache headers on a plain WSGI environ
     web.cache          rendered pages per worker, and the fast path that answers from them
+    web.polls          each feed poll recorded by reader, for /healthz?clients
     web.app            the Flask app factory: feeds, pages, images, health and metrics
 """
 

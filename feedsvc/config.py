@@ -228,6 +228,7 @@ class Config:
     server: Server = Server()
     filters: Filters = Filters()
     metrics: bool = True  # /metrics in the Prometheus text format
+    clients: bool = True  # /healthz?clients: how each kind of feed reader polled over the last day
 
     def problems(self) -> list[str]:
         """What no single key shows: needs between keys."""

@@ -7,6 +7,7 @@ cache (``web.cache``); the app only reads the store: scanning belongs to the sch
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable
@@ -61,6 +62,7 @@ from feedsvc.urls import (
 )
 from feedsvc.web.cache import Cache, FastPath, page_key
 from feedsvc.web.http import Cached, respond, wants_html
+from feedsvc.web.polls import RecordPolls
 
 IMAGE_MAX_AGE = 30 * 86400  # a signed URL always names the same image
 
@@ -248,6 +250,8 @@ health = Blueprint("health", __name__)
 
 @health.get(HEALTH_PATH)
 def healthz() -> Response:
+    if "clients" in request.args:
+        return _polling_report()
     cache = _cache()
     try:
         body, status = health_report(cache.index(), cache.config, len(cache.specs()), cache.render_failures(),
@@ -257,6 +261,15 @@ def healthz() -> Response:
         starting = not (cache.config.state_dir / DB_NAME).exists()
         body, status = {"status": "starting" if starting else "unavailable", "detail": str(e)}, 503
     return _json(body, status)
+
+
+def _polling_report() -> Response:
+    """How each kind of feed reader polled over the last day (``/healthz?clients``)."""
+    recorder = current_app.extensions.get("feedsvc.polls")
+    if recorder is None:
+        return _plain("404 the polling report is off (clients: false)\n", 404)
+    clients = [dataclasses.asdict(client) for client in recorder.report()]
+    return _json({"hours": 24, "clients": clients}, 200)
 
 
 def _metrics() -> Response:
@@ -282,6 +295,8 @@ def create_app(config: Config) -> Flask:
     cache = Cache(config)
     app.extensions["feedsvc"] = cache
     app.wsgi_app = FastPath(app.wsgi_app, cache, config.feeds.cache_seconds)  # type: ignore[method-assign]
+    if config.clients:
+        app.wsgi_app = app.extensions["feedsvc.polls"] = RecordPolls(app.wsgi_app, config.state_dir)  # type: ignore[method-assign]
     if config.metrics:
         app.wsgi_app = app.extensions["feedsvc.requests"] = metrics.CountRequests(app.wsgi_app)  # type: ignore[method-assign]
         app.add_url_rule(METRICS_PATH, "metrics", _metrics)
