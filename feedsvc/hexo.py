@@ -36,6 +36,7 @@ class Blog:
     post_asset_folder: bool = False
     trailing_index: bool = True
     trailing_html: bool = True
+    permalink_defaults: dict[str, str] = field(default_factory=dict)
 
     @property
     def root_url(self) -> str:
@@ -60,6 +61,8 @@ def blog_from_config(data: dict[str, Any], **given: str | None) -> Blog:
         post_asset_folder=bool(data.get("post_asset_folder")),
         trailing_index=pretty.get("trailing_index", True) is not False,
         trailing_html=pretty.get("trailing_html", True) is not False,
+        permalink_defaults={str(k): str(v) for k, v in (data.get("permalink_defaults") or {}).items()
+                            if isinstance(v, (str, int, float))},
     )
 
 
@@ -113,8 +116,11 @@ def encode_url(url: str) -> str:
 
 
 def post_path(blog: Blog, relpath: str, date: datetime, title: str, categories: tuple[tuple[str, ...], ...],
-              post_id: str) -> str:
-    """The post's path under the blog's URL, by the ``permalink`` pattern (pretty URLs applied)."""
+              post_id: str, meta: dict[str, Any] | None = None) -> tuple[str, list[str]]:
+    """The post's path under the blog's URL, by the ``permalink`` pattern (pretty URLs applied),
+    and the placeholders nothing filled. As Hexo does, a placeholder that is not one of its own
+    is filled from the post's front matter (``:urlname``, ``:abbrlink``), else from
+    ``permalink_defaults``."""
     slug = parse_filename(blog.new_post_name, relpath)["title"]
     first = categories[0] if categories else (blog.default_category,)
     values = {
@@ -125,8 +131,12 @@ def post_path(blog: Blog, relpath: str, date: datetime, title: str, categories: 
         "category": "/".join(blog.category_map.get(name) or slugize(name) for name in first),
         "hash": hashlib.sha1((slug + str(int(date.timestamp()))).encode()).hexdigest()[:12],
     }
+    for key, value in {**blog.permalink_defaults, **(meta or {})}.items():
+        if key not in values and isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value):
+            values[key] = str(value)
+    missing = [m.group(1) for m in re.finditer(r":(\w+)", blog.permalink) if m.group(1) not in values]
     path = re.sub(r":(\w+)", lambda m: values.get(m.group(1), m.group(0)), blog.permalink)
-    return pretty(blog, path.lstrip("/"))
+    return pretty(blog, path.lstrip("/")), missing
 
 
 def pretty(blog: Blog, path: str) -> str:

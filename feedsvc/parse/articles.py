@@ -23,6 +23,7 @@ from feedsvc.parse.rewrite import ImageRewriter, collapse_spaces, plain_text, re
 from feedsvc.urls import web_url_problem
 
 _HTML_START = re.compile(r"^\s*<(?:!--|[A-Za-z][\w-]*[\s/>])")
+_DOCUMENT = re.compile(r"^\s*<(?:!doctype\b|html[\s>])", re.IGNORECASE)  # a whole HTML document
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _MORE = re.compile(r"<!--\s*more\s*-->", re.IGNORECASE)
 # the mirror's dates, "Sun, 25 Apr 2021 08:06:43 GMT"; any other RFC 2822 form goes to email.utils
@@ -211,9 +212,14 @@ def _dates(meta: dict[str, Any], mtime: datetime, tz: tzinfo, warnings: list[str
     return published, _utc(meta, "updated", tz, warnings) or published, dated
 
 
-def body_html(body: str, relpath: str) -> str:
-    """HTML bodies (``.html`` files, or a body that opens with a tag) are kept; others are Markdown."""
-    if relpath.lower().endswith((".html", ".htm")) or _HTML_START.match(body):
+def body_html(body: str, relpath: str, markdown: bool = False) -> str:
+    """HTML bodies (``.html`` files, or a body that opens with a tag) are kept; others are
+    Markdown. ``markdown`` (a Hexo blog's posts): Markdown whatever the body opens with (a tag
+    plugin, a comment, a ``<div>``), raw HTML passing through as CommonMark says; only an
+    ``.html`` file or a whole HTML document is kept as it is."""
+    if relpath.lower().endswith((".html", ".htm")):
+        return body
+    if (_DOCUMENT.match(body) if markdown else _HTML_START.match(body)):
         return body
     html: str = _markdown().render(body)
     return html
@@ -252,7 +258,12 @@ def _link(meta: dict[str, Any], config: Config, warnings: list[str], blog: Blog 
     if permalink:
         return hexo.post_url(blog, hexo.pretty(blog, permalink.lstrip("/")))
     title = _text(meta.get("title"))
-    return hexo.post_url(blog, hexo.post_path(blog, relpath, local_date, title, categories, article_id))
+    path, missing = hexo.post_path(blog, relpath, local_date, title, categories, article_id, meta)
+    if missing:
+        warnings.append(f"permalink {blog.permalink!r}: nothing in the front matter or permalink_defaults fills"
+                        f" {', '.join(':' + key for key in missing)}; the item links to its page here")
+        return ""
+    return hexo.post_url(blog, path)
 
 
 def _title(meta: dict[str, Any] | None, relpath: str, summary: str) -> str:
@@ -282,7 +293,7 @@ def parse_article(raw: bytes, relpath: str, mtime: datetime, config: Config, blo
     rewrite = ImageRewriter(config.images, config.site.url, link, blog.root_url if blog else _origin(link))
     source, tag_warnings = tagplugins.render(parts.body, rewrite.resolve)
     warnings += tag_warnings
-    rendered = body_html(source, relpath)
+    rendered = body_html(source, relpath, markdown=blog is not None)
     body = rewrite_html(rendered, rewrite)
     warnings += body.problems
     summary = plain_text(_first(meta, "description", "excerpt")) or _excerpt(rendered) or body.text

@@ -1,8 +1,10 @@
 """Tag plugins: Hexo's ``{% name args %}`` in a post's source, rendered so none leaks into a feed.
 
 The built-ins become HTML (code blocks, quotes, images, asset links, links; embeds become
-links, as iframes do elsewhere); an unknown block keeps its inner content, an unknown inline
-tag is dropped, and each unknown tag is a warning. Tags inside code (fenced, inline,
+links, as iframes do elsewhere). The popular NexT and Butterfly tags keep their visible text
+(a folding's title, a tab's name, a button's label) and drop their styling arguments. An
+unknown block keeps its inner content (and a plain-text first argument, as its title), an
+unknown inline tag is dropped, and each unknown tag is a warning. Tags inside code (fenced, inline,
 ``<pre>``/``<code>``) stay literal, as Hexo leaves them.
 """
 
@@ -18,6 +20,11 @@ _PROTECTED = re.compile(r"(^(`{3,}|~{3,})[^\n]*\n.*?^\2[ \t]*$|`[^`\n]+`|<pre\b.
 _HELD = re.compile("\x00(\\d+)\x00")
 _TAG = re.compile(r"\{%-?\s*(\w+)(.*?)-?%\}", re.DOTALL)
 BLOCKS = {"codeblock", "code", "blockquote", "quote", "pullquote", "raw"}
+# the popular NexT and Butterfly tags that carry visible text: a title or caption stays, as text
+THEME_BLOCKS = {"note", "folding", "fold", "hideToggle", "hideBlock", "tabs", "gallery", "centerquote", "cq",
+                "subtabs", "subtab"}
+THEME_INLINE = {"btn", "button", "kbd", "label", "hideInline", "inlineImg", "inlineimage"}
+_TAB = re.compile(r"<!--\s*tab\b([^>]*?)-->(.*?)<!--\s*endtab\s*-->", re.DOTALL)
 
 
 def _args(text: str) -> list[str]:
@@ -59,6 +66,58 @@ def _image(args: list[str]) -> str:
     return f'<img src="{_esc(src)}" alt="{_esc(alt)}"' + (f' title="{_esc(title)}"' if title else "") + ">"
 
 
+def _comma(raw: str) -> list[str]:
+    """The comma-separated arguments of a theme's tag (``{% folding green, Title %}``)."""
+    return [part.strip().strip("'\"") for part in raw.split(",")]
+
+
+def _heading(text: str) -> str:
+    return f"\n<p><strong>{_esc(text)}</strong></p>\n\n" if text else ""
+
+
+def _theme_block(name: str, raw: str, inner: str) -> str:
+    """A theme's block tag: its visible title (if any) as a bold line, then its content."""
+    parts = _comma(raw)
+    if name in ("folding", "fold"):
+        title = parts[1] if len(parts) > 1 else parts[0]
+    elif name == "hideToggle":
+        title = parts[0]
+    elif name == "hideBlock":
+        title = parts[0] or "Show"
+    elif name in ("tabs", "subtabs"):
+        return "\n" + _TAB.sub(lambda m: _heading(m.group(1).strip().split("@")[0]) + m.group(2), inner) + "\n"
+    elif name in ("centerquote", "cq"):
+        return f"\n<blockquote>\n\n{inner.strip()}\n\n</blockquote>\n"
+    else:  # note, gallery, subtab: their arguments are styles and icons, not text
+        title = ""
+    return f"\n<div>\n\n{_heading(title)}{inner.strip()}\n\n</div>\n"  # blank lines: Markdown inside
+
+
+def _theme_inline(name: str, raw: str) -> str:
+    parts = _comma(raw)
+    if name in ("btn", "button"):  # {% btn url, text, icon %}
+        return _link(parts[0], parts[1] if len(parts) > 1 else parts[0]) if parts[0] else ""
+    if name == "kbd":
+        return f"<kbd>{_esc(raw.strip())}</kbd>"
+    if name == "label":  # NexT: {% label class@text %}; Butterfly: {% label text color %}
+        text = raw.strip()
+        return _esc(text.split("@", 1)[1] if "@" in text else text.rsplit(" ", 1)[0] if " " in text else text)
+    if name == "hideInline":  # {% hideInline content,display,bg,color %}
+        return _esc(parts[0])
+    if name in ("inlineImg", "inlineimage"):
+        return f'<img src="{_esc(parts[0].split()[0] if parts[0] else "")}" alt="">'
+    return ""
+
+
+def _theme_image(raw: str) -> str:
+    """Butterfly/Volantis ``{% image url, width=100px, alt=Caption %}``: options never reach the URL."""
+    parts = _comma(raw)
+    options = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+    alt = options.get("alt", "") or next((p for p in parts[1:] if "=" not in p), "")
+    image = f'<img src="{_esc(parts[0])}" alt="{_esc(alt)}">'
+    return f"<figure>{image}<figcaption>{_esc(alt)}</figcaption></figure>" if alt else image
+
+
 def _link(href: str, text: str) -> str:
     return f'<a href="{_esc(href)}">{_esc(text or href)}</a>'
 
@@ -69,9 +128,16 @@ def _embed(name: str, args: list[str]) -> str:
     return f"<p>{_link(url, url)}</p>"
 
 
-def _inline(name: str, args: list[str], page: Callable[[str], str]) -> str | None:
+def _inline(name: str, args: list[str], page: Callable[[str], str], raw: str = "") -> str | None:
+    if name == "image" and "," in raw:  # the themes' form, options after commas
+        return _theme_image(raw)
     if name in ("img", "image", "asset_img"):  # an asset name resolves into the post's folder later
         return _image(args)
+    if name == "link" and "," in raw:  # Butterfly's link card: {% link title, url, image %}
+        parts = _comma(raw)
+        return _link(parts[1], parts[0]) if len(parts) > 1 else _link(parts[0], parts[0])
+    if name in THEME_INLINE:
+        return _theme_inline(name, raw)
     if name == "asset_link" and args:
         return _link(args[0], " ".join(a for a in args[1:] if a not in ("true", "false")))
     if name == "asset_path" and args:
@@ -110,7 +176,7 @@ def _render_text(text: str, page: Callable[[str], str], warnings: list[str], res
         pos = match.end()
         if name.startswith("end"):
             continue  # the closing tag of an unknown block: dropped
-        if end and (name in BLOCKS or not _knows_inline(name)):
+        if end and (name in BLOCKS or name in THEME_BLOCKS or not _knows_inline(name)):
             inner = text[match.end() : end.start()]
             pos = end.end()
             if name in ("codeblock", "code"):
@@ -121,11 +187,15 @@ def _render_text(text: str, page: Callable[[str], str], warnings: list[str], res
                 out.append(_quote([], _render_text(inner, page, warnings, restore), ' class="pullquote"'))
             elif name == "raw":
                 out.append(inner)
+            elif name in THEME_BLOCKS:
+                out.append(_theme_block(name, match.group(2), _render_text(inner, page, warnings, restore)))
             else:
                 warnings.append(f"unknown tag plugin {{% {name} %}}: its content is kept, the tag left out")
-                out.append(_render_text(inner, page, warnings, restore))
+                first = _comma(match.group(2))[0]  # a plain-text first argument reads as the block's title
+                heading = _heading(first) if re.fullmatch(r"[^\W\d_][\w .:?!'-]*|[^\x00-\x7f][^,]*", first) else ""
+                out.append(heading + _render_text(inner, page, warnings, restore))
             continue
-        rendered = _inline(name, args, page)
+        rendered = _inline(name, args, page, match.group(2))
         if rendered is None:
             warnings.append(f"unknown tag plugin {{% {name} %}}: left out")
         out.append(rendered or "")
@@ -134,4 +204,5 @@ def _render_text(text: str, page: Callable[[str], str], warnings: list[str], res
 
 
 def _knows_inline(name: str) -> bool:
-    return name in ("img", "image", "asset_img", "asset_link", "asset_path", "link", "a", "iframe", "youtube", "vimeo")
+    return name in ("img", "image", "asset_img", "asset_link", "asset_path", "link", "a", "iframe", "youtube", "vimeo",
+                    *THEME_INLINE)
