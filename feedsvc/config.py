@@ -8,6 +8,7 @@ you mean" for unknown keys. Plain dataclasses keep every command's start-up fast
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -21,7 +22,7 @@ import yaml
 
 from feedsvc import yamlload
 from feedsvc.errors import ConfigError
-from feedsvc.hexo import Blog, blog_from_config
+from feedsvc.hexo import Blog, blog_from_config, feed_generator_major
 from feedsvc.typedyaml import check, validate
 from feedsvc.urls import web_url_problem
 
@@ -88,6 +89,7 @@ class Site:
     url: str = field(default="http://127.0.0.1:8080", metadata=check(_absolute_url))
     description: str = "Articles republished as feeds"
     language: str = "en"
+    author: str = ""  # the feeds' author; empty: the site's title
     timezone: str = field(default="UTC", metadata=check(_time_zone))
 
     def __post_init__(self) -> None:
@@ -106,6 +108,9 @@ class Source:
     url: str | None = field(default=None, metadata=check(lambda v: v and _absolute_url(v)))
     permalink: str | None = None
     new_post_name: str | None = None
+    # what an entry's id (Atom id, RSS guid, JSON id) is: the post's permalink, as
+    # hexo-generator-feed writes it, or this site's article page; empty: permalink for a blog
+    ids: Literal["permalink", "path"] | None = None
 
 
 @cache
@@ -122,7 +127,15 @@ def blog_of(source: Source) -> Blog | None:
             raise ConfigError(str(source.hexo), [f"(file): cannot read the Hexo config: {e}"]) from e
         if not isinstance(data, dict):
             raise ConfigError(str(source.hexo), ["(file): expected a mapping"])
-    blog = blog_from_config(data, url=source.url, permalink=source.permalink, new_post_name=source.new_post_name)
+    raw_ids = False
+    if source.hexo is not None:  # hexo-generator-feed 1.x wrote ids as text, later versions percent-encoded
+        try:
+            major = feed_generator_major((source.hexo.parent / "package.json").read_text(encoding="utf-8")[:100_000])
+            raw_ids = major is not None and major < 2
+        except (OSError, UnicodeDecodeError):
+            pass
+    blog = blog_from_config(data, url=source.url, permalink=source.permalink, new_post_name=source.new_post_name,
+                            raw_ids=raw_ids, ids=source.ids)
     if web_url_problem(blog.url):
         raise ConfigError(str(source.hexo or "config"), [f"url: the blog needs an absolute http(s) URL, not {blog.url!r}"])
     return blog
@@ -300,7 +313,24 @@ def parse_config(data: Any, source: str = "config", base: Path = Path("."), env:
     if problems:
         raise ConfigError(source, [_name_variable(p, from_env) for p in problems])
     assert config is not None
-    return config
+    return _with_blog_settings(config, data.get("site") if isinstance(data.get("site"), dict) else {})
+
+
+def _with_blog_settings(config: Config, given: dict[str, Any]) -> Config:
+    """A config with one Hexo blog takes what it leaves unset from the blog's ``_config.yml``:
+    the title, description, language and author, and its category_map and tag_map as slugs
+    (feedsvc's category URLs then match the blog's own category pages)."""
+    blogs = [blog for source in config.sources if source.hexo is not None and (blog := blog_of(source))]
+    if len(blogs) != 1:
+        return config
+    blog = blogs[0]
+    site = dataclasses.replace(config.site, **{key: value for key in ("title", "description", "language", "author")
+                                               if key not in given and (value := getattr(blog, key))})
+    categories = {**{k: v for k, v in blog.category_map.items() if not _slug(v)}, **config.category_slugs}
+    tags = {**{k: v for k, v in blog.tag_map.items() if not _slug(v)}, **config.tag_slugs}
+    if _one_name_per_slug(categories) or _one_name_per_slug(tags):  # the blog's maps clash with the config's
+        categories, tags = config.category_slugs, config.tag_slugs
+    return dataclasses.replace(config, site=site, category_slugs=categories, tag_slugs=tags)
 
 
 def _name_variable(problem: str, from_env: dict[str, str]) -> str:

@@ -37,6 +37,13 @@ class Blog:
     trailing_index: bool = True
     trailing_html: bool = True
     permalink_defaults: dict[str, str] = field(default_factory=dict)
+    title: str = ""  # the blog's own title, subtitle or description, language and author
+    description: str = ""
+    language: str = ""
+    author: str = ""
+    icon: str = ""  # hexo-generator-feed's feed.icon, else ""
+    raw_ids: bool = False  # hexo-generator-feed 1.x wrote entry ids without percent-encoding
+    permalink_ids: bool = True  # entry ids are the posts' permalinks (sources[].ids)
 
     @property
     def root_url(self) -> str:
@@ -45,7 +52,7 @@ class Blog:
         return f"{parts.scheme}://{parts.netloc}{self.root}"
 
 
-def blog_from_config(data: dict[str, Any], **given: str | None) -> Blog:
+def blog_from_config(data: dict[str, Any], **given: str | bool | None) -> Blog:
     """A Blog from a parsed ``_config.yml``; ``given`` (url, permalink, new_post_name) wins."""
     pretty: dict[str, Any] = data["pretty_urls"] if isinstance(data.get("pretty_urls"), dict) else {}
     root = "/" + str(data.get("root") or "/").strip("/") + "/"
@@ -63,7 +70,22 @@ def blog_from_config(data: dict[str, Any], **given: str | None) -> Blog:
         trailing_html=pretty.get("trailing_html", True) is not False,
         permalink_defaults={str(k): str(v) for k, v in (data.get("permalink_defaults") or {}).items()
                             if isinstance(v, (str, int, float))},
+        title=_setting(data, "title"), description=_setting(data, "subtitle") or _setting(data, "description"),
+        language=_setting(data, "language").replace("_", "-"), author=_setting(data, "author"),
+        icon=_setting(data["feed"], "icon") if isinstance(data.get("feed"), dict) else "",
+        raw_ids=bool(given.get("raw_ids")), permalink_ids=given.get("ids") != "path",
     )
+
+
+def _setting(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    return " ".join(str(value).split()) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else ""
+
+
+def feed_generator_major(package_json: str) -> int | None:
+    """The major version of hexo-generator-feed a blog's package.json asks for (``^1.2.2``: 1)."""
+    match = re.search(r'"hexo-generator-feed"\s*:\s*"[\^~>=v ]*(\d+)', package_json)
+    return int(match.group(1)) if match else None
 
 
 def slugize(text: str, lower: bool = False) -> str:

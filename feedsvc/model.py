@@ -40,6 +40,7 @@ class Article:
     draft: bool
     warnings: tuple[str, ...] = ()
     dated: bool = True  # False: ``published`` is the file's mtime, the front matter has no date
+    guid: str = ""  # the entry's id when it is not this site's article page (a blog post's permalink)
 
     @property
     def category_names(self) -> tuple[str, ...]:

@@ -171,6 +171,12 @@ def article_url(site_url: str, article_id: str) -> str:
     return absolute(site_url, article_path(article_id))
 
 
+def entry_id(site_url: str, article: Article) -> str:
+    """An entry's Atom id, RSS guid and JSON id: a blog post's permalink (as hexo-generator-feed
+    writes it, so subscribers who move over see nothing twice), else the article's page here."""
+    return article.guid or article_url(site_url, article.id)
+
+
 def item_link(site_url: str, article: Article) -> str:
     """Where a reader goes from an item: the original when the article names one."""
     return article.link or article_url(site_url, article.id)

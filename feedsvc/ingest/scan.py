@@ -196,7 +196,7 @@ def config_fingerprint(config: Config) -> str:
     """What parsed articles depend on: when it changes every file is read again."""
     # site.url: proxied image URLs are absolute URLs of this site
     parts = [repr(config.images), config.site.timezone, config.site.url, str(config.feeds.summary_chars),
-             repr([blog_of(source) for source in config.sources]), "v5"]
+             repr([blog_of(source) for source in config.sources]), "v6"]
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()
 
 
@@ -204,7 +204,8 @@ def content_digest(article: Article) -> str:
     """What readers see of an article; an undated article's dates come from its file's time,
     so they are left out: the same text rewritten later is the same article."""
     parts = [article.id, article.relpath, article.title, article.author, repr(article.categories),
-             repr(article.tags), article.image, article.summary, article.content, article.link, str(article.draft)]
+             repr(article.tags), article.image, article.summary, article.content, article.link, str(article.draft),
+             article.guid]
     if article.dated:
         parts += [article.published.isoformat(), article.updated.isoformat()]
     return hashlib.sha1("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()

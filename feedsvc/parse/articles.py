@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, tzinfo
 from functools import cache
 from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from feedsvc import hexo, yamlload
@@ -237,16 +238,20 @@ def _image(url: str, rewrite: ImageRewriter, warnings: list[str]) -> str:
     return image
 
 
-def _link(meta: dict[str, Any], config: Config, warnings: list[str], blog: Blog | None, relpath: str,
-          local_date: datetime, categories: tuple[tuple[str, ...], ...], article_id: str) -> str:
-    """Where the item leads: the original (``link``/``source``), else the post on its blog (a
-    front matter ``permalink``, else the blog's permalink pattern), else "" (the page here)."""
+def _link(meta: dict[str, Any], config: Config, warnings: list[str], permalink: str) -> str:
+    """Where the item leads: the original (``link``/``source``), else the post on its blog,
+    else "" (the page here)."""
     link = _first(meta, "link", "source")
     if link and web_url_problem(link):
         warnings.append(f"link {link!r} is not an http(s) URL; ignored")
         link = ""
-    if link:
-        return ImageRewriter(config.images).link(link)
+    return ImageRewriter(config.images).link(link) if link else permalink
+
+
+def _permalink(meta: dict[str, Any], warnings: list[str], blog: Blog | None, relpath: str,
+               local_date: datetime, categories: tuple[tuple[str, ...], ...], article_id: str) -> str:
+    """The post's page on its blog: a front matter ``permalink``, else the blog's permalink
+    pattern; "" for an article of no blog."""
     permalink = _first(meta, "permalink")
     if permalink and re.match(r"^https?://", permalink):
         if web_url_problem(encoded := hexo.encode_url(permalink)):
@@ -264,6 +269,18 @@ def _link(meta: dict[str, Any], config: Config, warnings: list[str], blog: Blog 
                         f" {', '.join(':' + key for key in missing)}; the item links to its page here")
         return ""
     return hexo.post_url(blog, path)
+
+
+def _guid(blog: Blog | None, permalink: str) -> str:
+    """A blog post's entry id is its permalink, as hexo-generator-feed writes it (1.x: as text)."""
+    if blog is None or not blog.permalink_ids or not permalink:
+        return ""
+    return unquote(permalink) if blog.raw_ids else permalink
+
+
+def _aliased(meta: dict[str, Any], key: str, alias: str) -> Any:
+    """Hexo reads ``category:`` as ``categories:`` and ``tag:`` as ``tags:``."""
+    return meta[key] if meta.get(key) is not None else meta.get(alias)
 
 
 def _title(meta: dict[str, Any] | None, relpath: str, summary: str) -> str:
@@ -288,8 +305,9 @@ def parse_article(raw: bytes, relpath: str, mtime: datetime, config: Config, blo
     tz = _zone(blog, config)
     published, updated, dated = _dates(meta, mtime, tz, warnings, relpath, blog)
     article_id = _article_id(meta, relpath, warnings)
-    categories = category_paths(meta.get("categories"), warnings)
-    link = _link(meta, config, warnings, blog, relpath, published.astimezone(tz), categories, article_id)
+    categories = category_paths(_aliased(meta, "categories", "category"), warnings)
+    permalink = _permalink(meta, warnings, blog, relpath, published.astimezone(tz), categories, article_id)
+    link = _link(meta, config, warnings, permalink)
     rewrite = ImageRewriter(config.images, config.site.url, link, blog.root_url if blog else _origin(link))
     source, tag_warnings = tagplugins.render(parts.body, rewrite.resolve)
     warnings += tag_warnings
@@ -304,9 +322,9 @@ def parse_article(raw: bytes, relpath: str, mtime: datetime, config: Config, blo
         title=_title(parts.meta, relpath, body.text),
         published=published,
         updated=max(updated, published),
-        author=collapse_spaces(_text(meta.get("author"))),
+        author=collapse_spaces(_text(meta.get("author"))) or (blog.author if blog else ""),
         categories=categories,
-        tags=names(meta.get("tags")),
+        tags=names(_aliased(meta, "tags", "tag")),
         image=_image(image, rewrite, warnings),
         summary=truncate(summary, config.feeds.summary_chars),
         content=body.html,
@@ -314,6 +332,7 @@ def parse_article(raw: bytes, relpath: str, mtime: datetime, config: Config, blo
         draft=meta.get("draft") is True or meta.get("published") is False,
         warnings=tuple(warnings),
         dated=dated,
+        guid=_guid(blog, permalink),
     )
 
 

@@ -29,9 +29,9 @@ from feedsvc.model import EPOCH, FORMAT_TYPES, Article, Document, FeedSpec
 from feedsvc.render.entries import image_type, json_item, rfc822, xml_attr, xml_text
 from feedsvc.urls import (
     absolute,
-    article_url,
     categories_url,
     document_path,
+    entry_id,
     feed_base,
     feed_path,
     item_link,
@@ -152,7 +152,7 @@ def _generator(config: Config, doc: Document, articles: list[Article], fmt: str)
     fg.id(absolute(site.url, feed_path(spec, fmt)))  # an archive page is part of the same feed: same id
     fg.title(spec.title)
     fg.description(spec.description or spec.title)
-    fg.author({"name": site.title})
+    fg.author({"name": site.author or site.title})
     fg.link(href=absolute(site.url, document_path(doc, fmt)), rel="self", type=FORMAT_TYPES[fmt])
     # the document's page for people; last: feedgen makes the last link RSS's <link>
     fg.link(href=absolute(site.url, page_path(doc)), rel="alternate", type="text/html")
@@ -169,7 +169,7 @@ def _generator(config: Config, doc: Document, articles: list[Article], fmt: str)
 
 def _entry(fg: Any, config: Config, article: Article, fmt: str) -> Any:
     fe = fg.add_entry(order="append")
-    guid = article_url(config.site.url, article.id)
+    guid = entry_id(config.site.url, article)
     fe.id(guid)
     fe.guid(guid, permalink=True)
     fe.title(article.title)
@@ -213,7 +213,7 @@ def render_json(config: Config, doc: Document, articles: list[Article]) -> bytes
         "feed_url": absolute(site.url, document_path(doc, "json") if doc.query else feed_path(spec, "json")),
         "description": spec.description,
         "language": site.language,
-        "authors": [{"name": site.title}],
+        "authors": [{"name": site.author or site.title}],
     }
     older = dict(history_links(config, doc, "json")).get("prev-archive")
     if older:
@@ -293,7 +293,8 @@ def xml_shell(config: Config, doc: Document, fmt: str, updated: datetime, pace: 
         lang = f' xml:lang="{xml_attr(site.language)}"' if site.language else ""
         head = [f"<id>{xml_text(absolute(site.url, feed_path(spec, fmt)))}</id>", f"<title>{title}</title>",
                 f"<updated>{updated.isoformat()}</updated>"]
-        head += ["<author>", f"  <name>{xml_text(site.title)}</name>", "</author>"] if site.title else []
+        author = site.author or site.title
+        head += ["<author>", f"  <name>{xml_text(author)}</name>", "</author>"] if author else []
         head += [f'<link href="{self_link}" rel="self" type="{FORMAT_TYPES[fmt]}"/>',
                  f'<link href="{xml_attr(home)}" rel="alternate" type="text/html"/>',
                  f'<generator version="{xml_attr(__version__)}">{GENERATOR}</generator>',

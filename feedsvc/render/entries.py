@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from feedsvc.config import Config
 from feedsvc.model import Article
-from feedsvc.urls import article_url, categories_url, item_link, tags_url
+from feedsvc.urls import categories_url, entry_id, item_link, tags_url
 
 _CONTENT_TYPE = "html"
 
@@ -70,7 +70,7 @@ def _thumbnail(pad: str, article: Article) -> list[str]:
 
 def rss_item(config: Config, article: Article) -> str:
     site_url = config.site.url
-    guid = article_url(site_url, article.id)
+    guid = entry_id(site_url, article)
     pad = "\n      "
     # the summary is plain text; readers take RSS descriptions as HTML, so it goes escaped
     summary = html.escape(article.summary, quote=False) if article.summary else ""
@@ -97,7 +97,7 @@ def atom_entry(config: Config, article: Article) -> str:
     site_url = config.site.url
     pad = "\n    "
     content = _full_content(config, article)
-    parts = ["  <entry>", pad, "<id>", xml_text(article_url(site_url, article.id)), "</id>",
+    parts = ["  <entry>", pad, "<id>", xml_text(entry_id(site_url, article)), "</id>",
              pad, "<title>", xml_text(article.title), "</title>",
              pad, "<updated>", article.updated.isoformat(), "</updated>"]
     if article.author:
@@ -117,7 +117,7 @@ def atom_entry(config: Config, article: Article) -> str:
 
 def json_item(config: Config, article: Article) -> dict[str, Any]:
     site_url = config.site.url
-    item: dict[str, Any] = {"id": article_url(site_url, article.id), "url": item_link(site_url, article), "title": article.title}
+    item: dict[str, Any] = {"id": entry_id(site_url, article), "url": item_link(site_url, article), "title": article.title}
     content = _full_content(config, article)
     if content:
         item["content_html"] = content

@@ -12,7 +12,8 @@ from feedsvc.model import EPOCH, Article
 from feedsvc.store.db import _chunks
 from feedsvc.store.state import State
 
-ARTICLE_COLUMNS = "id, relpath, title, published, updated, author, categories, tags, image, summary, content, link, draft"
+ARTICLE_COLUMNS = ("id, relpath, title, published, updated, author, categories, tags, image, summary, content, link,"
+                   " draft, guid")
 _TIME = "%Y-%m-%dT%H:%M:%S.%f%z"  # fixed width, so text order is time order; fromisoformat reads it back
 CHANGES_KEPT = 1000  # generations of the change log kept; an export older than that renders all
 
@@ -37,7 +38,7 @@ def _row_to_article(row: Sequence[Any]) -> Article:
         id=row[0], relpath=row[1], title=row[2],
         published=datetime.fromisoformat(row[3]), updated=datetime.fromisoformat(row[4]),
         author=row[5], categories=tuple(tuple(p) for p in json.loads(row[6])), tags=tuple(json.loads(row[7])),
-        image=row[8], summary=row[9], content=row[10], link=row[11], draft=bool(row[12]),
+        image=row[8], summary=row[9], content=row[10], link=row[11], draft=bool(row[12]), guid=row[13],
     )
 
 
@@ -55,7 +56,7 @@ class ArticleTable(State):
             path, article.id, article.relpath, article.title, article.published.strftime(_TIME),
             article.updated.strftime(_TIME), article.author,
             json.dumps(article.categories, ensure_ascii=False), json.dumps(article.tags, ensure_ascii=False),
-            article.image, article.summary, article.content, article.link, int(article.draft), mtime_ns, digest,
+            article.image, article.summary, article.content, article.link, int(article.draft), article.guid, mtime_ns, digest,
         )
         # live as elect() will most likely find it (an id has one file), so that it rewrites
         # no row: SQLite rewrites the whole record, body and all, to change one flag
@@ -64,7 +65,7 @@ class ArticleTable(State):
             self._dated(before.published)  # where it was in its feeds
         self._dated(values[4])
         self.db.execute(f"INSERT OR REPLACE INTO articles (path, {ARTICLE_COLUMNS}, mtime_ns, digest, live)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*values, live))
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*values, live))
         self.db.execute("DELETE FROM entries WHERE path = ?", (path,))
         self._terms_change(path)  # the feeds it leaves
         self.dirty_terms.update(terms := list(terms))  # and those it joins

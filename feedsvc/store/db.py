@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS articles (
     published TEXT NOT NULL, updated TEXT NOT NULL, author TEXT NOT NULL, categories TEXT NOT NULL,
     tags TEXT NOT NULL, image TEXT NOT NULL, summary TEXT NOT NULL, content TEXT NOT NULL,
     link TEXT NOT NULL, draft INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, digest TEXT NOT NULL,
-    live INTEGER NOT NULL DEFAULT 0
+    live INTEGER NOT NULL DEFAULT 0, guid TEXT NOT NULL DEFAULT ''
 );
 -- the files in error or with warnings, which every build and /healthz report: a handful of rows
 CREATE INDEX IF NOT EXISTS files_with_problems ON files (path) WHERE error IS NOT NULL OR warnings != '[]';
@@ -113,6 +113,13 @@ def _add_term_liveness(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS article_terms_live ON article_terms (term, live, published)")
 
 
+def _add_guid(db: sqlite3.Connection) -> None:
+    """An index made before entries could carry a blog's permalink as their id gets the column
+    (empty: the article page here; the scan after an upgrade reads every file again)."""
+    if not any(column[1] == "guid" for column in db.execute("PRAGMA table_info(articles)")):
+        db.execute("ALTER TABLE articles ADD COLUMN guid TEXT NOT NULL DEFAULT ''")
+
+
 def generation_file(state_dir: Path) -> Path:
     """Rewritten (new inode) after every scan that changed the index: readers stat it."""
     return state_dir / "generation"
@@ -166,6 +173,7 @@ class Database:
         db = sqlite3.connect(state_dir / DB_NAME, timeout=30, isolation_level=None, check_same_thread=False)
         db.executescript(SCHEMA)
         _add_term_liveness(db)
+        _add_guid(db)
         db.execute("PRAGMA synchronous = NORMAL")
         index = cls(db, state_dir)
         if not index.get_meta("generation"):
