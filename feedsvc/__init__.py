@@ -34,6 +34,7 @@ Stage packages in the order the data flows; each imports the floor and the stage
   ingest: the folders into the store
     ingest.pools       spawned worker processes that die with their parent
     ingest.sources     what the article folders hold now, and what could not be seen
+    ingest.blogs       a Hexo post's asset folder, and the commit that added an undated post
     ingest.scan        a plan (what to read, mark, forget) and carrying it out in batches
   render: bytes for readers and people
     render.entries     an article's entry in each format

@@ -138,9 +138,11 @@ def check(config_file: str | None) -> None:
     """Validate the config and every article; print each problem as PATH: MESSAGE."""
     import tempfile  # here, not at the top: with what it loads, 5-8 ms of every command's start-up
 
-    from feedsvc.config import Push
+    from feedsvc.config import Push, zone_warnings
 
     config = _load(config_file)
+    for warning in zone_warnings(config):
+        click.echo(f"config: warning: {warning}", err=True)
     # Exactly what `build` does, into a scratch state directory and export: whatever would
     # fail a build fails here, and the duplicate-id rule is the index's own.
     with tempfile.TemporaryDirectory(prefix="feedsvc-check-") as scratch:

@@ -90,14 +90,15 @@ class Site:
     description: str = "Articles republished as feeds"
     language: str = "en"
     author: str = ""  # the feeds' author; empty: the site's title
-    timezone: str = field(default="UTC", metadata=check(_time_zone))
+    # the zone of dates written without one; unset: UTC (and `check` warns when a Hexo blog has none either)
+    timezone: str | None = field(default=None, metadata=check(lambda v: v and _time_zone(v)))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "url", self.url.rstrip("/"))
 
     @cached_property
     def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+        return ZoneInfo(self.timezone or "UTC")
 
 
 @dataclass(frozen=True)
@@ -355,6 +356,17 @@ def load_config(explicit: str | None = None, env: Mapping[str, str] | None = Non
     except yaml.YAMLError as e:
         raise ConfigError(str(path), [f"(file): not valid YAML: {e}"]) from e
     return parse_config(data, str(path), path.parent, env)
+
+
+def zone_warnings(config: Config) -> list[str]:
+    """A Hexo blog with no ``timezone`` and a config with no ``site.timezone``: the blog's dates
+    written without a zone are read as UTC, which is rarely what its writer meant (Hexo used the
+    writer's own zone). Said once per blog, by ``check``."""
+    if config.site.timezone:
+        return []
+    return [f"sources[{i}].hexo: {source.hexo}: no timezone here or in site.timezone; its dates without a zone"
+            " are read as UTC (set site.timezone to the zone the posts were written in)"
+            for i, source in enumerate(config.sources) if source.hexo is not None and (b := blog_of(source)) and not b.timezone]
 
 
 def missing_sources(config: Config) -> list[str]:

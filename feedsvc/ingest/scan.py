@@ -31,6 +31,7 @@ from typing import NamedTuple
 from feedsvc.config import Config, blog_of
 from feedsvc.errors import ArticleError
 from feedsvc.feeds.catalog import apply_configured_slugs, article_terms
+from feedsvc.ingest.blogs import asset_folder, date_undated
 from feedsvc.ingest.pools import process_pool, reuse_freed_memory
 from feedsvc.ingest.sources import FileRow, Listing, OnDisk, list_sources, read_beneath, stat_paths
 from feedsvc.model import Article
@@ -146,8 +147,14 @@ def read_and_parse(job: tuple[OnDisk, str | None]) -> Parsed:
     from feedsvc.parse.articles import parse_article  # markdown, lxml, nh3: loaded only when a file changed
 
     mtime = datetime.fromtimestamp(file.mtime_ns / 1e9, UTC)
+    source = config.sources[file.source]
     try:
-        return Parsed(file, digest, parse_article(raw, file.relpath, mtime, config, blog_of(config.sources[file.source])))
+        blog = blog_of(source)
+        asset = asset_folder(str(source.path), file.relpath) if blog is not None and blog.post_asset_folder else None
+        article = parse_article(raw, file.relpath, mtime, config, blog, asset)
+        if blog is not None and not article.dated:
+            article = date_undated(raw, file.relpath, mtime, config, source.path, blog, asset)
+        return Parsed(file, digest, article)
     except ArticleError as e:
         return Parsed(file, digest, error=e.message)
     except Exception as e:  # noqa: BLE001 - one odd file must not stop a scan; it is reported
@@ -195,7 +202,7 @@ class Slugs:
 def config_fingerprint(config: Config) -> str:
     """What parsed articles depend on: when it changes every file is read again."""
     # site.url: proxied image URLs are absolute URLs of this site
-    parts = [repr(config.images), config.site.timezone, config.site.url, str(config.feeds.summary_chars),
+    parts = [repr(config.images), config.site.timezone or "UTC", config.site.url, str(config.feeds.summary_chars),
              repr([blog_of(source) for source in config.sources]), "v6"]
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()
 

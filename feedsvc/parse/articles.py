@@ -7,6 +7,7 @@ import html
 import re
 import reprlib
 import unicodedata
+from collections.abc import Callable
 from datetime import UTC, date, datetime, tzinfo
 from functools import cache
 from pathlib import PurePosixPath
@@ -26,6 +27,7 @@ from feedsvc.urls import web_url_problem
 _HTML_START = re.compile(r"^\s*<(?:!--|[A-Za-z][\w-]*[\s/>])")
 _DOCUMENT = re.compile(r"^\s*<(?:!doctype\b|html[\s>])", re.IGNORECASE)  # a whole HTML document
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_MD_IMAGE = re.compile(r"!\[[^\]\n]*\]\(\s*(<[^>\n]+>|[^)\s]+)")
 _MORE = re.compile(r"<!--\s*more\s*-->", re.IGNORECASE)
 # the mirror's dates, "Sun, 25 Apr 2021 08:06:43 GMT"; any other RFC 2822 form goes to email.utils
 _MONTHS = {name: number for number, name in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
@@ -292,9 +294,12 @@ def _title(meta: dict[str, Any] | None, relpath: str, summary: str) -> str:
     return title or truncate(summary, 80) or "(untitled)"
 
 
-def parse_article(raw: bytes, relpath: str, mtime: datetime, config: Config, blog: Blog | None = None) -> Article:
+def parse_article(raw: bytes, relpath: str, mtime: datetime, config: Config, blog: Blog | None = None,
+                  asset: Callable[[str], bool] | None = None) -> Article:
     """Parse one file; raises ``ArticleError`` when it cannot be published at all. ``blog``: the
-    Hexo blog the file belongs to (its links, file-name dates and assets follow it)."""
+    Hexo blog the file belongs to (its links, file-name dates and assets follow it). ``asset``:
+    whether the post's asset folder holds a file (with ``post_asset_folder``, what a post names
+    there and is not there is a warning)."""
     text, warnings = decode(raw)
     try:
         parts = frontmatter.split(text)
@@ -309,8 +314,9 @@ def parse_article(raw: bytes, relpath: str, mtime: datetime, config: Config, blo
     permalink = _permalink(meta, warnings, blog, relpath, published.astimezone(tz), categories, article_id)
     link = _link(meta, config, warnings, permalink)
     rewrite = ImageRewriter(config.images, config.site.url, link, blog.root_url if blog else _origin(link))
-    source, tag_warnings = tagplugins.render(parts.body, rewrite.resolve)
-    warnings += tag_warnings
+    asset = asset if blog is not None and blog.post_asset_folder else None
+    source, tag_warnings = tagplugins.render(parts.body, rewrite.resolve, asset)
+    warnings += tag_warnings + (_missing_images(parts.body, asset) if asset else [])
     rendered = body_html(source, relpath, markdown=blog is not None)
     body = rewrite_html(rendered, rewrite)
     warnings += body.problems
@@ -334,6 +340,16 @@ def parse_article(raw: bytes, relpath: str, mtime: datetime, config: Config, blo
         dated=dated,
         guid=_guid(blog, permalink),
     )
+
+
+def _missing_images(body: str, asset: Callable[[str], bool]) -> list[str]:
+    """Relative Markdown images (``![](diagram.png)``, in the post's asset folder) that name no file."""
+    found = []
+    for target in _MD_IMAGE.findall(tagplugins.outside_code(body)):
+        name = unquote(target.strip("<>"))
+        if not re.match(r"^([A-Za-z][A-Za-z0-9+.-]*:|/|#)", name) and not asset(name):
+            found.append(f"image {name[:80]!r}: no such file in the post's asset folder; the image is broken")
+    return found
 
 
 def _zone(blog: Blog | None, config: Config) -> tzinfo:

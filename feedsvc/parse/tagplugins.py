@@ -27,6 +27,11 @@ THEME_INLINE = {"btn", "button", "kbd", "label", "hideInline", "inlineImg", "inl
 _TAB = re.compile(r"<!--\s*tab\b([^>]*?)-->(.*?)<!--\s*endtab\s*-->", re.DOTALL)
 
 
+def outside_code(source: str) -> str:
+    """``source`` without its code (fenced, inline, ``<pre>``/``<code>``): what Markdown renders as markup."""
+    return _PROTECTED.sub("", source)
+
+
 def _args(text: str) -> list[str]:
     try:
         return shlex.split(text)
@@ -150,9 +155,13 @@ def _inline(name: str, args: list[str], page: Callable[[str], str], raw: str = "
     return None
 
 
-def render(source: str, page: Callable[[str], str] = lambda url: url) -> tuple[str, list[str]]:
+def render(source: str, page: Callable[[str], str] = lambda url: url,
+           asset: Callable[[str], bool] | None = None) -> tuple[str, list[str]]:
     """``source`` with its tag plugins rendered, and a warning per unknown tag. ``page(url)``
-    makes an asset path absolute (``asset_path`` yields text, not an attribute)."""
+    makes an asset path absolute (``asset_path`` yields text, not an attribute). ``asset(name)``:
+    whether the post's asset folder has that file; given, an asset tag's name is found as Hexo
+    finds it (the shortest run of its words that names a file, so a name may hold spaces
+    unquoted), and one that names no file is a warning."""
     if "{%" not in source:
         return source, []
     warnings: list[str] = []
@@ -163,11 +172,24 @@ def render(source: str, page: Callable[[str], str] = lambda url: url) -> tuple[s
         return f"\x00{len(kept) - 1}\x00"
 
     held = _PROTECTED.sub(hold, source.replace("\x00", ""))
-    rendered = _render_text(held, page, warnings, lambda text: _HELD.sub(lambda m: kept[int(m.group(1))], text))
+    rendered = _render_text(held, page, warnings, lambda text: _HELD.sub(lambda m: kept[int(m.group(1))], text), asset)
     return _HELD.sub(lambda m: kept[int(m.group(1))], rendered), list(dict.fromkeys(warnings))
 
 
-def _render_text(text: str, page: Callable[[str], str], warnings: list[str], restore: Callable[[str], str]) -> str:
+def _asset_args(name: str, args: list[str], asset: Callable[[str], bool], warnings: list[str]) -> list[str]:
+    """The arguments of an asset tag with its file name as one, found as Hexo finds it."""
+    start = 1 if name == "asset_img" and args and not re.search(r"[./]", args[0]) and len(args) > 1 else 0
+    for end in range(start + 1, len(args) + 1):
+        if asset(candidate := " ".join(args[start:end])):
+            return [*args[:start], candidate, *args[end:]]
+    if args:
+        warnings.append(f"{{% {name} {args[start] if start < len(args) else args[0]} %}}: no such file in the post's"
+                        " asset folder; the link is broken")
+    return args
+
+
+def _render_text(text: str, page: Callable[[str], str], warnings: list[str], restore: Callable[[str], str],
+                 asset: Callable[[str], bool] | None = None) -> str:
     out, pos = [], 0
     while match := _TAG.search(text, pos):
         out.append(text[pos : match.start()])
@@ -182,19 +204,21 @@ def _render_text(text: str, page: Callable[[str], str], warnings: list[str], res
             if name in ("codeblock", "code"):
                 out.append(_code(args, restore(inner)))
             elif name in ("blockquote", "quote"):
-                out.append(_quote(args, _render_text(inner, page, warnings, restore)))
+                out.append(_quote(args, _render_text(inner, page, warnings, restore, asset)))
             elif name == "pullquote":
-                out.append(_quote([], _render_text(inner, page, warnings, restore), ' class="pullquote"'))
+                out.append(_quote([], _render_text(inner, page, warnings, restore, asset), ' class="pullquote"'))
             elif name == "raw":
                 out.append(inner)
             elif name in THEME_BLOCKS:
-                out.append(_theme_block(name, match.group(2), _render_text(inner, page, warnings, restore)))
+                out.append(_theme_block(name, match.group(2), _render_text(inner, page, warnings, restore, asset)))
             else:
                 warnings.append(f"unknown tag plugin {{% {name} %}}: its content is kept, the tag left out")
                 first = _comma(match.group(2))[0]  # a plain-text first argument reads as the block's title
                 heading = _heading(first) if re.fullmatch(r"[^\W\d_][\w .:?!'-]*|[^\x00-\x7f][^,]*", first) else ""
-                out.append(heading + _render_text(inner, page, warnings, restore))
+                out.append(heading + _render_text(inner, page, warnings, restore, asset))
             continue
+        if asset is not None and name in ("asset_img", "asset_link", "asset_path"):
+            args = _asset_args(name, args, asset, warnings)
         rendered = _inline(name, args, page, match.group(2))
         if rendered is None:
             warnings.append(f"unknown tag plugin {{% {name} %}}: left out")
