@@ -177,14 +177,13 @@ def render(source: str, page: Callable[[str], str] = lambda url: url,
 
 
 def _asset_args(name: str, args: list[str], asset: Callable[[str], bool], warnings: list[str]) -> list[str]:
-    """The arguments of an asset tag with its file name as one, found as Hexo finds it."""
-    start = 1 if name == "asset_img" and args and not re.search(r"[./]", args[0]) and len(args) > 1 else 0
-    for end in range(start + 1, len(args) + 1):
-        if asset(candidate := " ".join(args[start:end])):
-            return [*args[:start], candidate, *args[end:]]
+    """The arguments of an asset tag with its file name as one, found as Hexo finds it: the
+    shortest run of words from the first that names a file of the post."""
+    for end in range(1, len(args) + 1):
+        if asset(candidate := " ".join(args[:end])):
+            return ["./" + candidate, *args[end:]]  # "./": a path, whatever its words (and the same URL)
     if args:
-        warnings.append(f"{{% {name} {args[start] if start < len(args) else args[0]} %}}: no such file in the post's"
-                        " asset folder; the link is broken")
+        warnings.append(f"{{% {name} {args[0]} %}}: no such file in the post's asset folder; the link is broken")
     return args
 
 

@@ -1,0 +1,218 @@
+"""A drop-in for hexo-generator-feed: one test per case a real blog broke, each with a small
+hand-made blog (a ``_config.yml`` and a post or two), built and read back as a reader would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import feedparser
+import pytest
+from click.testing import CliRunner
+
+from feedsvc.cli import main
+from feedsvc.config import parse_config
+
+from .conftest import require
+
+BLOG = """title: 冬夏的博客
+subtitle: 记录
+author: 冬夏
+language: zh_CN
+url: https://blog.example
+root: /
+permalink: :year/:month/:day/:title/
+timezone:
+post_asset_folder: true
+"""
+
+
+def blog(tmp: Path, posts: dict[str, str], config: str = BLOG, package: str | None = None) -> dict:
+    """A blog folder with ``_config.yml`` and these posts (name -> text; a name ending in / is
+    a folder, an asset folder for instance)."""
+    (tmp / "source" / "_posts").mkdir(parents=True)
+    (tmp / "_config.yml").write_text(config, encoding="utf-8")
+    if package:
+        (tmp / "package.json").write_text(package, encoding="utf-8")
+    for name, text in posts.items():
+        path = tmp / "source" / "_posts" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return {"path": str(tmp / "source" / "_posts"), "hexo": str(tmp / "_config.yml")}
+
+
+def build(tmp: Path, source: dict, **config: object) -> Path:
+    from .conftest import build_once
+
+    data = {"sources": [source], "state_dir": str(tmp / "state"), "site": {"url": "https://feeds.example.com"}, **config}
+    build_once(parse_config(data), tmp / "out")
+    return tmp / "out"
+
+
+def entries(out: Path, fmt: str = "atom") -> list:
+    parsed = feedparser.parse((out / f"feeds/all.{fmt}").read_bytes())
+    assert not parsed.bozo, parsed.bozo_exception
+    return parsed.entries
+
+
+def warnings(tmp: Path, source: dict, site: str = "  url: https://feeds.example.com\n  timezone: Asia/Shanghai\n") -> str:
+    config = tmp / "feedsvc.yaml"
+    config.write_text(f"site:\n{site}sources:\n  - path: {source['path']}\n    hexo: {source['hexo']}\n"
+                      f"state_dir: {tmp}/check-state\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["check", "--config", str(config)])
+    return result.output
+
+
+def test_a_post_is_markdown_whatever_it_opens_with(tmp_path: Path) -> None:
+    source = blog(tmp_path, {
+        "tag.md": "---\ntitle: Tag first\ndate: 2024-01-01 10:00\n---\n"
+                  "{% blockquote %}\n引用\n{% endblockquote %}\n\n# 概述 #\n\n*冬夏*\n",
+        "comment.md": "---\ntitle: Comment first\ndate: 2024-01-02 10:00\n---\n<!-- DRAFT -->\n## 标题\n\n[链接](https://a.example/)\n",
+        "div.md": "---\ntitle: Div first\ndate: 2024-01-03 10:00\n---\n<div class=\"x\">raw</div>\n\n> 版权声明\n\n**粗体**\n",
+        "more.md": "---\ntitle: Empty excerpt\ndate: 2024-01-04 10:00\n---\n<!-- more -->\n## Heading\n\n"
+                   "[text](https://b.example/) ![](https://c.example/i.png)\n",
+    })
+    found = {e.title: e for e in entries(build(tmp_path, source))}
+    assert "<h1>概述</h1>" in found["Tag first"].content[0].value and "<em>冬夏</em>" in found["Tag first"].content[0].value
+    assert "<h2>标题</h2>" in found["Comment first"].content[0].value
+    div = found["Div first"].content[0].value
+    assert ">raw</div>" in div and "<blockquote>" in div and "<strong>粗体</strong>" in div
+    for entry in found.values():  # summaries are text, never Markdown source
+        assert not any(mark in entry.summary for mark in ("# ", "*", "](", "&gt; ")), entry.summary
+    assert found["Empty excerpt"].summary.startswith("Heading")
+
+
+def test_front_matter_keys_and_permalink_defaults_fill_the_permalink(tmp_path: Path) -> None:
+    config = BLOG.replace("permalink: :year/:month/:day/:title/", "permalink: posts/:urlname.html\n"
+                          "permalink_defaults:\n  urlname: fallback")
+    source = blog(tmp_path, {"a.md": "---\ntitle: JVM\nurlname: jvm_art_book\ndate: 2016-06-05\n---\nbody\n",
+                             "b.md": "---\ntitle: Default\ndate: 2016-06-06\n---\nbody\n"}, config)
+    links = {e.title: (e.link, e.id) for e in entries(build(tmp_path, source))}
+    assert links["JVM"] == ("https://blog.example/posts/jvm_art_book.html",) * 2
+    assert links["Default"][0] == "https://blog.example/posts/fallback.html"
+
+
+def test_a_placeholder_nothing_fills_is_a_warning_not_a_link(tmp_path: Path) -> None:
+    source = blog(tmp_path, {"a.md": "---\ntitle: No name\ndate: 2016-06-05\n---\nbody\n"},
+                  BLOG.replace(":year/:month/:day/:title/", "posts/:abbrlink.html"))
+    entry = entries(build(tmp_path / "b", source))[0]
+    assert ":abbrlink" not in entry.link and entry.link.startswith("https://feeds.example.com/articles/")
+    assert "a.md: warning: permalink 'posts/:abbrlink.html': nothing in the front matter or permalink_defaults" \
+        " fills :abbrlink" in warnings(tmp_path, source)
+
+
+def test_category_and_tag_are_read_as_categories_and_tags_with_the_blogs_slugs(tmp_path: Path) -> None:
+    config = BLOG + "category_map:\n  编程: programming\ntag_map:\n  设计模式: design-patterns\n"
+    source = blog(tmp_path, {"a.md": "---\ntitle: One\ndate: 2020-01-01\ncategory: 编程\ntag: 设计模式\n---\nbody\n"}, config)
+    out = build(tmp_path, source)
+    assert [e.title for e in entries(out)] == ["One"]
+    assert (out / "categories/programming.atom").is_file() and (out / "tags/design-patterns.rss").is_file()
+    assert [t.term for t in entries(out)[0].tags] == ["编程", "设计模式"]
+
+
+def test_entry_ids_are_the_permalinks_hexo_generator_feed_wrote(tmp_path: Path) -> None:
+    post = {"2021-05-01-设计.md": "---\ntitle: 设计\ndate: 2021-05-01 08:00:00\nlink: https://elsewhere.example/x\n---\nbody\n"}
+    encoded = "https://blog.example/2021/05/01/2021-05-01-%E8%AE%BE%E8%AE%A1/"
+    out = build(tmp_path / "new", blog(tmp_path / "new", post))
+    for fmt in ("atom", "rss"):
+        entry = entries(out, fmt)[0]
+        assert entry.id == encoded and entry.link == "https://elsewhere.example/x"  # the id is the permalink
+    assert json.loads((out / "feeds/all.json").read_text(encoding="utf-8"))["items"][0]["id"] == encoded
+    # a blog whose hexo-generator-feed is 1.x: ids as text, as it wrote them
+    old = blog(tmp_path / "old", post, package='{"dependencies": {"hexo-generator-feed": "^1.2.2"}}')
+    assert entries(build(tmp_path / "old", old))[0].id == "https://blog.example/2021/05/01/2021-05-01-设计/"
+    # ids: path keeps this site's article pages
+    kept = {**blog(tmp_path / "path", post), "ids": "path"}
+    assert entries(build(tmp_path / "path", kept))[0].id.startswith("https://feeds.example.com/articles/")
+
+
+def test_the_feed_takes_the_blogs_title_language_and_author(tmp_path: Path) -> None:
+    source = blog(tmp_path, {"a.md": "---\ntitle: One\ndate: 2020-01-01\n---\nbody\n",
+                             "b.md": "---\ntitle: Two\ndate: 2020-01-02\nauthor: 客人\n---\nbody\n"})
+    out = build(tmp_path, source)
+    feed = feedparser.parse((out / "feeds/all.atom").read_bytes())
+    assert feed.feed.title == "冬夏的博客" and feed.feed.subtitle == "记录" and feed.feed.author == "冬夏"
+    assert feed.feed.language == "zh-CN"
+    assert {e.title: e.author for e in feed.entries} == {"One": "冬夏", "Two": "客人"}
+    rss = feedparser.parse((out / "feeds/all.rss").read_bytes())
+    assert rss.feed.title == "冬夏的博客" and rss.feed.language == "zh-CN"
+    # what the config says wins
+    mine = build(tmp_path / "mine", source, site={"url": "https://feeds.example.com", "title": "Mine"})
+    assert feedparser.parse((mine / "feeds/all.atom").read_bytes()).feed.title == "Mine"
+
+
+def test_an_empty_blog_timezone_means_site_timezone_and_check_warns_when_both_are_unset(tmp_path: Path) -> None:
+    source = blog(tmp_path, {"a.md": "---\ntitle: Eight\ndate: 2020-01-01 08:00:00\n---\nbody\n"})
+    shanghai = build(tmp_path / "sh", source, site={"url": "https://feeds.example.com", "timezone": "Asia/Shanghai"})
+    assert entries(shanghai)[0].published == "2020-01-01T00:00:00+00:00"
+    assert "no timezone here or in site.timezone" not in warnings(tmp_path, source)
+    unset = warnings(tmp_path, source, site="  url: https://feeds.example.com\n")
+    assert unset.count("no timezone here or in site.timezone") == 1
+
+
+def git(folder: Path, *args: str, date: str | None = None) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com", **({"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date} if date else {})}
+    subprocess.run(["git", "-C", str(folder), *args], check=True, capture_output=True, env=env, timeout=60)
+
+
+def test_an_undated_post_in_git_takes_the_date_of_the_commit_that_added_it(tmp_path: Path) -> None:
+    require("git")
+    source = blog(tmp_path, {"first.md": "---\ntitle: First\n---\nbody\n"})
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "first", date="2019-03-04T05:06:07+08:00")
+    (Path(source["path"]) / "second.md").write_text("---\ntitle: Second\ndate:\n---\nbody\n", encoding="utf-8")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "second", date="2020-07-08T09:10:11+00:00")
+    (Path(source["path"]) / "first.md").write_text("---\ntitle: First\n---\nedited\n", encoding="utf-8")  # later edits keep it
+    git(tmp_path, "commit", "-qam", "edit", date="2021-01-01T00:00:00+00:00")
+    out = build(tmp_path, source, site={"url": "https://feeds.example.com", "timezone": "Asia/Shanghai"})
+    found = {e.title: (e.published, e.link) for e in entries(out)}
+    assert found["First"] == ("2019-03-03T21:06:07+00:00", "https://blog.example/2019/03/04/first/")
+    assert found["Second"][0] == "2020-07-08T09:10:11+00:00"
+    said = warnings(tmp_path, source)
+    assert "first.md: warning: no date in the front matter or the file name: dated 2019-03-03T21:06:07+00:00 by" \
+        " the commit that added it (git)" in said
+
+
+def test_theme_tags_keep_their_text_and_no_option_reaches_a_url(tmp_path: Path) -> None:
+    body = ("{% folding green, 什么是 React？ %}\nReact 是库。\n{% endfolding %}\n\n"
+            "{% image https://img.example/a.png, width=100px, alt=图注 %}\n\n"
+            "{% tabs t %}\n<!-- tab 第一 -->\n一\n<!-- endtab -->\n{% endtabs %}\n\n"
+            "{% note warning %}\n**注意**\n{% endnote %}\n\n{% btn https://b.example/, 按钮 %} {% kbd Ctrl %}\n\n"
+            "{% mystery 自己的标题 %}\n内容\n{% endmystery %}\n")
+    source = blog(tmp_path, {"a.md": f"---\ntitle: Tags\ndate: 2020-01-01\n---\n{body}"})
+    html = entries(build(tmp_path, source))[0].content[0].value
+    for text in ("什么是 React？", "React 是库。", "图注", "第一", "<strong>注意</strong>", ">按钮</a>", "<kbd>Ctrl</kbd>",
+                 "自己的标题", "内容"):
+        assert text in html, text
+    assert 'src="https://img.example/a.png"' in html and "width=" not in html and "{%" not in html
+
+
+def test_an_asset_that_does_not_exist_is_a_warning_and_names_with_spaces_work(tmp_path: Path) -> None:
+    source = blog(tmp_path, {
+        "post.md": "---\ntitle: Assets\ndate: 2020-01-01\n---\n{% asset_img 组合模式 UML.png 图 %}\n\n"
+                   "{% asset_img 组合模式UML.jpg %}\n\n![](missing.png)\n",
+        "post/组合模式 UML.png": "png"})
+    html = entries(build(tmp_path, source))[0].content[0].value
+    assert 'src="https://blog.example/2020/01/01/post/%E7%BB%84%E5%90%88%E6%A8%A1%E5%BC%8F%20UML.png"' in html
+    assert 'alt="图"' in html
+    said = warnings(tmp_path, source)
+    assert "post.md: warning: {% asset_img 组合模式UML.jpg %}: no such file in the post's asset folder" in said
+    assert "post.md: warning: image 'missing.png': no such file in the post's asset folder" in said
+    assert said.count("no such file") == 2
+
+
+@pytest.mark.parametrize("fmt", ["rss", "atom"])
+def test_newsboat_reads_a_blogs_feed(tmp_path: Path, fmt: str) -> None:
+    newsboat = require("newsboat")
+    source = blog(tmp_path, {"a.md": "---\ntitle: 一\ndate: 2020-01-01\n---\n{% note %}\n*x*\n{% endnote %}\n"})
+    out = build(tmp_path, source)
+    urls = tmp_path / "urls"
+    urls.write_text(f"file://{out}/feeds/all.{fmt}\n", encoding="utf-8")
+    done = subprocess.run([newsboat, "-u", str(urls), "-c", str(tmp_path / "cache.db"), "-C", str(tmp_path / "conf"),
+                           "-x", "reload"], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
