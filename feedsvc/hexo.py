@@ -14,7 +14,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
+
+from feedsvc.urls import encode_url
 
 DEFAULT_PERMALINK = ":year/:month/:day/:title/"
 _SLUG_SPECIAL = re.compile(r"""[\s~`!@#$%^&*()\-_+=\[\]{}|\\;:"'<>,.?/]+""")
@@ -130,11 +132,6 @@ def filename_date(new_post_name: str | None, relpath: str) -> datetime | None:
                         int(parts.get("hour", 0)), int(parts.get("minute", 0)), int(parts.get("second", 0)))
     except (KeyError, ValueError):
         return None
-
-
-def encode_url(url: str) -> str:
-    """hexo-util's encodeURL: non-ASCII and spaces percent-encoded, the URL's syntax kept."""
-    return quote(url, safe=":/?#[]@!$&'()*+,;=%~")
 
 
 def post_path(blog: Blog, relpath: str, date: datetime, title: str, categories: tuple[tuple[str, ...], ...],

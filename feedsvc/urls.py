@@ -171,10 +171,18 @@ def article_url(site_url: str, article_id: str) -> str:
     return absolute(site_url, article_path(article_id))
 
 
-def entry_id(site_url: str, article: Article) -> str:
-    """An entry's Atom id, RSS guid and JSON id: a blog post's permalink (as hexo-generator-feed
-    writes it, so subscribers who move over see nothing twice), else the article's page here."""
-    return article.guid or article_url(site_url, article.id)
+def entry_id(site_url: str, article: Article, fmt: str = "atom") -> str:
+    """An entry's Atom id, RSS guid or JSON id: a blog post's permalink, as hexo-generator-feed
+    writes it, so subscribers who move over see nothing twice (its 1.x wrote Atom ids as text
+    and RSS guids percent-encoded); else the article's page here."""
+    if not article.guid:
+        return article_url(site_url, article.id)
+    return article.guid if fmt == "atom" else encode_url(article.guid)
+
+
+def encode_url(url: str) -> str:
+    """hexo-util's encodeURL: non-ASCII and spaces percent-encoded, the URL's syntax kept."""
+    return quote(url, safe=":/?#[]@!$&'()*+,;=%~")
 
 
 def item_link(site_url: str, article: Article) -> str:

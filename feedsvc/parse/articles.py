@@ -22,7 +22,7 @@ from feedsvc.hexo import Blog
 from feedsvc.model import Article, CategoryPath
 from feedsvc.parse import frontmatter, tagplugins
 from feedsvc.parse.rewrite import ImageRewriter, collapse_spaces, plain_text, rewrite_html, truncate, xml_safe
-from feedsvc.urls import web_url_problem
+from feedsvc.urls import encode_url, web_url_problem
 
 _HTML_START = re.compile(r"^\s*<(?:!--|[A-Za-z][\w-]*[\s/>])")
 _DOCUMENT = re.compile(r"^\s*<(?:!doctype\b|html[\s>])", re.IGNORECASE)  # a whole HTML document
@@ -231,7 +231,7 @@ def body_html(body: str, relpath: str, markdown: bool = False) -> str:
 def _image(url: str, rewrite: ImageRewriter, warnings: list[str]) -> str:
     """The item's image, only ever an http(s) URL (it becomes an enclosure and a thumbnail)."""
     try:
-        image = hexo.encode_url(rewrite(url)) if url else ""  # a space in a path is a %20, not a reason to drop it
+        image = encode_url(rewrite(url)) if url else ""  # a space in a path is a %20, not a reason to drop it
     except ValueError:
         image = None
     if image is None or (image and web_url_problem(image)):
@@ -256,7 +256,7 @@ def _permalink(meta: dict[str, Any], warnings: list[str], blog: Blog | None, rel
     pattern; "" for an article of no blog."""
     permalink = _first(meta, "permalink")
     if permalink and re.match(r"^https?://", permalink):
-        if web_url_problem(encoded := hexo.encode_url(permalink)):
+        if web_url_problem(encoded := encode_url(permalink)):
             warnings.append(f"permalink {permalink[:80]!r} is not an http(s) URL; ignored")
             return ""
         return encoded

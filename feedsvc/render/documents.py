@@ -169,9 +169,8 @@ def _generator(config: Config, doc: Document, articles: list[Article], fmt: str)
 
 def _entry(fg: Any, config: Config, article: Article, fmt: str) -> Any:
     fe = fg.add_entry(order="append")
-    guid = entry_id(config.site.url, article)
-    fe.id(guid)
-    fe.guid(guid, permalink=True)
+    fe.id(entry_id(config.site.url, article, fmt))
+    fe.guid(entry_id(config.site.url, article, "rss"), permalink=True)
     fe.title(article.title)
     fe.link(href=item_link(config.site.url, article), rel="alternate")
     fe.published(article.published)

@@ -70,7 +70,7 @@ def _thumbnail(pad: str, article: Article) -> list[str]:
 
 def rss_item(config: Config, article: Article) -> str:
     site_url = config.site.url
-    guid = entry_id(site_url, article)
+    guid = entry_id(site_url, article, "rss")
     pad = "\n      "
     # the summary is plain text; readers take RSS descriptions as HTML, so it goes escaped
     summary = html.escape(article.summary, quote=False) if article.summary else ""
@@ -117,7 +117,8 @@ def atom_entry(config: Config, article: Article) -> str:
 
 def json_item(config: Config, article: Article) -> dict[str, Any]:
     site_url = config.site.url
-    item: dict[str, Any] = {"id": entry_id(site_url, article), "url": item_link(site_url, article), "title": article.title}
+    item: dict[str, Any] = {"id": entry_id(site_url, article, "json"), "url": item_link(site_url, article),
+                            "title": article.title}
     content = _full_content(config, article)
     if content:
         item["content_html"] = content
