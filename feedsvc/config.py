@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urljoin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -90,6 +91,7 @@ class Site:
     description: str = "Articles republished as feeds"
     language: str = "en"
     author: str = ""  # the feeds' author; empty: the site's title
+    icon: str = field(default="", metadata=check(lambda v: v and _absolute_url(v)))  # the feeds' icon (Atom, RSS, JSON)
     # the zone of dates written without one; unset: UTC (and `check` warns when a Hexo blog has none either)
     timezone: str | None = field(default=None, metadata=check(lambda v: v and _time_zone(v)))
 
@@ -325,13 +327,28 @@ def _with_blog_settings(config: Config, given: dict[str, Any]) -> Config:
     if len(blogs) != 1:
         return config
     blog = blogs[0]
-    site = dataclasses.replace(config.site, **{key: value for key in ("title", "description", "language", "author")
-                                               if key not in given and (value := getattr(blog, key))})
+    settings = {key: getattr(blog, key) for key in ("title", "description", "language", "author")}
+    settings["icon"] = _blog_icon(blog, _hexo_file(config))
+    site = dataclasses.replace(config.site, **{key: value for key, value in settings.items() if key not in given and value})
     categories = {**{k: v for k, v in blog.category_map.items() if not _slug(v)}, **config.category_slugs}
     tags = {**{k: v for k, v in blog.tag_map.items() if not _slug(v)}, **config.tag_slugs}
     if _one_name_per_slug(categories) or _one_name_per_slug(tags):  # the blog's maps clash with the config's
         categories, tags = config.category_slugs, config.tag_slugs
     return dataclasses.replace(config, site=site, category_slugs=categories, tag_slugs=tags)
+
+
+def _hexo_file(config: Config) -> Path:
+    return next(source.hexo for source in config.sources if source.hexo is not None)
+
+
+def _blog_icon(blog: Blog, hexo_file: Path) -> str:
+    """hexo-generator-feed's ``feed.icon``, else the favicon the blog's ``source`` folder has."""
+    if blog.icon:
+        return urljoin(blog.root_url, blog.icon.strip())
+    for name in ("favicon.ico", "favicon.png", "favicon.svg"):
+        if (hexo_file.parent / "source" / name).is_file():
+            return blog.root_url + name
+    return ""
 
 
 def _name_variable(problem: str, from_env: dict[str, str]) -> str:

@@ -145,6 +145,21 @@ def test_the_feed_takes_the_blogs_title_language_and_author(tmp_path: Path) -> N
     assert feedparser.parse((mine / "feeds/all.atom").read_bytes()).feed.title == "Mine"
 
 
+def test_the_feed_has_the_blogs_feed_icon_else_its_favicon(tmp_path: Path) -> None:
+    post = {"a.md": "---\ntitle: One\ndate: 2020-01-01\n---\nbody\n"}
+    out = build(tmp_path / "icon", blog(tmp_path / "icon", post, BLOG + "feed:\n  icon: /images/icon.png\n"))
+    icon = "https://blog.example/images/icon.png"
+    assert feedparser.parse((out / "feeds/all.atom").read_bytes()).feed.icon == icon
+    assert feedparser.parse((out / "feeds/all.rss").read_bytes()).feed.image.href == icon
+    assert json.loads((out / "feeds/all.json").read_text(encoding="utf-8"))["icon"] == icon
+    favicon = blog(tmp_path / "fav", post)
+    (tmp_path / "fav" / "source" / "favicon.ico").write_bytes(b"ico")
+    out = build(tmp_path / "fav", favicon)
+    assert feedparser.parse((out / "feeds/all.atom").read_bytes()).feed.icon == "https://blog.example/favicon.ico"
+    bare = build(tmp_path / "bare", blog(tmp_path / "bare", post))
+    assert "icon" not in feedparser.parse((bare / "feeds/all.atom").read_bytes()).feed
+
+
 def test_an_empty_blog_timezone_means_site_timezone_and_check_warns_when_both_are_unset(tmp_path: Path) -> None:
     source = blog(tmp_path, {"a.md": "---\ntitle: Eight\ndate: 2020-01-01 08:00:00\n---\nbody\n"})
     shanghai = build(tmp_path / "sh", source, site={"url": "https://feeds.example.com", "timezone": "Asia/Shanghai"})

@@ -105,13 +105,14 @@ ARTICLE = parse_article(b"---\ntitle: One & two\ndate: 2024-02-03 04:05:06\ntags
 @given(title=head_texts.filter(bool), description=head_texts, site_title=head_texts,
        language=st.sampled_from(["en", "", "zh-CN"]), url=st.sampled_from(["https://feeds.example.com", "http://h/a&b/"]),
        hubs=st.lists(st.sampled_from(["https://hub.example/?a=1&b=2", "https://push.example/"]), max_size=2, unique=True),
-       pages=st.integers(min_value=0, max_value=3), data=st.data())
+       pages=st.integers(min_value=0, max_value=3), icon=st.sampled_from(["", "https://blog.example/favicon.ico?a=1&b"]),
+       data=st.data())
 def test_a_spliced_feed_is_what_feedgen_writes_for_any_feed_page(title: str, description: str, site_title: str,
                                                                  language: str, url: str, hubs: list[str], pages: int,
-                                                                 data: st.DataObject) -> None:
+                                                                 icon: str, data: st.DataObject) -> None:
     # the head of a served or exported feed is written without feedgen: the bytes must not move
-    config = parse_config({"sources": [{"path": "."}], "site": {"url": url, "title": site_title, "language": language},
-                           "push": {"hubs": hubs}})
+    config = parse_config({"sources": [{"path": "."}], "push": {"hubs": hubs},
+                           "site": {"url": url, "title": site_title, "language": language, "icon": icon}})
     doc = Document(FeedSpec("category", ("a", "b"), title, description, 20), data.draw(st.integers(0, pages)), pages)
     for fmt in ("rss", "atom"):
         spliced = render_spliced(config, doc, [ARTICLE.updated], [entry_bytes(config, ARTICLE, fmt)], fmt)

@@ -158,6 +158,9 @@ def _generator(config: Config, doc: Document, articles: list[Article], fmt: str)
     fg.link(href=absolute(site.url, page_path(doc)), rel="alternate", type="text/html")
     fg.language(site.language)
     fg.generator(GENERATOR, version=__version__)
+    if site.icon:
+        fg.icon(site.icon)
+        fg.image(site.icon, spec.title, absolute(site.url, page_path(doc)))  # feedgen: also Atom's <logo>
     updated = feed_updated(articles)
     fg.updated(updated)
     fg.lastBuildDate(updated)
@@ -213,6 +216,7 @@ def render_json(config: Config, doc: Document, articles: list[Article]) -> bytes
         "description": spec.description,
         "language": site.language,
         "authors": [{"name": site.author or site.title}],
+        **({"icon": site.icon} if site.icon else {}),
     }
     older = dict(history_links(config, doc, "json")).get("prev-archive")
     if older:
@@ -280,6 +284,9 @@ def xml_shell(config: Config, doc: Document, fmt: str, updated: datetime, pace: 
         head = [f"<title>{title}</title>", f"<link>{xml_text(home)}</link>", f"<description>{description}</description>",
                 f'<atom:link href="{self_link}" rel="self" type="{FORMAT_TYPES[fmt]}"/>', f"<docs>{RSS_DOCS}</docs>",
                 f"<generator>{GENERATOR}</generator>"]
+        if site.icon:
+            head += ["<image>", f"  <url>{xml_text(site.icon)}</url>", f"  <title>{title}</title>",
+                     f"  <link>{xml_text(home)}</link>", "</image>"]
         head += [f"<language>{xml_text(site.language)}</language>"] if site.language else []
         head += [f"<lastBuildDate>{rfc822(updated)}</lastBuildDate>", f"<ttl>{pace.ttl}</ttl>", *history]
         if pace.update:
@@ -297,6 +304,7 @@ def xml_shell(config: Config, doc: Document, fmt: str, updated: datetime, pace: 
         head += [f'<link href="{self_link}" rel="self" type="{FORMAT_TYPES[fmt]}"/>',
                  f'<link href="{xml_attr(home)}" rel="alternate" type="text/html"/>',
                  f'<generator version="{xml_attr(__version__)}">{GENERATOR}</generator>',
+                 *([f"<icon>{xml_text(site.icon)}</icon>", f"<logo>{xml_text(site.icon)}</logo>"] if site.icon else []),
                  f"<subtitle>{description}</subtitle>", *history]
         lines = [f"<feed {namespaces}{lang}>", *("  " + line for line in head), "</feed>"]
     return ("<?xml version='1.0' encoding='UTF-8'?>\n" + "\n".join(lines) + "\n").encode()
