@@ -145,6 +145,10 @@ def test_control_characters_never_reach_the_article() -> None:
     ("2021-10-28T14:08:07+02:00", datetime(2021, 10, 28, 12, 8, 7, tzinfo=UTC)),
     ("2021-10-28T14:08:07Z", datetime(2021, 10, 28, 14, 8, 7, tzinfo=UTC)),
     ("2021-10-28", datetime(2021, 10, 28, tzinfo=SHANGHAI)),
+    ("2020/1/8 21:32:00", datetime(2020, 1, 8, 21, 32, tzinfo=SHANGHAI)),  # as a real Hexo blog writes them
+    ("2019/12/24 12:33", datetime(2019, 12, 24, 12, 33, tzinfo=SHANGHAI)),
+    ("2020-1-8 9:05", datetime(2020, 1, 8, 9, 5, tzinfo=SHANGHAI)),
+    ("2020/13/8", None),
     ("yesterday", None),
 ])
 def test_date_forms(value: str, expected: datetime | None) -> None:

@@ -27,6 +27,7 @@ from feedsvc.urls import encode_url, web_url_problem
 _HTML_START = re.compile(r"^\s*<(?:!--|[A-Za-z][\w-]*[\s/>])")
 _DOCUMENT = re.compile(r"^\s*<(?:!doctype\b|html[\s>])", re.IGNORECASE)  # a whole HTML document
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_LOOSE_DATE = re.compile(r"(\d{4})[/-](\d{1,2})[/-](\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
 _MD_IMAGE = re.compile(r"!\[[^\]\n]*\]\(\s*(<[^>\n]+>|[^)\s]+)")
 _MORE = re.compile(r"<!--\s*more\s*-->", re.IGNORECASE)
 # the mirror's dates, "Sun, 25 Apr 2021 08:06:43 GMT"; any other RFC 2822 form goes to email.utils
@@ -92,6 +93,12 @@ def _parse_date_text(text: str) -> datetime | None:
         return datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
     except ValueError:
         pass
+    if match := _LOOSE_DATE.fullmatch(text):  # what moment reads for Hexo: 2020/1/8 21:32:00, 2020-1-8 9:05
+        year, month, day, hour, minute, second = match.groups()
+        try:
+            return datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0))
+        except ValueError:
+            return None
     if match := _MIRROR_DATE.fullmatch(text):
         day, month, year, hour, minute, second = match.groups()
         try:
