@@ -301,3 +301,31 @@ def test_newsboat_reads_the_real_blogs_feeds(tmp_path: Path, fmt: str) -> None:
     with sqlite3.connect(tmp_path / "cache.db") as cache:  # newsboat stored every item of every blog
         posts = sum(len(list((DATA / "hexo" / name / "source" / "_posts").rglob("*.md"))) for name in ORACLES)
         assert cache.execute("SELECT COUNT(*) FROM rss_item").fetchone()[0] == posts == 100
+
+
+def test_butterflys_own_docs_link_by_abbrlink_and_keep_the_text_of_their_tags(tmp_path: Path) -> None:
+    """The Butterfly theme's documentation blog (permalink posts/:abbrlink/, its tags on every
+    page): each post links to url + /posts/<its abbrlink>/, read here from the front matter, and
+    no tag plugin is left in the text a reader sees (only in code, where the docs show them)."""
+    import re
+
+    from feedsvc.parse.frontmatter import split
+
+    from .conftest import DATA
+
+    root = DATA / "hexo" / "butterfly-docs"
+    source = {"path": str(root / "source" / "_posts"), "hexo": str(root / "_config.yml")}
+    expected = {}
+    for post in (root / "source" / "_posts").glob("*.md"):
+        meta = split(post.read_text(encoding="utf-8")).meta or {}
+        if meta.get("published") is not False:  # a draft is not published, by Hexo or here
+            expected[str(meta["title"]).strip()] = f"https://butterfly.js.org/posts/{meta['abbrlink']}/"
+    out = build(tmp_path, source, feeds={"limit": 100})
+    found = {e.title: e for e in entries(out)}
+    assert {title: e.link for title, e in found.items()} == expected
+    assert all(e.id == e.link for e in found.values())
+    for entry in found.values():
+        text = re.sub(r"<(pre|code)\b.*?</\1>", "", entry.content[0].value, flags=re.S)
+        assert "{%" not in text, entry.title
+    tags = found["Butterfly 文檔(四) 標簽外挂"].content[0].value
+    assert "🚀 快速開始" in tags and "❓ 主題問答" in tags  # post_link titles, and the notes holding them

@@ -143,6 +143,8 @@ def _inline(name: str, args: list[str], page: Callable[[str], str], raw: str = "
         return _link(parts[1], parts[0]) if len(parts) > 1 else _link(parts[0], parts[0])
     if name in THEME_INLINE:
         return _theme_inline(name, raw)
+    if name in ("post_link", "post_path") and args:  # another post: its title stays, as text
+        return _esc(args[1] if name == "post_link" and len(args) > 1 else args[0])
     if name == "asset_link" and args:
         return _link(args[0], " ".join(a for a in args[1:] if a not in ("true", "false")))
     if name == "asset_path" and args:
@@ -228,4 +230,4 @@ def _render_text(text: str, page: Callable[[str], str], warnings: list[str], res
 
 def _knows_inline(name: str) -> bool:
     return name in ("img", "image", "asset_img", "asset_link", "asset_path", "link", "a", "iframe", "youtube", "vimeo",
-                    *THEME_INLINE)
+                    "post_link", "post_path", *THEME_INLINE)
