@@ -47,6 +47,7 @@ Stage packages in the order the data flows; each imports the floor and the stage
   ops: running it
     ops.export         every URL written to a folder, atomically, unchanged files untouched
     ops.push           WebSub pings of the feeds whose bytes changed
+    ops.deploy         an object store (S3, GCS, Azure, a folder) made equal to the export
     ops.pipeline       open (healing) -> scan -> export -> feeds to ping, for build and serve
     ops.health         what /healthz says, and the scanner's own word for it
     ops.metrics        Prometheus counters across granian's workers

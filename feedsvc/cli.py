@@ -89,6 +89,41 @@ def build(config_file: str | None, out_dir: Path, strict: bool) -> None:
         sys.exit(1)
 
 
+@main.command("deploy")
+@config_option
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Directory to build the export in (default: <state_dir>/export).")
+@click.option("--dry-run", is_flag=True, help="Print what would be uploaded and deleted; change nothing.")
+@click.option("--force", is_flag=True, help="Delete however many objects the export no longer has.")
+@click.option("--max-deletes", type=click.IntRange(min=0), help="Refuse to delete more objects than this.")
+def deploy_command(config_file: str | None, out_dir: Path | None, dry_run: bool, force: bool,
+                   max_deletes: int | None) -> None:
+    """Build as `build` does, then make deploy.target (a bucket or folder) equal to the export."""
+    from feedsvc.atomic import scan_lock
+    from feedsvc.ops.deploy import DeployError, deploy
+
+    config = _load(config_file)
+    if not config.deploy.target:
+        _fail("deploy.target is not set: name a bucket (s3://, gs://, az://) or a folder (file://) in the config", 2)
+    from feedsvc.ops.pipeline import export_dir
+
+    out_dir = out_dir or export_dir(config)
+    with scan_lock(config.state_dir, wait=True):
+        published = _scan_and_export(config, out_dir)
+    _report(published.problems)
+    try:
+        with _progress("upload") as tick:
+            done = deploy(config, out_dir, dry_run=dry_run, force=force, max_deletes=max_deletes, tick=tick,
+                          say=lambda line: click.echo(line, err=not dry_run))
+    except DeployError as e:
+        _fail(str(e), 1)
+    if published.topics and not dry_run:
+        _push(config, published.topics)  # the hubs fetch from the public URL: the bucket has the new bytes
+    verb = "would upload" if dry_run else "uploaded"
+    click.echo(f"{verb} {done.uploaded}, {'would delete' if dry_run else 'deleted'} {done.deleted},"
+               f" unchanged {done.unchanged} ({config.deploy.target})", err=True)
+
+
 def _push(config: Config, topics: list[str]) -> None:
     """Tell the WebSub hubs, now that the files are in place (they fetch them next)."""
     from feedsvc.ops.push import Pusher

@@ -17,14 +17,14 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urljoin
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import yaml
 
 from feedsvc import yamlload
 from feedsvc.errors import ConfigError
 from feedsvc.hexo import Blog, blog_from_config, feed_generator_major
-from feedsvc.typedyaml import check, validate
+from feedsvc.typedyaml import at_least, between, check, regex, time_zone, validate
 from feedsvc.urls import web_url_problem
 
 DEFAULT_PATH = "config/feedsvc.yaml"
@@ -40,38 +40,8 @@ def _slug(value: str) -> str | None:
                                               " starting with a letter or digit)")
 
 
-def _at_least(low: float, strict: bool = False) -> Any:
-    def test(value: float) -> str | None:
-        if value > low or (value == low and not strict):
-            return None
-        return f"must be {'greater than' if strict else 'at least'} {low:g}"
-    return test
-
-
-def _between(low: int, high: int) -> Any:
-    return lambda value: None if low <= value <= high else f"must be between {low} and {high}"
-
-
 def _absolute_url(value: str) -> str | None:
     return web_url_problem(value)
-
-
-def _time_zone(value: str) -> str | None:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        return f"unknown time zone {value!r}"
-    return None
-
-
-def _regex(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        re.compile(value)
-    except re.error as e:
-        return f"not a valid regular expression: {e}"
-    return None
 
 
 def _one_name_per_slug(value: dict[str, str]) -> str | None:
@@ -93,7 +63,7 @@ class Site:
     author: str = ""  # the feeds' author; empty: the site's title
     icon: str = field(default="", metadata=check(lambda v: v and _absolute_url(v)))  # the feeds' icon (Atom, RSS, JSON)
     # the zone of dates written without one; unset: UTC (and `check` warns when a Hexo blog has none either)
-    timezone: str | None = field(default=None, metadata=check(lambda v: v and _time_zone(v)))
+    timezone: str | None = field(default=None, metadata=check(lambda v: v and time_zone(v)))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "url", self.url.rstrip("/"))
@@ -146,10 +116,10 @@ def blog_of(source: Source) -> Blog | None:
 
 @dataclass(frozen=True)
 class Scan:
-    interval: float = field(default=60, metadata=check(_at_least(0, strict=True)))
-    settle: float = field(default=2, metadata=check(_at_least(0)))
-    delete_after: float | None = field(default=None, metadata=check(_at_least(0)))
-    max_file_mb: float = field(default=10, metadata=check(_at_least(0, strict=True)))
+    interval: float = field(default=60, metadata=check(at_least(0, strict=True)))
+    settle: float = field(default=2, metadata=check(at_least(0)))
+    delete_after: float | None = field(default=None, metadata=check(at_least(0)))
+    max_file_mb: float = field(default=10, metadata=check(at_least(0, strict=True)))
     watch: bool = True  # serve: scan what changed as soon as it settles, not only every interval
 
     @property
@@ -161,16 +131,16 @@ class Scan:
 
 @dataclass(frozen=True)
 class Feeds:
-    limit: int = field(default=20, metadata=check(_between(1, 1000)))
+    limit: int = field(default=20, metadata=check(between(1, 1000)))
     content: Literal["full", "summary"] = "full"
-    summary_chars: int = field(default=280, metadata=check(_at_least(0)))
+    summary_chars: int = field(default=280, metadata=check(at_least(0)))
     formats: tuple[Format, ...] = FORMATS
     categories: bool = True
     tags: bool = True
     archives: bool = True  # RFC 5005 archive pages behind every feed
-    archive_size: int = field(default=50, metadata=check(_between(1, 1000)))  # items per archive page
-    cache_seconds: int = field(default=300, metadata=check(_at_least(0)))  # the least max-age a feed is given
-    cache_max_seconds: int = field(default=3600, metadata=check(_at_least(0)))  # the most, for the slowest feeds
+    archive_size: int = field(default=50, metadata=check(between(1, 1000)))  # items per archive page
+    cache_seconds: int = field(default=300, metadata=check(at_least(0)))  # the least max-age a feed is given
+    cache_max_seconds: int = field(default=3600, metadata=check(at_least(0)))  # the most, for the slowest feeds
 
 
 def _hub_urls(value: tuple[str, ...]) -> str | None:
@@ -182,6 +152,23 @@ class Push:
     hubs: tuple[str, ...] = field(default=(), metadata=check(_hub_urls))  # WebSub hubs pinged on change
 
 
+def _target(value: str | None) -> str | None:
+    if value and not re.match(r"^((s3|gs|az)://[^/\s]|file:///)", value):
+        return "must be s3://bucket[/prefix], gs://bucket[/prefix], az://container[/prefix] or file:///folder"
+    return None
+
+
+@dataclass(frozen=True)
+class Deploy:
+    target: str | None = field(default=None, metadata=check(_target))  # where `feedsvc deploy` puts the export
+    endpoint: str | None = field(default=None, metadata=check(lambda v: v and _absolute_url(v)))  # S3-compatible
+    region: str | None = None
+    gzip: bool = True  # objects hold gzip bodies with Content-Encoding: gzip (the .gz the export wrote)
+    max_deletes: int = field(default=256, metadata=check(at_least(0)))  # refuse to delete more, unless --force
+    uploads: int = field(default=16, metadata=check(between(1, 256)))  # uploads at once
+    invalidate: tuple[str, ...] = ()  # a command run with the changed URL paths as arguments (a CDN purge)
+
+
 @dataclass(frozen=True)
 class Images:
     mode: Literal["original", "template", "proxy", "keep"] = "original"
@@ -191,9 +178,9 @@ class Images:
     proxy_key: str | None = None
     proxy_allow_private: bool = False
     referers: dict[str, str] = field(default_factory=dict)
-    proxy_max_mb: float = field(default=15, metadata=check(_at_least(0, strict=True)))
-    proxy_cache_mb: float = field(default=512, metadata=check(_at_least(0, strict=True)))
-    proxy_timeout: float = field(default=20, metadata=check(_at_least(0, strict=True)))
+    proxy_max_mb: float = field(default=15, metadata=check(at_least(0, strict=True)))
+    proxy_cache_mb: float = field(default=512, metadata=check(at_least(0, strict=True)))
+    proxy_timeout: float = field(default=20, metadata=check(at_least(0, strict=True)))
 
     def problems(self) -> list[str]:
         found = []
@@ -213,20 +200,20 @@ class Channel:
     exclude_categories: tuple[CategoryRef, ...] = ()
     tags: tuple[str, ...] = ()
     authors: tuple[str, ...] = ()
-    match: str | None = field(default=None, metadata=check(_regex))
-    limit: int | None = field(default=None, metadata=check(_between(1, 1000)))
+    match: str | None = field(default=None, metadata=check(regex))
+    limit: int | None = field(default=None, metadata=check(between(1, 1000)))
 
 
 @dataclass(frozen=True)
 class Server:
     host: str = "127.0.0.1"
-    port: int = field(default=8080, metadata=check(_between(1, 65535)))
-    workers: int = field(default=2, metadata=check(_between(1, 64)))
+    port: int = field(default=8080, metadata=check(between(1, 65535)))
+    workers: int = field(default=2, metadata=check(between(1, 64)))
 
 
 @dataclass(frozen=True)
 class Filters:
-    regex_max: int = field(default=256, metadata=check(_at_least(1)))  # the longest regex a URL filter may give
+    regex_max: int = field(default=256, metadata=check(at_least(1)))  # the longest regex a URL filter may give
 
 
 @dataclass(frozen=True)
@@ -243,6 +230,7 @@ class Config:
     channels: tuple[Channel, ...] = ()
     server: Server = Server()
     filters: Filters = Filters()
+    deploy: Deploy = Deploy()
     metrics: bool = True  # /metrics in the Prometheus text format
     clients: bool = True  # /healthz?clients: how each kind of feed reader polled over the last day
 

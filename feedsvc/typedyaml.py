@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 T = TypeVar("T")
 Check = Callable[[Any], str | None]
@@ -142,4 +144,35 @@ def _scalar(kind: type, value: Any, path: str, problems: _Problems) -> Any:
     if kind in (str, Path) and isinstance(value, str | int | float) and not isinstance(value, bool):
         return kind(str(value))
     problems.add(path, f"expected {_NAMES.get(kind, kind.__name__)}")
+    return None
+
+
+# checks that many settings share: each returns a message, or None when the value is good
+def at_least(low: float, strict: bool = False) -> Any:
+    def test(value: float) -> str | None:
+        if value > low or (value == low and not strict):
+            return None
+        return f"must be {'greater than' if strict else 'at least'} {low:g}"
+    return test
+
+
+def between(low: int, high: int) -> Any:
+    return lambda value: None if low <= value <= high else f"must be between {low} and {high}"
+
+
+def time_zone(value: str) -> str | None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"unknown time zone {value!r}"
+    return None
+
+
+def regex(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        re.compile(value)
+    except re.error as e:
+        return f"not a valid regular expression: {e}"
     return None

@@ -53,6 +53,16 @@ ARTICLE_ROUTE = _ARTICLES + "<article_id>"
 IMAGE_ROUTE = _IMAGES + "<signature>/<encoded>"
 
 
+def archive_of(path: str) -> tuple[str, int] | None:
+    """(the feed and format an archive page belongs to, its number), for a path such as
+    ``/feeds/all/_archive/3.atom``; None for any other path."""
+    head, found, tail = path.rpartition(_ARCHIVE)
+    number, dot, fmt = tail.partition(".")
+    if not found or not number.isdigit():
+        return None
+    return f"{head}.{fmt}" if dot else head, int(number)
+
+
 def kind_of(path: str) -> str:
     """The kind of a request path, one of a few values whatever the path (a metrics label)."""
     if path.startswith((_FEEDS, _CATEGORIES, _TAGS)):

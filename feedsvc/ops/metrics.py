@@ -55,6 +55,7 @@ def _made() -> Any:
         file_errors=Counter("feedsvc_scan_file_errors", "Article files a scan could not publish"),
         pings=Counter("feedsvc_push_pings", "WebSub pings sent to hubs", ["result"]),
         images=Counter("feedsvc_image_proxy", "Image proxy requests", ["result"]),
+        deploys=Counter("feedsvc_deploys", "Deploys of the export to deploy.target by serve", ["result"]),
     )
 
 
@@ -132,6 +133,10 @@ def scan_failed() -> None:
 
 def ping(ok: bool) -> None:
     _metrics().pings.labels("ok" if ok else "failed").inc()
+
+
+def deployed(ok: bool) -> None:
+    _metrics().deploys.labels("ok" if ok else "failed").inc()
 
 
 def image(result: str) -> None:

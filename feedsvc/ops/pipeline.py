@@ -16,6 +16,7 @@ from typing import TypeVar
 from feedsvc.config import Config
 from feedsvc.ingest.scan import ScanReport, scan
 from feedsvc.model import Problem
+from feedsvc.ops import metrics
 from feedsvc.ops.export import ExportReport, export
 from feedsvc.ops.push import changed_topics
 from feedsvc.store import LastScan, Store, StoreFault, is_corrupt, open_healed, set_aside
@@ -87,3 +88,31 @@ def healing(state_dir: Path, run: Callable[[Store, bool], Result], healed: Calla
             index = Store.open(state_dir)
     healed(why)
     return run(index, True)
+
+
+PENDING = "deploy-pending"  # in state_dir while a deploy of serve's export is owed to the target
+
+
+def keep_target_in_sync(config: Config, published: Published) -> str | None:
+    """``serve`` with ``deploy.target``: after a scan whose export changed files (or while an
+    earlier deploy is owed), make the target equal to the export, before any hub is told. None
+    when the target is in sync; else why not (the next scan tries again)."""
+    from feedsvc.ops.deploy import DeployError, deploy
+
+    exported, pending = published.exported, config.state_dir / PENDING
+    if exported is None or not (exported.written or exported.removed or pending.exists()):
+        return None
+    pending.touch()
+    try:
+        deploy(config, export_dir(config), say=lambda line: None)
+    except (DeployError, OSError) as e:
+        metrics.deployed(False)
+        return f"the last deploy to {config.deploy.target} failed: {e}"
+    metrics.deployed(True)
+    pending.unlink(missing_ok=True)
+    return None
+
+
+def export_dir(config: Config) -> Path:
+    """Where ``serve`` keeps the export it deploys, and ``deploy`` builds by default."""
+    return config.state_dir / "export"

@@ -25,7 +25,7 @@ from feedsvc.ingest.scan import ScanReport
 from feedsvc.ingest.sources import folders_moved
 from feedsvc.ops import metrics
 from feedsvc.ops.health import ScannerStatus, corruption_mark
-from feedsvc.ops.pipeline import healing, scan_and_publish
+from feedsvc.ops.pipeline import export_dir, healing, keep_target_in_sync, scan_and_publish
 from feedsvc.ops.push import Pusher
 from feedsvc.store import DB_NAME, ScanFailure, Store
 
@@ -143,9 +143,16 @@ def _scan_or_rebuild(config: Config, only: set[str] | None, pusher: Pusher | Non
             status.set("index", why)
 
     def run(index: Store, rebuilding: bool) -> ScanReport:
-        published = scan_and_publish(index, config, only=None if rebuilding else only, record=True,
+        out = export_dir(config) if config.deploy.target else None  # the export the target is kept equal to
+        published = scan_and_publish(index, config, only=None if rebuilding else only, record=True, out=out,
                                      ping=pusher is not None, first=pusher is not None and not pusher.primed)
-        if pusher:
+        if out is not None:
+            failed = keep_target_in_sync(config, published)
+            if failed:
+                log.error("%s", failed)
+            if status:
+                status.set("deploy", failed)
+        if pusher:  # after the deploy: a hub fetches the new bytes from the public URL
             pusher.publish(published.topics)
             pusher.primed = True
         if rebuilding and status:
