@@ -227,3 +227,17 @@ def test_serve_with_a_target_puts_a_new_article_in_the_bucket(tmp_path: Path, s3
         assert live.health()["status"] == "ok"
     finally:
         live.stop()
+
+
+def test_feeds_are_uploaded_after_the_pages_they_link_to_and_the_index_last(tmp_path: Path) -> None:
+    from feedsvc.config import load_config
+    from feedsvc.ops.deploy import local_items, plan
+
+    config = site(tmp_path, f"file://{tmp_path / 'bucket'}")
+    assert run(config, "--dry-run")[0] == 0
+    items = local_items(tmp_path / "state" / "export", load_config(str(config)))
+    order = [item.key for item in plan(items, {}, {}).uploads]
+    linked = [i for i, k in enumerate(order) if "." not in k.rsplit("/", 1)[-1] or "_archive" in k]  # pages, archives
+    feeds = [i for i, k in enumerate(order) if k.endswith((".rss", ".atom", ".json")) and "_archive" not in k]
+    assert linked and feeds and max(linked) < min(feeds)
+    assert order[-2:] == ["index.html", "opml.xml"]
