@@ -34,7 +34,8 @@ def scenario(root: Path, count: int, categories: int | None, archives: bool) -> 
         no_change.append(timed(build))
         started.append(startup())
     feeds = [p for p in out.rglob("*.atom") if "_archive" not in p.parts]
-    return {"feeds": len(feeds), "pages": len(list(out.rglob("_archive/*.atom"))), "cold": cold, "no_change": median(no_change),
+    return {"feeds": len(feeds), "pages": len(list(out.rglob("_archive/*.atom.gz"))), "cold": cold,
+            "no_change": median(no_change),
             "startup": median(started)}
 
 

@@ -27,6 +27,8 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 from generate import generate  # noqa: E402
 from runs import write_config  # noqa: E402
 
+from feedsvc.ops.deploy import exported_files  # noqa: E402
+
 BUCKET = "feeds-bench"
 
 
@@ -95,14 +97,14 @@ def main() -> None:
             root = Path(tmp)
             generate(root / "articles", args.count)
             config = write_config(root, root / "articles",
-                                  f"deploy:\n  target: s3://{BUCKET}/site\n  endpoint: {endpoint}\n  region: us-east-1\n")
+                                  f"deploy:\n  target: s3://{BUCKET}/site\n  endpoint: {endpoint}\n  region: us-east-1\n"
+                                  "  gzip: true\n")
             subprocess.run([sys.executable, "-m", "feedsvc", "build", "--config", str(config), "--out",
                             str(root / "state" / "export")], check=True, capture_output=True)
             first, summary = deploy(config)
             out = root / "state" / "export"
-            objects = [p for p in out.rglob("*") if p.is_file() and p.suffix != ".gz"]
-            sent = sum((p.with_name(p.name + ".gz") if p.with_name(p.name + ".gz").exists() else p).stat().st_size
-                       for p in objects)
+            objects = exported_files(out)
+            sent = sum(file.stat().st_size for plain, gz in objects.values() if (file := gz or plain))
             print(f"{args.count} articles: {len(objects)} objects, {sent / 1e6:.1f} MB sent gzipped")
             print(f"first deploy (after a build): {first:.1f} s ({summary})")
             again, summary = deploy(config)

@@ -7,7 +7,8 @@ compression call (``export.gzip_bytes``, ISA-L at the export's levels).
 - parse: read each article, load its front matter with libyaml, sanitize its body with nh3
   (no image rewrite, no text, no dates, no categories);
 - output: the bytes of a finished export (EXPORT, from ``feedsvc build``) compressed as the
-  export compresses them and written, each file and its ``.gz``, into a new folder with
+  export compresses them and written, each file and its ``.gz`` (an archive page's feed: its
+  ``.gz`` alone, as the export writes it), into a new folder with
   plain ``open``/``write``/``close`` (no temporary name, no rename, no index).
 
 CPU seconds of this one process, divided by the cores, give a wall time no build of that
@@ -17,6 +18,7 @@ it beside Hugo's cold build of the same corpus.
 
 from __future__ import annotations
 
+import gzip
 import os
 import sys
 import time
@@ -25,7 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path[:0] = [str(HERE.parent)]
 
-from feedsvc.ops.export import FAST_GZIP_LEVEL, GZIP_LEVEL, gzip_bytes  # noqa: E402
+from feedsvc.ops.writer import FAST_GZIP_LEVEL, GZIP_LEVEL, gzip_bytes  # noqa: E402
 
 
 def parse(source: Path) -> float:
@@ -47,11 +49,14 @@ def output(export: Path, out: Path) -> dict[str, float]:
     spent = {"compress": 0.0, "write": 0.0, "mb": 0.0}
     made: set[str] = set()
     for folder, _, names in os.walk(export):
+        present = set(names)
         for name in names:
-            if name.endswith(".gz"):
+            alone = name.endswith(".gz") and name[: -len(".gz")] not in present  # an archive page's feed
+            if name.endswith(".gz") and not alone:
                 continue
             with open(os.path.join(folder, name), "rb") as f:
-                data = f.read()
+                data = gzip.decompress(f.read()) if alone else f.read()
+            name = name.removesuffix(".gz") if alone else name
             relpath = os.path.relpath(os.path.join(folder, name), export)
             # the export's faster level: archive and article pages
             level = FAST_GZIP_LEVEL if "/_archive/" in relpath or relpath.startswith("articles") else GZIP_LEVEL
@@ -62,7 +67,7 @@ def output(export: Path, out: Path) -> dict[str, float]:
             if (parent := os.path.dirname(target)) not in made:
                 os.makedirs(parent, exist_ok=True)
                 made.add(parent)
-            for path, content in ((target, data), (target + ".gz", packed)):
+            for path, content in ((target + ".gz", packed),) if alone else ((target, data), (target + ".gz", packed)):
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
                 try:
                     os.write(fd, content)
@@ -70,7 +75,7 @@ def output(export: Path, out: Path) -> dict[str, float]:
                     os.close(fd)
             spent["compress"] += compressed - started
             spent["write"] += time.process_time() - compressed
-            spent["mb"] += (len(data) + len(packed)) / 1e6
+            spent["mb"] += (len(packed) + (0 if alone else len(data))) / 1e6
     return spent
 
 

@@ -46,6 +46,7 @@ Stage packages in the order the data flows; each imports the floor and the stage
     images.proxy       the proxy's disk cache
   ops: running it
     ops.export         every URL written to a folder, atomically, unchanged files untouched
+    ops.writer         the export's files and their .gz, written by a thread, atomically
     ops.push           WebSub pings of the feeds whose bytes changed
     ops.deploy         an object store (S3, GCS, Azure, a folder) made equal to the export
     ops.pipeline       open (healing) -> scan -> export -> feeds to ping, for build and serve

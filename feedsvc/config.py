@@ -163,7 +163,7 @@ class Deploy:
     target: str | None = field(default=None, metadata=check(_target))  # where `feedsvc deploy` puts the export
     endpoint: str | None = field(default=None, metadata=check(lambda v: v and _absolute_url(v)))  # S3-compatible
     region: str | None = None
-    gzip: bool = True  # objects hold gzip bodies with Content-Encoding: gzip (the .gz the export wrote)
+    gzip: bool = False  # objects hold gzip bodies with Content-Encoding: gzip (the .gz the export wrote)
     max_deletes: int = field(default=256, metadata=check(at_least(0)))  # refuse to delete more, unless --force
     uploads: int = field(default=16, metadata=check(between(1, 256)))  # uploads at once
     invalidate: tuple[str, ...] = ()  # a command run with the changed URL paths as arguments (a CDN purge)
@@ -217,6 +217,13 @@ class Filters:
 
 
 @dataclass(frozen=True)
+class Export:
+    # archive pages' feeds (most of an export's bytes, seldom fetched) are written only as .gz,
+    # which nginx serves with gzip_static always + gunzip on and deploy uploads; true: also plain
+    plain_archives: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     sources: tuple[Source, ...]
     site: Site = Site()
@@ -231,6 +238,7 @@ class Config:
     server: Server = Server()
     filters: Filters = Filters()
     deploy: Deploy = Deploy()
+    export: Export = Export()
     metrics: bool = True  # /metrics in the Prometheus text format
     clients: bool = True  # /healthz?clients: how each kind of feed reader polled over the last day
 

@@ -20,6 +20,7 @@ from feedsvc.store import Store
 from feedsvc.web.app import create_app
 
 from .conftest import make_config
+from .exported import files, read
 
 SITE = "https://feeds.example.com"
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -121,7 +122,7 @@ def every_feed(site: Site) -> list[tuple[str, str, tuple[str, ...]]]:
 
 
 def links(path: Path) -> dict[str, str]:
-    root = etree.parse(str(path)).getroot()
+    root = etree.fromstring(read(path))
     return {link.get("rel"): link.get("href") for link in root.findall(f"{ATOM}link")}
 
 
@@ -131,14 +132,14 @@ def walk_atom(site: Site, feed_url: str) -> list[str]:
     url: str | None = feed_url
     seen_pages = 0
     while url:
-        parsed = feedparser.parse(site.file(url).read_bytes())
+        parsed = feedparser.parse(read(site.file(url)))
         assert parsed.bozo == 0, url
         ids += [e.id.rsplit("/", 1)[1] for e in parsed.entries]
         found = links(site.file(url))
         if url != feed_url:
             seen_pages += 1
             assert found["current"] == feed_url
-            assert etree.parse(str(site.file(url))).getroot().find(f"{HISTORY}archive") is not None
+            assert etree.fromstring(read(site.file(url))).find(f"{HISTORY}archive") is not None
             assert parsed.feed.id == feed_url  # one feed, one id
         url = found.get("prev-archive")
     return ids
@@ -154,12 +155,12 @@ def test_following_prev_archive_reaches_every_article_of_every_feed_once(site: S
 
 
 def test_archive_pages_are_fixed_blocks_from_the_oldest(site: Site) -> None:
-    pages = sorted((site.out / "feeds/all/_archive").glob("*.atom"), key=lambda p: int(p.stem))
+    pages = sorted(files(site.out / "feeds/all/_archive", "*.atom"), key=lambda p: int(p.stem))
     assert [p.stem for p in pages] == [str(n) for n in range(1, len(pages) + 1)]
     assert len(pages) == (1000 - 20) // SIZE + 1
-    sizes = [len(feedparser.parse(p.read_bytes()).entries) for p in pages]
+    sizes = [len(feedparser.parse(read(p)).entries) for p in pages]
     assert sizes[:-1] == [SIZE] * (len(pages) - 1) and sizes[-1] == (1000 - 20) % SIZE
-    oldest = feedparser.parse(pages[0].read_bytes()).entries
+    oldest = feedparser.parse(read(pages[0])).entries
     assert {e.title for e in oldest} == {f"Post {n} {'odd' if n % 2 else 'even'}" for n in range(SIZE)}
     first, last = links(pages[0]), links(pages[-1])
     assert "prev-archive" not in first and first["next-archive"].endswith("/feeds/all/_archive/2.atom")
@@ -170,7 +171,7 @@ def test_archive_pages_are_fixed_blocks_from_the_oldest(site: Site) -> None:
 def test_json_feed_pages_through_next_url(site: Site) -> None:
     ids, url = [], f"{SITE}/categories/ke-ji.json"
     while url:
-        page = json.loads(site.file(url).read_bytes())
+        page = json.loads(read(site.file(url)))
         assert page["feed_url"] == f"{SITE}/categories/ke-ji.json"
         ids += [item["id"].rsplit("/", 1)[1] for item in page["items"]]
         url = page.get("next_url")
@@ -181,9 +182,9 @@ def test_json_feed_pages_through_next_url(site: Site) -> None:
 def test_served_archive_pages_match_the_export_and_full_ones_are_cached_long(site: Site) -> None:
     client = create_app(site.config).test_client()
     full = client.get("/feeds/all/_archive/1.atom")
-    assert full.status_code == 200 and full.data == (site.out / "feeds/all/_archive/1.atom").read_bytes()
+    assert full.status_code == 200 and full.data == read(site.out / "feeds/all/_archive/1.atom")
     assert full.headers["Cache-Control"] == "public, max-age=604800"
-    last = max(int(p.stem) for p in (site.out / "categories/ke-ji/shou-ji/_archive").glob("*.json"))
+    last = max(int(p.stem) for p in files(site.out / "categories/ke-ji/shou-ji/_archive", "*.json"))
     newest = client.get(f"/categories/ke-ji/shou-ji/_archive/{last}.json")
     assert newest.status_code == 200 and newest.headers["Cache-Control"] == "public, max-age=300"
     assert client.get("/feeds/all/_archive/1.atom", headers={"If-None-Match": full.headers["ETag"]}).status_code == 304
@@ -196,22 +197,22 @@ def test_every_exported_feed_and_page_is_the_bytes_the_server_renders(site: Site
     """The export renders each article's entries once, keeps them in the index and splices them
     into every document it is in (hundreds here); the server does too, or renders whatever is
     not kept: same bytes."""
-    written = [p for p in site.out.rglob("*") if p.suffix in (".rss", ".atom", ".json")]
+    written = [p for p in files(site.out, "**/*") if p.suffix in (".rss", ".atom", ".json")]
     assert len(written) > 300
     client = create_app(site.config).test_client()
     for path in written:
-        assert client.get("/" + path.relative_to(site.out).as_posix()).data == path.read_bytes(), path
+        assert client.get("/" + path.relative_to(site.out).as_posix()).data == read(path), path
         if path.suffix == ".rss":
-            assert feedparser.parse(path.read_bytes()).bozo == 0, path
+            assert feedparser.parse(read(path)).bozo == 0, path
 
 
 def test_a_new_article_changes_only_the_feeds_and_their_newest_archive_page(site: Site) -> None:
-    before = {p: p.read_bytes() for p in site.out.rglob("_archive/*") if not p.name.endswith(".gz")}
-    newest_page = {p.parent: max(int(q.stem) for q in p.parent.glob("*.atom")) for p in before}
+    before = {p: read(p) for p in files(site.out, "**/_archive/*")}
+    newest_page = {p.parent: max(int(q.stem) for q in files(p.parent, "*.atom")) for p in before}
     post = write_post(site.config.sources[0].path, 1000)
     site.posts[post.id] = post
     site.build()
-    changed = [p for p, data in before.items() if p.read_bytes() != data]
+    changed = [p for p, data in before.items() if read(p) != data]
     assert changed, "the newest page of `all` takes the article pushed out of the feed"
     for path in changed:
         assert int(path.stem) == newest_page[path.parent], f"{path}: an older archive page changed"

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from feedsvc.cli import main
 
 from .conftest import REAL, SEED
+from .exported import files, read
 from .live import LiveServer, wait_for
 
 BUCKET = "feeds-bucket"
@@ -92,11 +93,11 @@ def test_a_dry_run_prints_the_plan_and_changes_nothing(tmp_path: Path, s3: str, 
 
 
 def test_every_url_is_an_object_at_its_path_with_its_type_body_and_caching(tmp_path: Path, s3: str, bucket) -> None:  # noqa: ANN001
-    config = s3_site(tmp_path, s3)
+    config = s3_site(tmp_path, s3, "  gzip: true\n")
     code, output = run(config)
     assert code == 0, output
     out = tmp_path / "state" / "export"
-    exported = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.suffix != ".gz"}
+    exported = {p.relative_to(out).as_posix() for p in files(out, "**/*")}
     stored = keys(bucket)
     expected = {"site/" + (k[:-5] if k.endswith(".html") and not k.endswith("index.html") else k) for k in exported}
     assert set(stored) - {"site/.feedsvc-deploy.json"} == expected
@@ -109,14 +110,16 @@ def test_every_url_is_an_object_at_its_path_with_its_type_body_and_caching(tmp_p
 
     feed, body = head("feeds/all.atom")
     assert feed["ContentType"] == "application/atom+xml; charset=utf-8" and feed["ContentEncoding"] == "gzip"
-    assert feed["CacheControl"] == "public, max-age=300" and body == (out / "feeds/all.atom").read_bytes()
+    assert feed["CacheControl"] == "public, max-age=300" and body == read(out / "feeds/all.atom")
     page, body = head("feeds/all")  # the feed's page: a key without .html
     assert page["ContentType"] == "text/html; charset=utf-8" and body == (out / "feeds/all.html").read_bytes()
     article = next(k for k in exported if k.startswith("articles/"))
     assert head(article[:-5])[1] == (out / article).read_bytes()
     pages = sorted(int(k.rsplit("/", 1)[1].split(".")[0]) for k in exported if k.startswith("feeds/all/_archive/")
                    and k.endswith(".rss"))
-    assert head(f"feeds/all/_archive/{pages[0]}.rss")[0]["CacheControl"] == "public, max-age=604800, immutable"
+    oldest, body = head(f"feeds/all/_archive/{pages[0]}.rss")  # exported as .gz alone: sent as it is
+    assert oldest["CacheControl"] == "public, max-age=604800, immutable" and oldest["ContentEncoding"] == "gzip"
+    assert body == read(out / f"feeds/all/_archive/{pages[0]}.rss")
     assert head(f"feeds/all/_archive/{pages[-1]}.rss")[0]["CacheControl"] == "public, max-age=300"  # still filling
     assert head("opml.xml")[0]["ContentType"] == "text/x-opml; charset=utf-8"
 
@@ -175,12 +178,14 @@ def test_a_deploy_killed_halfway_finishes_on_the_next_run(tmp_path: Path, s3: st
 
 
 def test_a_folder_target_holds_every_url_and_a_second_deploy_writes_nothing(tmp_path: Path) -> None:
-    target = tmp_path / "bucket"
+    target, out = tmp_path / "bucket", tmp_path / "state/export"
     config = site(tmp_path, f"file://{target}")
     code, output = run(config)
     assert code == 0, output
-    assert gzip.decompress((target / "feeds/all.json").read_bytes()) == \
-        (tmp_path / "state/export/feeds/all.json").read_bytes()
+    assert (target / "feeds/all.json").read_bytes() == (out / "feeds/all.json").read_bytes()  # deploy.gzip: false
+    archived = files(out, "feeds/all/_archive/*.json")
+    assert archived and not archived[0].is_file()  # the export holds an archive page as .gz alone...
+    assert (target / archived[0].relative_to(out)).read_bytes() == read(archived[0])  # ...the target as it is read
     # a folder keeps the file names (a category's page and its children's folder cannot share one)
     assert (target / "feeds/all.html").is_file() and (target / "index.html").is_file()
     assert not list(target.rglob("*.gz"))
@@ -221,7 +226,7 @@ def test_serve_with_a_target_puts_a_new_article_in_the_bucket(tmp_path: Path, s3
 
         def arrived() -> bool:
             body = bucket.get_object(Bucket=BUCKET, Key="live/feeds/all.atom")["Body"].read()
-            return b"Fresh from serve" in gzip.decompress(body)
+            return b"Fresh from serve" in body
 
         wait_for(arrived, timeout=60)
         assert live.health()["status"] == "ok"

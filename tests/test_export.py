@@ -15,6 +15,7 @@ from lxml import etree
 
 from feedsvc.slugs import auto_slug, new_slug
 
+from . import exported
 from .conftest import HOSTILE
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -29,7 +30,8 @@ def out(built: Build, corpus: Path) -> Path:
 
 
 def files(out: Path, *suffixes: str) -> list[Path]:
-    return sorted(p for p in out.rglob("*") if p.is_file() and p.suffix in suffixes)
+    """Exported files by their URLs' names (an archive page's feed is written as .gz alone)."""
+    return [p for p in exported.files(out, "**/*") if p.suffix in suffixes]
 
 
 def feeds_only(paths: list[Path]) -> list[Path]:
@@ -52,14 +54,14 @@ def test_every_xml_feed_parses_without_bozo(out: Path) -> None:
     feeds = files(out, ".rss", ".atom")
     assert len(feeds) > 40
     for path in feeds:
-        parsed = feedparser.parse(path.read_bytes())
+        parsed = feedparser.parse(exported.read(path))
         assert parsed.bozo == 0, (path, parsed.get("bozo_exception"))
         assert parsed.entries, path
 
 
 def test_atom_follows_rfc_4287(out: Path) -> None:
     for path in files(out, ".atom"):
-        feed = etree.parse(str(path)).getroot()
+        feed = etree.fromstring(exported.read(path))
         assert feed.find(f"{ATOM}id") is not None and feed.find(f"{ATOM}updated") is not None
         assert feed.find(f"{ATOM}author/{ATOM}name") is not None
         self_links = feed.findall(f"{ATOM}link[@rel='self']")
@@ -74,7 +76,7 @@ def test_atom_follows_rfc_4287(out: Path) -> None:
 
 def test_rss_items_have_guid_and_rfc822_dates(out: Path) -> None:
     for path in files(out, ".rss"):
-        channel = etree.parse(str(path)).getroot().find("channel")
+        channel = etree.fromstring(exported.read(path)).find("channel")
         assert channel.find("{http://www.w3.org/2005/Atom}link[@rel='self']") is not None
         assert 5 <= int(channel.findtext("ttl")) <= 60  # minutes: within feeds.cache_seconds and cache_max_seconds
         for item in channel.iter("item"):
@@ -107,7 +109,7 @@ def test_categories_carry_their_names_and_channels_select_by_rule(out: Path) -> 
 
 def test_no_output_carries_proxies_lazy_images_or_scripts(out: Path) -> None:
     for path in files(out, ".rss", ".atom", ".json", ".html"):
-        text = path.read_text(encoding="utf-8")
+        text = exported.read(path).decode("utf-8")
         for bad in ("cors.zfour.workers.dev", "data-original", "<script", "&lt;script", "javascript:"):
             assert bad not in text, (path, bad)
         assert not re.search(r"\son[a-z]+\s*=", text.replace("&quot;", '"')), path
@@ -240,9 +242,9 @@ def test_hostile_articles_still_give_valid_feeds(built: Build, articles: Path) -
                                       encoding="utf-8")
     out = built(articles)
     for path in files(out, ".rss", ".atom"):
-        assert feedparser.parse(path.read_bytes()).bozo == 0, path
+        assert feedparser.parse(exported.read(path)).bozo == 0, path
     for path in files(out, ".rss", ".atom", ".json", ".html"):
-        text = path.read_text(encoding="utf-8")
+        text = exported.read(path).decode("utf-8")
         assert "alert(" not in text
         if path.suffix in (".rss", ".atom"):  # the only ']]>' left ends a CDATA section
             assert text.count("]]>") == text.count("<![CDATA[")
@@ -277,9 +279,9 @@ def test_feeds_carry_a_stylesheet_that_renders_them_for_browsers(out: Path) -> N
 
 
 def test_the_export_never_writes_outside_its_folder(tmp_path: Path) -> None:
-    from feedsvc.ops.export import _Writer
+    from feedsvc.ops.writer import Writer
 
-    writer = _Writer(tmp_path / "out", {}, lambda n: None)
+    writer = Writer(tmp_path / "out", {}, lambda n: None)
     try:
         for relpath in ("../escaped.atom", "feeds/../../escaped.atom", "/tmp/escaped.atom"):
             with pytest.raises(ValueError, match="outside the export"):
@@ -302,3 +304,28 @@ def test_exported_files_are_world_readable_whatever_the_umask_and_no_temporary_i
     written = [p for p in out.rglob("*") if p.is_file()]
     assert written and all(p.stat().st_mode & 0o777 == 0o644 for p in written)
     assert not [p for p in written if p.name.startswith(".")]
+
+
+def test_archive_feeds_are_gz_alone_unless_plain_archives_and_switching_leaves_no_stray_file(
+        tmp_path: Path, corpus: Path) -> None:
+    """Archive pages' feeds are most of an export's bytes and seldom fetched: by default only
+    their .gz is written (nginx: gzip_static always + gunzip on); ``plain_archives`` adds the
+    plain file for hosts that cannot serve a .gz, and switching back removes it."""
+    from .conftest import build_once, make_config
+
+    out = tmp_path / "out"
+    state = tmp_path / "state"
+    build_once(make_config(corpus, state, feeds={"limit": 5, "archive_size": 3}), out)
+    archived = exported.files(out, "**/_archive/*.rss")
+    assert len(archived) > 5 and not any(p.is_file() for p in archived)
+    gz_only = {p: exported.read(p) for p in archived}
+    assert (out / "feeds/all.rss").is_file() and (out / "feeds/all.rss.gz").is_file()  # the feeds themselves: both
+    assert all((p.parent / f"{p.stem}.html").is_file() for p in archived)  # and the archive pages for people
+
+    build_once(make_config(corpus, state, feeds={"limit": 5, "archive_size": 3}, export={"plain_archives": True}), out)
+    assert {p: p.read_bytes() for p in archived} == gz_only  # the same bytes, now also plain...
+    assert all(p.with_name(p.name + ".gz").is_file() for p in archived)  # ...beside their .gz
+
+    build_once(make_config(corpus, state, feeds={"limit": 5, "archive_size": 3}), out)
+    assert not any(p.is_file() for p in archived)
+    assert {p: exported.read(p) for p in archived} == gz_only

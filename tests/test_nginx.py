@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .conftest import require
+from .exported import files, read
 from .live import free_port, wait_for
 
 RECIPE = """{user}daemon off; worker_processes 1; pid {tmp}/nginx.pid; error_log {tmp}/error.log;
@@ -24,7 +25,8 @@ http {{
           text/x-opml xml; text/xsl xsl; }}
   charset utf-8; charset_types application/rss+xml application/atom+xml application/feed+json text/x-opml;
   gzip_static on; gzip_vary on;
-  server {{ listen 127.0.0.1:{port}; root {root}; location / {{ try_files $uri $uri.html =404; }} }}
+  server {{ listen 127.0.0.1:{port}; root {root}; location / {{ try_files $uri $uri.html =404; }}
+    location ~ /_archive/[0-9]+\\.(rss|atom|json)$ {{ gzip_static always; gunzip on; }} }}
 }}
 """
 
@@ -53,6 +55,17 @@ def test_nginx_serves_the_precompressed_feeds_of_the_export(built: Callable[...,
         with urllib.request.urlopen(url + "/feeds/all.atom", timeout=5) as plain:  # no Accept-Encoding
             assert plain.headers.get("Content-Encoding") is None
             assert plain.read() == (out / "feeds/all.atom").read_bytes()
+        archived = files(out, "feeds/all/_archive/*.atom")
+        assert archived and not any(p.is_file() for p in archived)  # written as .gz alone
+        path = "/" + archived[0].relative_to(out).as_posix()
+        with urllib.request.urlopen(url + path, timeout=5) as plain:  # gunzip on: inflated for this client
+            assert plain.headers.get("Content-Encoding") is None
+            assert plain.headers["Content-Type"] == "application/atom+xml; charset=utf-8"
+            assert plain.read() == read(archived[0])
+        request = urllib.request.Request(url + path, headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.headers["Content-Encoding"] == "gzip"
+            assert gzip.decompress(response.read()) == read(archived[0])
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -3,7 +3,8 @@
 
 Objects are keyed by URL path, so a bucket or CDN with no rewrite rules serves every URL:
 ``articles/<id>`` and feed pages carry no ``.html`` (``index.html`` keeps it), and the ``.gz``
-siblings are never objects of their own (with ``deploy.gzip`` their bytes are the bodies). Each
+siblings are never objects of their own (with ``deploy.gzip`` their bytes are the bodies; an
+archive page's feed written only as ``.gz`` is uploaded inflated without it). Each
 object has its Content-Type, Cache-Control (a full archive page: a week, immutable) and, when
 gzipped, Content-Encoding.
 
@@ -18,13 +19,14 @@ leaves whole objects and the next run finishes the work.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import subprocess
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from feedsvc.config import Config
@@ -48,11 +50,12 @@ class DeployError(FeedsvcError):
 class Item:
     """One object as the export says it should be."""
     key: str
-    file: Path  # the body: the file, or its .gz sibling
+    file: Path  # the body: the file, or its .gz
     md5: str
     size: int
     headers: dict[str, str]
     wave: int  # 0: pages, articles, archives and assets; 1: feeds; 2: the index and OPML
+    inflate: bool = False  # the file is a .gz the export wrote alone, to be uploaded uncompressed
 
     @property
     def fingerprint(self) -> str:
@@ -83,27 +86,47 @@ def _wave(key: str) -> int:
     return 1 if kind_of(path) == "feed" and name.rpartition(".")[2] in FORMAT_TYPES else 0
 
 
+def exported_files(out: Path) -> dict[str, tuple[Path | None, Path | None]]:
+    """Each file of the export in ``out`` by its path: (the file, its .gz), either of them
+    missing (an archive page's feed is written only as .gz, unless ``export.plain_archives``)."""
+    found = {p.relative_to(out).as_posix(): p for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")}
+    files: dict[str, tuple[Path | None, Path | None]] = {}
+    for relpath, path in found.items():
+        if not relpath.endswith(".gz"):
+            files[relpath] = (path, found.get(relpath + ".gz"))
+        elif relpath[: -len(".gz")] not in found:
+            files[relpath[: -len(".gz")]] = (None, path)
+    return files
+
+
 def local_items(out: Path, config: Config, folder: bool = False) -> dict[str, Item]:
     """Every object the export in ``out`` makes, by key (``folder``: see ``object_key``)."""
-    files = [p for p in out.rglob("*") if p.is_file() and not p.name.endswith(".gz") and not p.name.startswith(".")]
-    relpaths = [p.relative_to(out).as_posix() for p in files]
+    files = exported_files(out)
     newest: dict[str, int] = {}  # the newest archive page of each feed and format is still filling
-    for relpath in relpaths:
+    for relpath in files:
         if found := archive_of("/" + relpath):
             newest[found[0]] = max(newest.get(found[0], 0), found[1])
     items = {}
-    for file, relpath in zip(files, relpaths, strict=True):
+    for relpath, (plain, gz) in files.items():
         archive = archive_of("/" + relpath)
         full = archive is not None and archive[1] < newest[archive[0]]
-        headers = {"Content-Type": _TYPES.get(file.suffix, "application/octet-stream"),
+        headers = {"Content-Type": _TYPES.get(PurePosixPath(relpath).suffix, "application/octet-stream"),
                    "Cache-Control": f"public, max-age={WEEK}, immutable" if full
                    else f"public, max-age={config.feeds.cache_seconds}"}
-        body = file
-        if config.deploy.gzip and (gz := file.with_name(file.name + ".gz")).is_file():
+        key, inflate = object_key(relpath, folder), False
+        if gz is not None and config.deploy.gzip:
             body, headers["Content-Encoding"] = gz, "gzip"
+        elif plain is not None:
+            body = plain
+        else:
+            assert gz is not None  # a file is listed with one of the two
+            body, inflate = gz, True
         data = body.read_bytes()
-        key = object_key(relpath, folder)
-        items[key] = Item(key, body, hashlib.md5(data).hexdigest(), len(data), headers, _wave(key))
+        if inflate:  # known by the .gz's own digest and its trailer's size: no deploy inflates gigabytes to compare
+            md5, size = "gz-" + hashlib.md5(data).hexdigest(), int.from_bytes(data[-4:], "little")
+        else:
+            md5, size = hashlib.md5(data).hexdigest(), len(data)
+        items[key] = Item(key, body, md5, size, headers, _wave(key), inflate)
     return items
 
 
@@ -170,7 +193,8 @@ class Target:
 
     def put(self, item: Item) -> None:
         attributes = None if self.local else item.headers  # a folder keeps bytes only
-        self.obstore.put(self.store, item.key, item.file.read_bytes(), attributes=attributes)
+        data = item.file.read_bytes()
+        self.obstore.put(self.store, item.key, gzip.decompress(data) if item.inflate else data, attributes=attributes)
 
     def put_manifest(self, manifest: dict[str, str]) -> None:
         self.obstore.put(self.store, MANIFEST, json.dumps(manifest, sort_keys=True).encode())

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from feedsvc.atomic import write_atomic
 from feedsvc.config import Config
 from feedsvc.feeds.catalog import (
     FeedTree,
@@ -33,6 +31,7 @@ from feedsvc.feeds.catalog import (
 )
 from feedsvc.ingest.pools import process_pool, reuse_freed_memory
 from feedsvc.model import Document, FeedSpec, Selection
+from feedsvc.ops.writer import FAST_GZIP_LEVEL, GZIP_LEVEL, Writer, remove
 from feedsvc.store import Changes, Store
 from feedsvc.urls import (
     INDEX_PATH,
@@ -51,13 +50,8 @@ from feedsvc.urls import (
 
 ARTICLE_BATCH = 200  # whole articles held in memory at once
 PAGES_APART = 500  # articles past which a second process writes their pages in a full export (it costs 0.5 s of CPU to start)
-WRITE_QUEUE = 8  # pages waiting to be written at most (each up to a few MB: the 100k build peaked at 254 MB with 16)
-GZIP_LEVEL = 3  # ISA-L's level 3: a third of zlib 6's time, files about 15 % larger
 DOCUMENTS_PER_COMMIT = 100  # the write-ahead log is folded back after each commit: one commit would grow it to gigabytes
 MANY_CHANGES = 100  # articles changed since the last export: past this, big buffers are kept (ctypes costs 20 ms)
-# level 2, four times faster again: archive pages (most of an export's bytes, seldom fetched)
-# and article pages (level 3 made them only 2 % smaller, at half the speed)
-FAST_GZIP_LEVEL = 2
 
 
 @dataclass(frozen=True)
@@ -66,99 +60,6 @@ class ExportReport:
     unchanged: int
     removed: int
 
-
-def gzip_bytes(data: bytes, level: int = GZIP_LEVEL) -> bytes:
-    """The ``.gz`` beside each file, for nginx's ``gzip_static``: compressed once, when the file
-    changes, instead of on every request (no timestamp inside: the same bytes every build).
-    ISA-L's deflate: a cold export compresses gigabytes, and zlib at level 6 took most of it."""
-    from isal import igzip
-
-    return igzip.compress(data, level, mtime=0)
-
-
-class _Writer:
-    """``old``: the manifest rows this export looks at (all of them, or those a few changes
-    touch). ``trusted``: no file of the last export was touched since (its folders' mtimes
-    say so), so a file in the manifest is there as written, without a stat."""
-
-    def __init__(self, out: Path, old: dict[str, str], tick: Callable[[int], object], trusted: bool = False,
-                 background: bool = True) -> None:
-        self.out, self.old, self.tick, self.trusted = out, old, tick, trusted
-        self.new: dict[str, str] = {}
-        self.folders: set[str] = set()
-        self.written = self.unchanged = 0
-        # one thread writes every file and its .gz while the next page renders (compressing
-        # and writing a large feed let go of the GIL; two writers renaming into one folder spin
-        # on its lock in the kernel); at most WRITE_QUEUE pages wait, to bound memory. Without
-        # ``background``, each file is written as it is put: for small pages, handing each one
-        # to a thread cost more than the writing it overlapped
-        self.writer = ThreadPoolExecutor(1, thread_name_prefix="feedsvc-write") if background else None
-        self.waiting: deque[Future[bool]] = deque()
-
-    def fresh(self, relpath: str, signature: str, present: set[str] | None = None) -> bool:
-        """Already exported from the same inputs: nothing to do. ``present`` spares a stat."""
-        if self.old.get(relpath) == signature and (self.trusted or (
-                relpath in present if present is not None else os.path.isfile(os.path.join(self.out, relpath)))):
-            self.new[relpath] = signature
-            self.unchanged += 1
-            self.tick(1)
-            return True
-        return False
-
-    def put(self, relpath: str, signature: str, data: bytes, gzip_level: int = GZIP_LEVEL) -> None:
-        # lexical (resolve() would lstat every folder on the way, for every file): the paths
-        # are the site's own, made of slugs and ids, and the export folder is feedsvc's
-        if os.path.isabs(relpath) or os.path.normpath(relpath).split(os.sep)[0] == "..":
-            raise ValueError(f"refusing to write outside the export: {relpath}")
-        target = os.path.join(self.out, relpath)
-        if self.writer is None:
-            self._count(self._write(target, data, gzip_level))
-        else:
-            while len(self.waiting) >= WRITE_QUEUE:
-                self._count(self.waiting.popleft().result())  # raises what the write raised
-            self.waiting.append(self.writer.submit(self._write, target, data, gzip_level))
-        self.new[relpath] = signature
-        self.tick(1)
-
-    def carry(self, relpaths: list[str]) -> bool:
-        """Files known not to have changed, carried over without a look (False when one is not
-        in the manifest: it has to be looked at)."""
-        if not all(relpath in self.old for relpath in relpaths):
-            return False
-        for relpath in relpaths:
-            self.new[relpath] = self.old[relpath]
-        self.unchanged += len(relpaths)
-        self.tick(len(relpaths))
-        return True
-
-    def _write(self, target: str, data: bytes, gzip_level: int) -> bool:
-        """In the writer thread: the file, and its .gz when the file changed (or the .gz is gone)."""
-        compressed = target + ".gz"
-        written = write_atomic(target, data, self.folders)
-        if written or not os.path.exists(compressed):
-            write_atomic(compressed, gzip_bytes(data, gzip_level), self.folders)
-        return written
-
-    def _count(self, written: bool) -> None:
-        self.written += written
-        self.unchanged += not written
-
-    def merge(self, written: int, unchanged: int, signatures: Iterable[tuple[str, str]]) -> None:
-        """What another process exported, into this manifest and counts."""
-        self.written += written
-        self.unchanged += unchanged
-        before = len(self.new)
-        self.new.update(signatures)
-        self.tick(len(self.new) - before)
-
-    def finish(self) -> None:
-        """Every file written (or the first error raised)."""
-        try:
-            while self.waiting:
-                self._count(self.waiting.popleft().result())
-        finally:
-            if self.writer is not None:
-                self.writer.shutdown(cancel_futures=True)
 
 
 def _listed(spec: FeedSpec) -> str:
@@ -169,7 +70,7 @@ def _listed(spec: FeedSpec) -> str:
 PAGE = "html"  # a feed document's page for people, written beside its formats
 
 
-def _feeds(w: _Writer, index: Store, config: Config, specs: list[FeedSpec], base: str, since: str | None,
+def _feeds(w: Writer, index: Store, config: Config, specs: list[FeedSpec], base: str, since: str | None,
            tree: FeedTree) -> None:
     """Every document of these feeds, rendered where its signature moved. ``since``: the oldest
     date a change since the last export touched (None: unknown); the archive pages older than
@@ -189,15 +90,15 @@ def _feeds(w: _Writer, index: Store, config: Config, specs: list[FeedSpec], base
                 w.put(relpath, signature, page.body, FAST_GZIP_LEVEL if doc.is_archive else GZIP_LEVEL)
 
 
-def _stale_documents(w: _Writer, index: Store, config: Config, specs: list[FeedSpec], base: str,
+def _stale_documents(w: Writer, index: Store, config: Config, specs: list[FeedSpec], base: str,
                      since: str | None, tree: FeedTree) -> Iterator[tuple[str, str, Document, str, Selection]]:
     """(file, signature, document, format, its articles) of each file to render; the others are
     kept, and entered in the writer's manifest as they are met."""
     formats = config.feeds.formats
     for spec in specs:
-        keep = unchanged_pages(index, spec, config, since, _pages_written(w, spec, formats[0])) if since else 0
+        keep = unchanged_pages(index, spec, config, since, _pages_written(w, spec, formats[0], config)) if since else 0
         for doc, sel in select_documents(index, spec, config, keep):
-            relpaths = [export_file(document_path(doc, fmt)) for fmt in formats] + [export_file(page_path(doc))]
+            relpaths = [_document_file(doc, fmt, config) for fmt in formats] + [export_file(page_path(doc))]
             if sel is None:
                 if w.carry(relpaths):
                     continue
@@ -212,15 +113,22 @@ def _stale_documents(w: _Writer, index: Store, config: Config, specs: list[FeedS
                     yield relpath, page_signature if fmt == PAGE else signature, doc, fmt, sel
 
 
-def _pages_written(w: _Writer, spec: FeedSpec, fmt: str) -> int:
+def _document_file(doc: Document, fmt: str, config: Config) -> str:
+    """The file of a feed document: an archive page's is only its ``.gz`` unless
+    ``export.plain_archives`` (they are most of an export's bytes, and seldom fetched)."""
+    relpath = export_file(document_path(doc, fmt))
+    return relpath + ".gz" if doc.is_archive and not config.export.plain_archives else relpath
+
+
+def _pages_written(w: Writer, spec: FeedSpec, fmt: str, config: Config) -> int:
     """How many archive pages of a feed the last export wrote (they are numbered from 1)."""
     pages = 0
-    while export_file(document_path(Document(spec, pages + 1), fmt)) in w.old:
+    while _document_file(Document(spec, pages + 1), fmt, config) in w.old:
         pages += 1
     return pages
 
 
-def _index_page(w: _Writer, index: Store, config: Config, specs: list[FeedSpec], base: str) -> None:
+def _index_page(w: Writer, index: Store, config: Config, specs: list[FeedSpec], base: str) -> None:
     from feedsvc.render import (
         pages,
         site,  # rendering (jinja2, lxml) is loaded only when something is written
@@ -245,7 +153,7 @@ def _page_row(base: str, article_id: str, content: str) -> tuple[str, str]:
     return export_file(article_path(article_id)), digest(base, content)
 
 
-def _stale_article_pages(w: _Writer, index: Store, base: str, changed_ids: set[str] | None) -> Stale:
+def _stale_article_pages(w: Writer, index: Store, base: str, changed_ids: set[str] | None) -> Stale:
     """The article pages to render. ``changed_ids``: the articles changed since the last
     export (None: look at every one); the other pages are kept as they are."""
     stale: Stale = []
@@ -263,7 +171,7 @@ def _stale_article_pages(w: _Writer, index: Store, base: str, changed_ids: set[s
     return stale
 
 
-def _article_pages(w: _Writer, index: Store, config: Config, stale: Stale, tree: FeedTree) -> None:
+def _article_pages(w: Writer, index: Store, config: Config, stale: Stale, tree: FeedTree) -> None:
     from feedsvc.render import site  # rendering (jinja2, lxml) is loaded only when something is written
 
     for start in range(0, len(stale), ARTICLE_BATCH):
@@ -278,7 +186,7 @@ def _article_pages_apart(config: Config, out: Path, key: str, base: str, trusted
     thread of its own for the writes, as the feeds have, took a fifth more CPU time here.
     Returns how many were written and how many were already there."""
     index = Store.open(config.state_dir, readonly=True)
-    w = _Writer(out, index.export_manifest(key), lambda n: None, trusted, background=False)
+    w = Writer(out, index.export_manifest(key), lambda n: None, trusted, background=False)
     try:
         tree = FeedTree(feed_specs(index, config))  # made here: a tree is no light thing to send to a process
         _article_pages(w, index, config, _stale_article_pages(w, index, base, None), tree)
@@ -342,10 +250,10 @@ def export(index: Store, config: Config, out: Path, tick: Callable[[int], object
         reuse_freed_memory()
     specs = feed_specs(index, config)
     if changes is None:
-        looked_at, w = specs, _Writer(out, index.export_manifest(key), tick, trusted=bool(last))
+        looked_at, w = specs, Writer(out, index.export_manifest(key), tick, trusted=bool(last))
     else:  # all and the channels are always looked at: their queries can take in any article
         looked_at = [spec for spec in specs if spec.term is None or spec.term in changes.terms]
-        w = _Writer(out, _touched_rows(index, config, key, looked_at, changes), tick, trusted=True)
+        w = Writer(out, _touched_rows(index, config, key, looked_at, changes), tick, trusted=True)
     try:
         apart = changed_ids is None and (os.cpu_count() or 1) > 1 and index.count_live() >= PAGES_APART
         with _apart(config, out, key, base, w.trusted) if apart else nullcontext() as pages:
@@ -358,7 +266,7 @@ def export(index: Store, config: Config, out: Path, tick: Callable[[int], object
                 w.merge(*pages.result(), _article_manifest(index, base))
     finally:
         w.finish()
-    removed = _remove(out, w.old.keys() - w.new.keys())
+    removed = remove(out, w.old.keys() - w.new.keys(), w.new.keys())
     untouched = last["files"] - len(w.old) if changes is not None else 0  # rows nobody looked at: as they were
     folders = {relpath.rpartition("/")[0] for relpath in w.new} | {""} | set(last["folders"] if changes is not None else ())
     state = {"generation": generation, "base": base, "files": untouched + len(w.new),
@@ -380,16 +288,3 @@ def _touched_rows(index: Store, config: Config, key: str, specs: list[FeedSpec],
     paths += [export_file(path) for path in (INDEX_PATH, OPML_PATH, XSL_PATH, STYLE_PATH)]
     paths += [export_file(article_path(article_id)) for article_id in changed_ids]
     return index.export_rows(key, paths, [export_file(archive_folder(spec)) for spec in feeds])
-
-
-def _remove(out: Path, relpaths: Iterable[str]) -> int:
-    """Files no longer published, with their .gz; returns how many were there."""
-    removed = 0
-    for relpath in relpaths:
-        try:
-            (out / relpath).unlink()
-            removed += 1
-        except FileNotFoundError:
-            pass
-        (out / f"{relpath}.gz").unlink(missing_ok=True)
-    return removed
