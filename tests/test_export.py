@@ -308,9 +308,9 @@ def test_exported_files_are_world_readable_whatever_the_umask_and_no_temporary_i
 
 def test_archive_feeds_are_gz_alone_unless_plain_archives_and_switching_leaves_no_stray_file(
         tmp_path: Path, corpus: Path) -> None:
-    """Archive pages' feeds are most of an export's bytes and seldom fetched: by default only
-    their .gz is written (nginx: gzip_static always + gunzip on); ``plain_archives`` adds the
-    plain file for hosts that cannot serve a .gz, and switching back removes it."""
+    """Archive pages are most of an export's bytes and seldom fetched: by default only their .gz
+    is written (nginx: gzip_static always + gunzip on); ``plain_archives`` adds the plain file
+    for hosts that cannot serve a .gz, and switching back removes it."""
     from .conftest import build_once, make_config
 
     out = tmp_path / "out"
@@ -320,7 +320,10 @@ def test_archive_feeds_are_gz_alone_unless_plain_archives_and_switching_leaves_n
     assert len(archived) > 5 and not any(p.is_file() for p in archived)
     gz_only = {p: exported.read(p) for p in archived}
     assert (out / "feeds/all.rss").is_file() and (out / "feeds/all.rss.gz").is_file()  # the feeds themselves: both
-    assert all((p.parent / f"{p.stem}.html").is_file() for p in archived)  # and the archive pages for people
+    assert (out / "feeds/all.html").is_file() and (out / "index.html").is_file()  # and the pages for people
+    pages = exported.files(out, "**/_archive/*.html")  # but archive pages for people are .gz alone too
+    assert len(pages) == len(archived) and not any(p.is_file() for p in pages)
+    assert b"Archive page" in exported.read(pages[0])
 
     build_once(make_config(corpus, state, feeds={"limit": 5, "archive_size": 3}, export={"plain_archives": True}), out)
     assert {p: p.read_bytes() for p in archived} == gz_only  # the same bytes, now also plain...

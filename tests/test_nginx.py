@@ -26,7 +26,8 @@ http {{
   charset utf-8; charset_types application/rss+xml application/atom+xml application/feed+json text/x-opml;
   gzip_static on; gzip_vary on;
   server {{ listen 127.0.0.1:{port}; root {root}; location / {{ try_files $uri $uri.html =404; }}
-    location ~ /_archive/[0-9]+\\.(rss|atom|json)$ {{ gzip_static always; gunzip on; }} }}
+    location ~ /_archive/[0-9]+$ {{ rewrite ^ $uri.html last; }}
+    location ~ /_archive/[0-9]+\\.(rss|atom|json|html)$ {{ gzip_static always; gunzip on; }} }}
 }}
 """
 
@@ -66,6 +67,9 @@ def test_nginx_serves_the_precompressed_feeds_of_the_export(built: Callable[...,
         with urllib.request.urlopen(request, timeout=5) as response:
             assert response.headers["Content-Encoding"] == "gzip"
             assert gzip.decompress(response.read()) == read(archived[0])
+        page = archived[0].with_suffix(".html")  # an archive page for people, at its URL without .html
+        with urllib.request.urlopen(url + path.removesuffix(".atom"), timeout=5) as plain:
+            assert plain.headers["Content-Type"] == "text/html; charset=utf-8" and plain.read() == read(page)
     finally:
         server.terminate()
         server.wait(timeout=10)

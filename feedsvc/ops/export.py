@@ -98,7 +98,7 @@ def _stale_documents(w: Writer, index: Store, config: Config, specs: list[FeedSp
     for spec in specs:
         keep = unchanged_pages(index, spec, config, since, _pages_written(w, spec, formats[0], config)) if since else 0
         for doc, sel in select_documents(index, spec, config, keep):
-            relpaths = [_document_file(doc, fmt, config) for fmt in formats] + [export_file(page_path(doc))]
+            relpaths = [_document_file(doc, fmt, config) for fmt in [*formats, PAGE]]
             if sel is None:
                 if w.carry(relpaths):
                     continue
@@ -114,9 +114,10 @@ def _stale_documents(w: Writer, index: Store, config: Config, specs: list[FeedSp
 
 
 def _document_file(doc: Document, fmt: str, config: Config) -> str:
-    """The file of a feed document: an archive page's is only its ``.gz`` unless
-    ``export.plain_archives`` (they are most of an export's bytes, and seldom fetched)."""
-    relpath = export_file(document_path(doc, fmt))
+    """The file of a feed document in a format, or of its page for people (``PAGE``): an
+    archive page's is only its ``.gz`` unless ``export.plain_archives`` (they are most of an
+    export's bytes, and seldom fetched)."""
+    relpath = export_file(page_path(doc) if fmt == PAGE else document_path(doc, fmt))
     return relpath + ".gz" if doc.is_archive and not config.export.plain_archives else relpath
 
 
