@@ -9,7 +9,8 @@ budgets name: `feedsvc build` from the command line with nothing changed and aft
 each beside the bare start-up (`feedsvc --help`), medians of alternating runs. And, when
 Debian's `hugo` is installed, Hugo's cold build of the same corpus, the megabytes each wrote,
 a cold feedsvc build set to write what the Hugo site writes, and the floor under a cold build
-of feedsvc's default output (bench/floor.py). Figures are printed, never
+of feedsvc's default output (bench/floor.py); and the bytes of the cold build's export and
+state, per part (bench/disk.py). Figures are printed, never
 asserted: this machine is shared, so compare the columns of one run.
 """
 
@@ -29,6 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
+import disk  # noqa: E402
 import floor  # noqa: E402
 from runs import FEEDSVC, median, megabytes, quiet_file_creation, startup, timed, write_config  # noqa: E402
 
@@ -131,7 +133,9 @@ def main() -> None:
             rows[step] = {system: run_phase(system, source, work) for system in ("feedsvc", "naive")}
             if step == "cold build":  # what it wrote: the export and the index (naive writes elsewhere)
                 written = {part: megabytes(work / part) for part in ("out", "state")}
+                on_disk = disk.describe(work / "out", work / "state", source)
         report(rows, args.count)
+        print(f"after the cold build (default config), {on_disk}")
         cli = above_startup(source, work, args.rounds)
         base_wall, base_cpu = cli.pop("start-up")
         print(f"feedsvc from the command line, medians of {args.rounds} alternating runs, wall / CPU s:"

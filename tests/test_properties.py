@@ -168,7 +168,8 @@ def test_nothing_reached_through_a_symlink_is_ever_published(entries: list[tuple
         try:
             scan(index, config, settle=0)  # the walk
             scan(index, config, settle=0, only=every_path)  # the watcher's paths
-            published = index.db.execute("SELECT relpath, title, content FROM articles").fetchall()
+            paths = [row[0] for row in index.db.execute("SELECT path FROM articles")]
+            published = [(a.relpath, a.title, a.content) for a in index.articles_by_path(paths).values()]
         finally:
             index.close()
         for relpath, title, content in published:
