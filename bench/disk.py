@@ -46,8 +46,8 @@ def state_parts(state: Path) -> dict[str, int]:
         db = sqlite3.connect(f"file:{index}?mode=ro", uri=True)
         try:
             for name, size in db.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"):
-                part = "entries" if "entries" in name else "articles" if name.startswith(("articles", "sqlite_autoindex_articles")) \
-                    else "the rest"
+                articles = name.startswith(("articles", "sqlite_autoindex_articles"))
+                part = "entries" if "entries" in name else "articles" if articles else "the rest"
                 parts[f"index: {part}"] += size
         finally:
             db.close()
