@@ -32,7 +32,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 import disk  # noqa: E402
 import floor  # noqa: E402
-from runs import FEEDSVC, median, megabytes, quiet_file_creation, startup, timed, write_config  # noqa: E402
+from runs import FEEDSVC, median, megabytes, quiet_file_creation, startup, timed, touch_one, write_config  # noqa: E402
 
 
 def phase_feedsvc(source: Path, work: Path) -> None:
@@ -95,12 +95,6 @@ def above_startup(source: Path, work: Path, rounds: int) -> dict[str, tuple[floa
         runs["no-change rebuild"].append(timed(build))
         runs["start-up"].append(startup())
     return {step: median(times) for step, times in runs.items()}
-
-
-def touch_one(source: Path) -> None:
-    path = min(source.rglob("*.md"))
-    text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace("title: '", "title: 'Edited ", 1), encoding="utf-8")
 
 
 def main() -> None:

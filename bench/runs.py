@@ -46,6 +46,13 @@ def megabytes(folder: Path) -> float:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) / 1e6
 
 
+def touch_one(source: Path) -> None:
+    """Edit one article of a generated corpus (its title), as a writer would."""
+    path = min(source.rglob("*.md"))
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("title: '", "title: 'Edited ", 1), encoding="utf-8")
+
+
 def startup() -> tuple[float, float]:
     """One run of the bare start-up the budgets measure from."""
     return timed([*FEEDSVC, "--help"])

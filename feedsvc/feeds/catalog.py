@@ -48,9 +48,12 @@ def apply_configured_slugs(index: Store, config: Config) -> None:
                 log.warning("%s_slugs: %r keeps its slug: a sibling already has %r", kind, name, wanted[name])
 
 
+_DIGITS = re.compile(r"(\d+)")
+
+
 def _natural(slug: str) -> list[tuple[int, int | str]]:
     """Sort key: ``source-9`` before ``source-10``; slugs are pinyin for CJK, so that order reads well too."""
-    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", slug) if part]
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in _DIGITS.split(slug) if part]
 
 
 def channel_query(channel: Channel) -> FeedQuery:
@@ -190,6 +193,11 @@ def items(index: Store, selection: Selection) -> list[Article]:
     return index.articles_at(selection.paths)
 
 
+def listed_items(index: Store, selection: Selection) -> list[Article]:
+    """The articles of a selection as a page lists them: everything but their bodies."""
+    return index.articles_at(selection.paths, bodies=False)
+
+
 # -- what a document's bytes are made of ---------------------------------------
 
 
@@ -235,6 +243,7 @@ class FeedTree:
         self.by_slugs = {s.slugs: s for s in specs if s.kind == "category"}
         self.tags = {s.names[0]: s for s in specs if s.kind == "tag"}
         self.children: dict[tuple[str, ...], list[FeedSpec]] = {}
+        self.page_urls: dict[tuple[str, ...], str] = {}  # the renderer's, for each page it made
         for spec in specs:
             if spec.kind == "category":
                 self.children.setdefault(spec.slugs[:-1], []).append(spec)

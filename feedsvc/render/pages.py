@@ -130,16 +130,24 @@ def render_article(config: Config, article: Article, tree: FeedTree) -> bytes:
 def _term_links(config: Config, tree: FeedTree) -> dict[str, Callable[..., str]]:
     """``page_url(feed or document)``, and ``category_url(path of names)`` and ``tag_url(tag)``:
     the page of that feed, or "" when there is none."""
+    site_url, known = config.site.url, tree.page_urls  # kept with the tree: an export renders thousands of pages
+
     def page_url(other: FeedSpec | Document) -> str:
-        return absolute(config.site.url, page_path(other if isinstance(other, Document) else Document(other)))
+        return absolute(site_url, page_path(other if isinstance(other, Document) else Document(other)))
 
     def category_url(names: tuple[str, ...]) -> str:
-        found = tree.by_names.get(tuple(names))
-        return page_url(found) if found else ""
+        key = (site_url, "category", *names)
+        if (url := known.get(key)) is None:
+            found = tree.by_names.get(tuple(names))
+            url = known[key] = page_url(found) if found else ""
+        return url
 
     def tag_url(tag: str) -> str:
-        found = tree.tags.get(tag)
-        return page_url(found) if found else ""
+        key = (site_url, "tag", tag)
+        if (url := known.get(key)) is None:
+            found = tree.tags.get(tag)
+            url = known[key] = page_url(found) if found else ""
+        return url
 
     return {"page_url": page_url, "category_url": category_url, "tag_url": tag_url}
 

@@ -17,7 +17,7 @@ from lxml import etree
 
 from feedsvc.config import Config
 from feedsvc.feeds import filters
-from feedsvc.feeds.catalog import FeedTree, is_full, items, select, select_document
+from feedsvc.feeds.catalog import FeedTree, is_full, items, listed_items, select, select_document
 from feedsvc.model import EPOCH, FORMAT_TYPES, HTML, Article, Document, FeedSpec, Page, Selection
 from feedsvc.render.documents import feed_updated, pace_of, render_feed, render_opml, render_spliced, with_stylesheet
 from feedsvc.render.entries import entry_bytes
@@ -162,7 +162,7 @@ def latest(index: Store) -> Selection:
 
 def index_page(index: Store, config: Config, specs: list[FeedSpec]) -> Page:
     """Every feed (the category tree as a tree) with its article count, and the latest articles."""
-    newest = items(index, latest(index))
+    newest = listed_items(index, latest(index))
     return Page(render_index(config, specs, newest), HTML, feed_updated(newest))
 
 
@@ -172,7 +172,7 @@ def opml_page(index: Store, config: Config, specs: list[FeedSpec]) -> Page:
 
 def feed_html(index: Store, config: Config, doc: Document, tree: FeedTree, selection: Selection | None = None) -> Page:
     """A feed document's page for people: the same items as the document, in a page."""
-    articles = items(index, selection or select_document(index, doc, config))
+    articles = listed_items(index, selection or select_document(index, doc, config))
     return Page(render_feed_html(config, doc, articles, tree), HTML, feed_updated(articles))
 
 

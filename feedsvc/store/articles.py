@@ -191,13 +191,15 @@ class ArticleTable(State):
         # a generation logged without its date (by a version before dates were logged): none to go by
         return Changes(ids, terms, oldest if dated == logged else None)
 
-    def articles_at(self, paths: Sequence[str]) -> list[Article]:
-        """Whole articles for the given file paths, in the order given."""
-        found = self.articles_by_path(paths)
+    def articles_at(self, paths: Sequence[str], bodies: bool = True) -> list[Article]:
+        """Articles for the given file paths, in the order given; without ``bodies``, their
+        content is left empty (a list of articles shows none: inflating it would be wasted)."""
+        found = self.articles_by_path(paths, bodies)
         return [found[p] for p in paths if p in found]
 
-    def articles_by_path(self, paths: Sequence[str]) -> dict[str, Article]:
-        rows = self._by_paths(f"SELECT path, {ARTICLE_COLUMNS} FROM articles WHERE path IN ({{}})", paths)
+    def articles_by_path(self, paths: Sequence[str], bodies: bool = True) -> dict[str, Article]:
+        columns = ARTICLE_COLUMNS if bodies else ARTICLE_COLUMNS.replace(" content,", " '' AS content,")
+        rows = self._by_paths(f"SELECT path, {columns} FROM articles WHERE path IN ({{}})", paths)
         return {row[0]: _row_to_article(row[1:]) for row in rows}
 
     def article(self, article_id: str) -> Article | None:
