@@ -7,7 +7,7 @@ compression call (``export.gzip_bytes``, ISA-L at the export's levels).
 - parse: read each article, load its front matter with libyaml, sanitize its body with nh3
   (no image rewrite, no text, no dates, no categories);
 - output: the bytes of a finished export (EXPORT, from ``feedsvc build``) compressed as the
-  export compresses them and written, each file and its ``.gz`` (an archive page's feed: its
+  export compresses them and written, each file and its ``.gz`` (an archive page: its
   ``.gz`` alone, as the export writes it), into a new folder with
   plain ``open``/``write``/``close`` (no temporary name, no rename, no index).
 
@@ -51,7 +51,7 @@ def output(export: Path, out: Path) -> dict[str, float]:
     for folder, _, names in os.walk(export):
         present = set(names)
         for name in names:
-            alone = name.endswith(".gz") and name[: -len(".gz")] not in present  # an archive page's feed
+            alone = name.endswith(".gz") and name[: -len(".gz")] not in present  # an archive page
             if name.endswith(".gz") and not alone:
                 continue
             with open(os.path.join(folder, name), "rb") as f:

@@ -218,8 +218,9 @@ class Filters:
 
 @dataclass(frozen=True)
 class Export:
-    # archive pages' feeds (most of an export's bytes, seldom fetched) are written only as .gz,
-    # which nginx serves with gzip_static always + gunzip on and deploy uploads; true: also plain
+    # archive pages (their feeds and their pages for people: most of an export's bytes, seldom
+    # fetched) are written only as .gz, which nginx serves with gzip_static always + gunzip on
+    # and deploy uploads; true: also plain
     plain_archives: bool = False
 
 

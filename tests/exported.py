@@ -1,4 +1,4 @@
-"""Reading a static export as a server of it sends it: an archive page's feed is written only
+"""Reading a static export as a server of it sends it: an archive page is written only
 as ``.gz`` (``export.plain_archives: false``), which nginx inflates for a client that asks
 for the plain bytes (``gunzip on``)."""
 

@@ -30,7 +30,7 @@ def out(built: Build, corpus: Path) -> Path:
 
 
 def files(out: Path, *suffixes: str) -> list[Path]:
-    """Exported files by their URLs' names (an archive page's feed is written as .gz alone)."""
+    """Exported files by their URLs' names (an archive page is written as .gz alone)."""
     return [p for p in exported.files(out, "**/*") if p.suffix in suffixes]
 
 

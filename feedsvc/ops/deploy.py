@@ -4,7 +4,7 @@
 Objects are keyed by URL path, so a bucket or CDN with no rewrite rules serves every URL:
 ``articles/<id>`` and feed pages carry no ``.html`` (``index.html`` keeps it), and the ``.gz``
 siblings are never objects of their own (with ``deploy.gzip`` their bytes are the bodies; an
-archive page's feed written only as ``.gz`` is uploaded inflated without it). Each
+archive page, written only as ``.gz``, is uploaded inflated without it). Each
 object has its Content-Type, Cache-Control (a full archive page: a week, immutable) and, when
 gzipped, Content-Encoding.
 
@@ -88,7 +88,7 @@ def _wave(key: str) -> int:
 
 def exported_files(out: Path) -> dict[str, tuple[Path | None, Path | None]]:
     """Each file of the export in ``out`` by its path: (the file, its .gz), either of them
-    missing (an archive page's feed is written only as .gz, unless ``export.plain_archives``)."""
+    missing (an archive page is written only as .gz, unless ``export.plain_archives``)."""
     found = {p.relative_to(out).as_posix(): p for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")}
     files: dict[str, tuple[Path | None, Path | None]] = {}
     for relpath, path in found.items():
