@@ -329,3 +329,32 @@ def test_butterflys_own_docs_link_by_abbrlink_and_keep_the_text_of_their_tags(tm
         assert "{%" not in text, entry.title
     tags = found["Butterfly 文檔(四) 標簽外挂"].content[0].value
     assert "🚀 快速開始" in tags and "❓ 主題問答" in tags  # post_link titles, and the notes holding them
+
+
+def test_a_blog_that_files_every_post_with_category_singular_gets_hexos_tree_and_links(tmp_path: Path) -> None:
+    """yl2019lw's blog writes ``category:`` (singular) in all 64 posts, with asset folders.
+    Hexo generated a page for each post and for each of the 6 nodes of its category tree; the
+    fixture lists them (its images are left out: an empty file of each name stands in, since a
+    feed links to an image and never reads it). Every post links where Hexo put its page, and
+    the category feeds are Hexo's category pages, node for node."""
+    import shutil
+    from urllib.parse import unquote
+
+    from .conftest import DATA
+
+    root = tmp_path / "blog"
+    shutil.copytree(DATA / "hexo" / "yl2019lw-blog", root)
+    for asset in (root / "asset-files.txt").read_text(encoding="utf-8").splitlines():
+        (root / "source" / "_posts" / asset).parent.mkdir(parents=True, exist_ok=True)
+        (root / "source" / "_posts" / asset).touch()
+    source = {"path": str(root / "source" / "_posts"), "hexo": str(root / "_config.yml")}
+    out = build(tmp_path, source, feeds={"limit": 100})
+    found = entries(out)
+    pages = set((root / "generated-post-paths.txt").read_text(encoding="utf-8").split())
+    links = [unquote(e.link.removeprefix("http://yoursite.com/")).rstrip("/") for e in found]
+    assert len(links) == 64 and set(links) <= pages  # the date in each link is Hexo's day too
+    nodes = {p.relative_to(out / "categories").with_suffix("").as_posix() for p in (out / "categories").rglob("*.atom")}
+    assert nodes == set((root / "generated-category-paths.txt").read_text(encoding="utf-8").split())
+    assert all(e.tags and "computer vision" in [t.term for t in e.tags] for e in found)
+    said = warnings(tmp_path, source)
+    assert "0 errors, 0 warnings" in said, said
