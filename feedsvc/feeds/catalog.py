@@ -218,10 +218,8 @@ def templates_digest() -> str:
 
 def render_fingerprint(config: Config) -> str:
     """Everything besides the articles that output bytes depend on."""
-    # (config.export: which files hold the bytes; an export made otherwise is looked at again)
     return digest(__version__, LAYOUT, templates_digest(), repr(config.site), repr(config.feeds), repr(config.push),
-                  repr(config.export), repr(config.channels), repr(sorted(config.category_slugs.items())),
-                  repr(sorted(config.tag_slugs.items())))
+                repr(config.channels), repr(sorted(config.category_slugs.items())), repr(sorted(config.tag_slugs.items())))
 
 
 def document_signature(fingerprint: str, doc: Document, selection: Selection) -> str:

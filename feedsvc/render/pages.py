@@ -135,19 +135,16 @@ def _term_links(config: Config, tree: FeedTree) -> dict[str, Callable[..., str]]
     def page_url(other: FeedSpec | Document) -> str:
         return absolute(site_url, page_path(other if isinstance(other, Document) else Document(other)))
 
-    def category_url(names: tuple[str, ...]) -> str:
-        key = (site_url, "category", *names)
-        if (url := known.get(key)) is None:
-            found = tree.by_names.get(tuple(names))
-            url = known[key] = page_url(found) if found else ""
+    def url_of(kind: str, key: tuple[str, ...], found: FeedSpec | None) -> str:
+        if (url := known.get((site_url, kind, *key))) is None:
+            url = known[(site_url, kind, *key)] = page_url(found) if found else ""
         return url
 
+    def category_url(names: tuple[str, ...]) -> str:
+        return url_of("category", tuple(names), tree.by_names.get(tuple(names)))
+
     def tag_url(tag: str) -> str:
-        key = (site_url, "tag", tag)
-        if (url := known.get(key)) is None:
-            found = tree.tags.get(tag)
-            url = known[key] = page_url(found) if found else ""
-        return url
+        return url_of("tag", (tag,), tree.tags.get(tag))
 
     return {"page_url": page_url, "category_url": category_url, "tag_url": tag_url}
 

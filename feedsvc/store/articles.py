@@ -15,6 +15,7 @@ from feedsvc.store.state import State
 
 ARTICLE_COLUMNS = ("id, relpath, title, published, updated, author, categories, tags, image, summary, content, link,"
                    " draft, guid")
+LISTED_COLUMNS = ARTICLE_COLUMNS.replace(" content,", " '' AS content,")  # a list of articles shows no body
 _TIME = "%Y-%m-%dT%H:%M:%S.%f%z"  # fixed width, so text order is time order; fromisoformat reads it back
 CHANGES_KEPT = 1000  # generations of the change log kept; an export older than that renders all
 
@@ -198,7 +199,7 @@ class ArticleTable(State):
         return [found[p] for p in paths if p in found]
 
     def articles_by_path(self, paths: Sequence[str], bodies: bool = True) -> dict[str, Article]:
-        columns = ARTICLE_COLUMNS if bodies else ARTICLE_COLUMNS.replace(" content,", " '' AS content,")
+        columns = ARTICLE_COLUMNS if bodies else LISTED_COLUMNS
         rows = self._by_paths(f"SELECT path, {columns} FROM articles WHERE path IN ({{}})", paths)
         return {row[0]: _row_to_article(row[1:]) for row in rows}
 
