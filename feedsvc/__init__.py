@@ -29,6 +29,7 @@ Stage packages in the order the data flows; each imports the floor and the stage
     store.polls        the polling log: requests, validators and gaps per feed reader
   feeds: what to publish
     feeds.catalog      which feeds exist, what each selects, archive pages, signatures
+    feeds.tree         the feeds as pages look them up: all at once, or node by node
     feeds.filters      RSSHub's URL filters (RE2 regexes, OpenCC)
     feeds.rhythm       cache hints from each feed's own rhythm
   ingest: the folders into the store

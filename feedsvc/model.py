@@ -48,6 +48,11 @@ class Article:
         return tuple(dict.fromkeys(name for path in self.categories for name in path))
 
 
+# a term as the index reads it one at a time: id, kind, parent, name, slug, live articles, the
+# newest one's date (ISO 8601)
+TermRow = tuple[int, str, int, str, str, int, str]
+
+
 @dataclass(frozen=True)
 class Term:
     """A node of the category tree, or a tag, as the index keeps it: the slug it was given

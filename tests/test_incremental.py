@@ -206,3 +206,43 @@ def test_archive_pages_older_than_every_change_are_kept_and_the_rest_match_a_col
         if step in (add_the_newest, delete_the_newest, edit_a_middle_one, delete_an_old_one, fill_the_last_pages):
             assert max(kept) > 0, step.__name__  # the case is the one it is meant to be
         kept.clear()
+
+
+# -- a large tree: one edit reads the nodes it shows, never the whole tree ---------------------
+
+
+def move_between_branches(src: Path, t: int) -> None:  # both stay: no feed comes or goes
+    _write(src / ZAKER / "b.md", post("Beta", "2021-05-02 08:00:00", ["新媒体", "分支3", "栏目"], ["科技"]), t)
+
+
+def retag_with_a_known_tag(src: Path, t: int) -> None:
+    _write(src / ZAKER / "a.md", post("Alpha", "2021-05-01 08:00:00", ["新媒体", "ZAKER", "channel"], ["标签1", "科技"]), t)
+
+
+def test_one_edit_in_a_wide_tree_reads_only_the_nodes_its_pages_show(
+        tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forty branches beside the edited one: the export after an edit never lists every term
+    (at 8,000 nodes that cost more than rendering the pages it changes), and still ends where a
+    cold build ends, the index page (40 children under one node, 12 shown) and the OPML included."""
+    from feedsvc.store.terms import Terms
+
+    for n in range(40):
+        _write(source / f"b{n}" / "p.md", post(f"Post {n}", f"2021-04-{n % 28 + 1:02d} 08:00:00",
+                                               ["新媒体", f"分支{n}", "栏目"], [f"标签{n % 7}"]), 1_600_000_000 * 10**9)
+    config = make_config(source, tmp_path / "state", **SECTIONS)
+    build_once(config, tmp_path / "site")
+    whole = Terms.terms
+    for number, step in enumerate([edit_body, move_between_branches, retag_with_a_known_tag], 1):
+        step(source, (1_600_000_000 + number * 100) * 10**9)
+        index = Store.open(config.state_dir)
+        try:
+            scan(index, config, settle=0)
+            scan(index, config, settle=0)
+            monkeypatch.setattr(Terms, "terms", lambda self: pytest.fail("the whole tree was read"))
+            report = export(index, config, tmp_path / "site")
+            monkeypatch.setattr(Terms, "terms", whole)
+        finally:
+            index.close()
+        assert 0 < report.written < report.unchanged, step.__name__
+        build_once(replace(config, state_dir=tmp_path / f"cold-state{number}"), tmp_path / f"cold{number}")
+        assert tree(tmp_path / "site") == tree(tmp_path / f"cold{number}"), step.__name__

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 from feedsvc import __version__
@@ -51,7 +52,7 @@ def apply_configured_slugs(index: Store, config: Config) -> None:
 _DIGITS = re.compile(r"(\d+)")
 
 
-def _natural(slug: str) -> list[tuple[int, int | str]]:
+def natural(slug: str) -> list[tuple[int, int | str]]:
     """Sort key: ``source-9`` before ``source-10``; slugs are pinyin for CJK, so that order reads well too."""
     return [(0, int(part)) if part.isdigit() else (1, part) for part in _DIGITS.split(slug) if part]
 
@@ -68,9 +69,8 @@ def channel_query(channel: Channel) -> FeedQuery:
                      tags=channel.tags, authors=channel.authors, match=channel.match)
 
 
-def feed_specs(index: Store, config: Config) -> list[FeedSpec]:
-    """Every feed, in the order the index page and OPML list them: all, the channels, the
-    category tree depth first, the tags."""
+def top_feeds(index: Store, config: Config) -> list[FeedSpec]:
+    """All, then the channels: the feeds outside the tree, any article can be in them."""
     site, limit = config.site, config.feeds.limit
     total, newest = index.count(FeedQuery())
     specs = [FeedSpec("all", ("all",), site.title, site.description, limit, total=total, newest=newest)]
@@ -79,14 +79,20 @@ def feed_specs(index: Store, config: Config) -> list[FeedSpec]:
         total, newest = index.count(query)
         specs.append(FeedSpec("channel", (ch.slug,), ch.title, ch.description or ch.title, ch.limit or limit, query,
                               total=total, newest=newest))
+    return specs
+
+
+def feed_specs(index: Store, config: Config) -> list[FeedSpec]:
+    """Every feed, in the order the index page and OPML list them: all, the channels, the
+    category tree depth first, the tags."""
+    site, limit = config.site, config.feeds.limit
+    specs = top_feeds(index, config)
     terms = index.terms() if config.feeds.categories or config.feeds.tags else {}
     if config.feeds.categories:
         specs += _tree(terms["category"], site.title, limit)
     if config.feeds.tags:
-        for tag in sorted(terms["tag"], key=lambda t: _natural(t.slug)):
-            title = f"{site.title}: #{tag.name}"
-            specs.append(FeedSpec("tag", (tag.slug,), title, title, limit,
-                                  FeedQuery(tags=(tag.name,)), (tag.name,), tag.count, tag.newest, tag.id))
+        specs += [tag_spec(tag.id, tag.name, tag.slug, tag.count, tag.newest, site.title, limit)
+                  for tag in sorted(terms["tag"], key=lambda t: natural(t.slug))]
     return specs
 
 
@@ -96,14 +102,24 @@ def _tree(nodes: list[Term], site_title: str, limit: int) -> list[FeedSpec]:
         children.setdefault(node.parent, []).append(node)
 
     def walk(parent: int, names: tuple[str, ...], slugs: tuple[str, ...]) -> Iterator[FeedSpec]:
-        for node in sorted(children.get(parent, ()), key=lambda n: _natural(n.slug)):
+        for node in sorted(children.get(parent, ()), key=lambda n: natural(n.slug)):
             path, slug_path = (*names, node.name), (*slugs, node.slug)
-            title = f"{site_title}: {PATH_SEPARATOR.join(path)}"
-            yield FeedSpec("category", slug_path, title, title, limit,
-                           FeedQuery(category_nodes=(node.id,)), path, node.count, node.newest, node.id)
+            yield category_spec(node.id, path, slug_path, node.count, node.newest, site_title, limit)
             yield from walk(node.id, path, slug_path)
 
     return list(walk(0, (), ()))
+
+
+def category_spec(term: int, names: tuple[str, ...], slugs: tuple[str, ...], total: int, newest: datetime,
+                  site_title: str, limit: int) -> FeedSpec:
+    """The feed of a category node: its own articles and those of every node below it."""
+    title = f"{site_title}: {PATH_SEPARATOR.join(names)}"
+    return FeedSpec("category", slugs, title, title, limit, FeedQuery(category_nodes=(term,)), names, total, newest, term)
+
+
+def tag_spec(term: int, name: str, slug: str, total: int, newest: datetime, site_title: str, limit: int) -> FeedSpec:
+    title = f"{site_title}: #{name}"
+    return FeedSpec("tag", (slug,), title, title, limit, FeedQuery(tags=(name,)), (name,), total, newest, term)
 
 
 def select(index: Store, spec: FeedSpec, limit: int | None = None) -> Selection:
@@ -229,35 +245,3 @@ def document_signature(fingerprint: str, doc: Document, selection: Selection) ->
     # not change when pages are added after its next one
     links = str(doc.pages) if not doc.is_archive else f"{doc.page}:{doc.page < doc.pages}"
     return digest(fingerprint, feed_base(spec), spec.title, spec.description, str(spec.limit), links, selection.signature)
-
-
-class FeedTree:
-    """Every feed by what a feed page needs to find: a category by its path of names or slugs,
-    its children, a tag by its name. Made once per set of feeds (a page per node would
-    otherwise look through every node: 8,000 nodes, 64 million looks for an export)."""
-
-    def __init__(self, specs: list[FeedSpec]) -> None:
-        self.by_names = {s.names: s for s in specs if s.kind == "category"}
-        self.by_slugs = {s.slugs: s for s in specs if s.kind == "category"}
-        self.tags = {s.names[0]: s for s in specs if s.kind == "tag"}
-        self.children: dict[tuple[str, ...], list[FeedSpec]] = {}
-        self.page_urls: dict[tuple[str, ...], str] = {}  # the renderer's, for each page it made
-        for spec in specs:
-            if spec.kind == "category":
-                self.children.setdefault(spec.slugs[:-1], []).append(spec)
-
-    def below(self, spec: FeedSpec) -> list[FeedSpec]:
-        """A category's children; the top of the tree below ``all``; nothing below a tag or channel."""
-        if spec.kind == "category":
-            return self.children.get(spec.slugs, [])
-        return self.children.get((), []) if spec.kind == "all" else []
-
-    def above(self, spec: FeedSpec) -> list[FeedSpec]:
-        """The categories a category sits in, from the root."""
-        if spec.kind != "category":
-            return []
-        return [found for n in range(1, len(spec.slugs)) if (found := self.by_slugs.get(spec.slugs[:n]))]
-
-    def listed(self, spec: FeedSpec) -> str:
-        """What a feed's page shows besides its items: its children's counts (an export's signature)."""
-        return "|".join(f"{c.slugs[-1]}:{c.total}" for c in self.below(spec))

@@ -20,15 +20,16 @@ from typing import Any
 
 from feedsvc.config import Config
 from feedsvc.feeds.catalog import (
-    FeedTree,
     digest,
     document_signature,
     feed_specs,
     render_fingerprint,
     select_document,
     select_documents,
+    top_feeds,
     unchanged_pages,
 )
+from feedsvc.feeds.tree import FeedTree, StoredTree, Tree, spec_line
 from feedsvc.ingest.pools import process_pool, reuse_freed_memory
 from feedsvc.model import Document, FeedSpec, Selection
 from feedsvc.ops.writer import FAST_GZIP_LEVEL, GZIP_LEVEL, Writer, remove
@@ -62,16 +63,11 @@ class ExportReport:
 
 
 
-def _listed(spec: FeedSpec) -> str:
-    """What the index page and the OPML show of a feed."""
-    return f"{spec.title}|{feed_base(spec)}|{spec.total}|{spec.newest.isoformat()}"
-
-
 PAGE = "html"  # a feed document's page for people, written beside its formats
 
 
 def _feeds(w: Writer, index: Store, config: Config, specs: list[FeedSpec], base: str, since: str | None,
-           tree: FeedTree) -> None:
+           tree: Tree) -> None:
     """Every document of these feeds, rendered where its signature moved. ``since``: the oldest
     date a change since the last export touched (None: unknown); the archive pages older than
     it are kept without a look."""
@@ -91,7 +87,7 @@ def _feeds(w: Writer, index: Store, config: Config, specs: list[FeedSpec], base:
 
 
 def _stale_documents(w: Writer, index: Store, config: Config, specs: list[FeedSpec], base: str,
-                     since: str | None, tree: FeedTree) -> Iterator[tuple[str, str, Document, str, Selection]]:
+                     since: str | None, tree: Tree) -> Iterator[tuple[str, str, Document, str, Selection]]:
     """(file, signature, document, format, its articles) of each file to render; the others are
     kept, and entered in the writer's manifest as they are met."""
     formats = config.feeds.formats
@@ -106,7 +102,7 @@ def _stale_documents(w: Writer, index: Store, config: Config, specs: list[FeedSp
             signature = document_signature(base, doc, sel)
             # the feed's own page also shows its count and its children's; an archive page only
             # whether it is the newest (its "newer" link leads to the feed until a page follows it)
-            page_signature = digest(signature, *((_listed(spec), tree.listed(spec)) if not doc.is_archive
+            page_signature = digest(signature, *((spec_line(spec), tree.listed(spec)) if not doc.is_archive
                                                  else (str(doc.page == doc.pages),)))
             for fmt, relpath in zip([*formats, PAGE], relpaths, strict=True):
                 if not w.fresh(relpath, page_signature if fmt == PAGE else signature):
@@ -129,20 +125,22 @@ def _pages_written(w: Writer, spec: FeedSpec, fmt: str, config: Config) -> int:
     return pages
 
 
-def _index_page(w: Writer, index: Store, config: Config, specs: list[FeedSpec], base: str) -> None:
+def _index_page(w: Writer, index: Store, config: Config, tree: Tree, base: str) -> None:
     from feedsvc.render import (
         pages,
         site,  # rendering (jinja2, lxml) is loaded only when something is written
     )
 
-    listed = [_listed(s) for s in specs]
-    files: tuple[tuple[str, str, Callable[[], bytes]], ...] = ((INDEX_PATH, digest(base, site.latest(index).signature, *listed),
-              lambda: site.index_page(index, config, specs).body),
-             (OPML_PATH, digest(base, *listed), lambda: site.opml_page(index, config, specs).body),
-             (XSL_PATH, digest(base, site.stylesheet().decode()), site.stylesheet),
-             (STYLE_PATH, digest(base, pages.style().decode()), pages.style))
-    for path, signature, render in files:
-        if not w.fresh(export_file(path), signature):
+    # the OPML lists every feed by name and URL, no count: it changes with the set of terms
+    files: tuple[tuple[str, Callable[[], str], Callable[[], bytes]], ...] = (
+        (INDEX_PATH, lambda: digest(base, site.latest(index).signature, pages.index_signature(tree)),
+         lambda: site.index_page(index, config, tree).body),
+        (OPML_PATH, lambda: digest(base, index.live_terms_digest()),
+         lambda: site.opml_page(index, config, feed_specs(index, config)).body),
+        (XSL_PATH, lambda: digest(base, site.stylesheet().decode()), site.stylesheet),
+        (STYLE_PATH, lambda: digest(base, pages.style().decode()), pages.style))
+    for path, sign, render in files:
+        if not w.fresh(export_file(path), signature := sign()):
             w.put(export_file(path), signature, render())
 
 
@@ -172,7 +170,7 @@ def _stale_article_pages(w: Writer, index: Store, base: str, changed_ids: set[st
     return stale
 
 
-def _article_pages(w: Writer, index: Store, config: Config, stale: Stale, tree: FeedTree) -> None:
+def _article_pages(w: Writer, index: Store, config: Config, stale: Stale, tree: Tree) -> None:
     from feedsvc.render import site  # rendering (jinja2, lxml) is loaded only when something is written
 
     for start in range(0, len(stale), ARTICLE_BATCH):
@@ -252,18 +250,19 @@ def export(index: Store, config: Config, out: Path, tick: Callable[[int], object
     changed_ids = changes.ids if changes is not None else None
     if changed_ids is None or len(changed_ids) > MANY_CHANGES:
         reuse_freed_memory()
-    specs = feed_specs(index, config)
+    tree: Tree
     if changes is None:
-        looked_at, w = specs, Writer(out, index.export_manifest(key), tick, trusted=bool(last))
+        looked_at = feed_specs(index, config)
+        tree, w = FeedTree(looked_at), Writer(out, index.export_manifest(key), tick, trusted=bool(last))
     else:  # all and the channels are always looked at: their queries can take in any article
-        looked_at = [spec for spec in specs if spec.term is None or spec.term in changes.terms]
+        stored = StoredTree(index, config, top_feeds(index, config))
+        tree, looked_at = stored, stored.feeds + stored.specs_of(changes.terms)
         w = Writer(out, _touched_rows(index, config, key, looked_at, changes), tick, trusted=True)
     try:
         apart = changed_ids is None and (os.cpu_count() or 1) > 1 and index.count_live() >= PAGES_APART
         with _apart(config, out, key, base, w.trusted) if apart else nullcontext() as pages:
-            tree = FeedTree(specs)
             _feeds(w, index, config, looked_at, base, changes.oldest if changes is not None else None, tree)
-            _index_page(w, index, config, specs, base)
+            _index_page(w, index, config, tree, base)
             if pages is None:
                 _article_pages(w, index, config, _stale_article_pages(w, index, base, changed_ids), tree)
             else:

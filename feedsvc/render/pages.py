@@ -11,9 +11,10 @@ from pathlib import Path
 
 from jinja2 import BytecodeCache, Environment, FileSystemBytecodeCache, PackageLoader, select_autoescape
 from jinja2.bccache import Bucket
+from markupsafe import Markup, escape
 
 from feedsvc.config import Config
-from feedsvc.feeds.catalog import FeedTree
+from feedsvc.feeds.tree import Tree, spec_line
 from feedsvc.model import EPOCH, FORMAT_TYPES, Article, Document, FeedSpec
 from feedsvc.urls import (
     INDEX_PATH,
@@ -72,12 +73,6 @@ CHILDREN_ON_INDEX = 12  # of each top category: the rest are on its page
 TAGS_ON_INDEX = 100  # the largest tags: the index page stays small whatever the tree (each tag's page lists its articles)
 
 
-def _top_tags(specs: list[FeedSpec]) -> list[FeedSpec]:
-    tags = [s for s in specs if s.kind == "tag"]
-    largest = sorted(tags, key=lambda s: (-s.total, s.names[0]))[:TAGS_ON_INDEX]
-    return sorted(largest, key=lambda s: s.names[0])
-
-
 @cache
 def style() -> bytes:
     """The pages' one stylesheet (read from the package's folder, as the templates are)."""
@@ -108,18 +103,29 @@ def _helpers(config: Config) -> dict[str, object]:
             "page_link": lambda spec: relative(page_path(Document(spec)))}  # the feed's page, from /
 
 
-def render_index(config: Config, specs: list[FeedSpec], latest: list[Article]) -> bytes:
+def index_signature(tree: Tree) -> str:
+    """Every feed fact the index page shows (its latest articles aside): the top of the tree,
+    the first children of each node there, the largest tags. After one edit, it is read from a
+    few nodes, whatever the size of the tree."""
+    lines = [spec_line(spec) for spec in tree.feeds]
+    for spec in tree.top():
+        children = tree.below(spec)
+        lines += [spec_line(spec), str(len(children)), *(spec_line(c) for c in children[:CHILDREN_ON_INDEX])]
+    lines += [str(tree.tag_count()), *(spec_line(tag) for tag in tree.largest_tags(TAGS_ON_INDEX))]
+    return "\n".join(lines)
+
+
+def render_index(config: Config, tree: Tree, latest: list[Article]) -> bytes:
     site_url = config.site.url
-    tree = FeedTree(specs)
     html = environment().get_template("index.html").render(
-        **_helpers(config), feeds=[s for s in specs if s.kind in ("all", "channel")], tree=tree,
-        top=tree.children.get((), []), shown_children=CHILDREN_ON_INDEX, tags=_top_tags(specs),
-        tag_count=sum(s.kind == "tag" for s in specs), latest=latest, opml=absolute(site_url, OPML_PATH),
+        **_helpers(config), feeds=tree.feeds, tree=tree,
+        top=tree.top(), shown_children=CHILDREN_ON_INDEX, tags=tree.largest_tags(TAGS_ON_INDEX),
+        tag_count=tree.tag_count(), latest=latest, opml=absolute(site_url, OPML_PATH),
         link=lambda a: item_link(site_url, a), page=lambda a: article_url(site_url, a.id))
     return html.encode("utf-8")
 
 
-def render_article(config: Config, article: Article, tree: FeedTree) -> bytes:
+def render_article(config: Config, article: Article, tree: Tree) -> bytes:
     """An article as a page; its categories and tags lead to their feeds' pages."""
     links = _term_links(config, tree)
     html = environment().get_template("article.html").render(
@@ -127,7 +133,7 @@ def render_article(config: Config, article: Article, tree: FeedTree) -> bytes:
     return html.encode("utf-8")
 
 
-def _term_links(config: Config, tree: FeedTree) -> dict[str, Callable[..., str]]:
+def _term_links(config: Config, tree: Tree) -> dict[str, Callable[..., str]]:
     """``page_url(feed or document)``, and ``category_url(path of names)`` and ``tag_url(tag)``:
     the page of that feed, or "" when there is none."""
     site_url, known = config.site.url, tree.page_urls  # kept with the tree: an export renders thousands of pages
@@ -141,15 +147,31 @@ def _term_links(config: Config, tree: FeedTree) -> dict[str, Callable[..., str]]
         return url
 
     def category_url(names: tuple[str, ...]) -> str:
-        return url_of("category", tuple(names), tree.by_names.get(tuple(names)))
+        return url_of("category", tuple(names), tree.category(tuple(names)))
 
     def tag_url(tag: str) -> str:
-        return url_of("tag", (tag,), tree.tags.get(tag))
+        return url_of("tag", (tag,), tree.tag(tag))
 
-    return {"page_url": page_url, "category_url": category_url, "tag_url": tag_url}
+    def terms_of(article: Article) -> Markup:
+        """`` · A › B · #tag``: an item's categories, each level linked to its page, and tags.
+        Written here, not in the template: a feed page has a hundred items, and a tree's feed
+        pages are most of what an edit re-renders."""
+        parts = []
+        for path in article.categories:
+            crumbs = []
+            for depth, name in enumerate(path, 1):
+                url = category_url(path[:depth])
+                crumbs.append(f'<a href="{escape(url)}">{escape(name)}</a>' if url else escape(name))
+            parts.append(" › ".join(crumbs))
+        for tag in article.tags:
+            url = tag_url(tag)
+            parts.append(f'<a href="{escape(url)}">#{escape(tag)}</a>' if url else f"#{escape(tag)}")
+        return Markup("".join(f" · {part}" for part in parts))
+
+    return {"page_url": page_url, "category_url": category_url, "tag_url": tag_url, "terms_of": terms_of}
 
 
-def render_feed_html(config: Config, doc: Document, items: list[Article], tree: FeedTree) -> bytes:
+def render_feed_html(config: Config, doc: Document, items: list[Article], tree: Tree) -> bytes:
     """A feed document as a page for people: where it sits, how to subscribe, its items."""
     site_url, spec = config.site.url, doc.spec
     links = _term_links(config, tree)

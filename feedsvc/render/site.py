@@ -17,7 +17,8 @@ from lxml import etree
 
 from feedsvc.config import Config
 from feedsvc.feeds import filters
-from feedsvc.feeds.catalog import FeedTree, is_full, items, listed_items, select, select_document
+from feedsvc.feeds.catalog import is_full, items, listed_items, select, select_document
+from feedsvc.feeds.tree import Tree
 from feedsvc.model import EPOCH, FORMAT_TYPES, HTML, Article, Document, FeedSpec, Page, Selection
 from feedsvc.render.documents import feed_updated, pace_of, render_feed, render_opml, render_spliced, with_stylesheet
 from feedsvc.render.entries import entry_bytes
@@ -160,21 +161,22 @@ def latest(index: Store) -> Selection:
     return select(index, ALL)
 
 
-def index_page(index: Store, config: Config, specs: list[FeedSpec]) -> Page:
-    """Every feed (the category tree as a tree) with its article count, and the latest articles."""
+def index_page(index: Store, config: Config, tree: Tree) -> Page:
+    """The feeds with their article counts (the top of the category tree), and the latest articles."""
     newest = listed_items(index, latest(index))
-    return Page(render_index(config, specs, newest), HTML, feed_updated(newest))
+    return Page(render_index(config, tree, newest), HTML, feed_updated(newest))
 
 
 def opml_page(index: Store, config: Config, specs: list[FeedSpec]) -> Page:
     return Page(render_opml(config, specs), "text/x-opml; charset=utf-8", index.newest_update())
 
 
-def feed_html(index: Store, config: Config, doc: Document, tree: FeedTree, selection: Selection | None = None) -> Page:
+def feed_html(index: Store, config: Config, doc: Document, tree: Tree, selection: Selection | None = None) -> Page:
     """A feed document's page for people: the same items as the document, in a page."""
     articles = listed_items(index, selection or select_document(index, doc, config))
+    tree.prefetch(path for article in articles for path in article.categories)
     return Page(render_feed_html(config, doc, articles, tree), HTML, feed_updated(articles))
 
 
-def article_page(config: Config, article: Article, tree: FeedTree) -> Page:
+def article_page(config: Config, article: Article, tree: Tree) -> Page:
     return Page(render_article(config, article, tree), HTML, article.updated)

@@ -203,15 +203,10 @@ def _term_feed(kind: str, base: Callable[[str], str], name: str) -> WerkzeugResp
 pages = Blueprint("pages", __name__)
 
 
-def _listing_page(path: str, render: Callable[[Store, Config, list[FeedSpec]], Page]) -> Response:
-    """A page that lists every feed (the index page, the OPML), cached like any other."""
-    cache = _cache()
-    return to_response(cache.get(page_key(path), lambda index: render(index, cache.config, list(cache.specs().values()))))
-
-
 @pages.get(INDEX_PATH)
 def index_page() -> Response:
-    return _listing_page(INDEX_PATH, site.index_page)
+    cache = _cache()
+    return to_response(cache.get(page_key(INDEX_PATH), lambda index: site.index_page(index, cache.config, cache.tree())))
 
 
 @pages.get(ARTICLE_ROUTE)
@@ -230,7 +225,9 @@ def article(article_id: str) -> Response:
 
 @pages.get(OPML_PATH)
 def opml() -> Response:
-    return _listing_page(OPML_PATH, site.opml_page)
+    cache = _cache()
+    return to_response(cache.get(page_key(OPML_PATH),
+                                 lambda index: site.opml_page(index, cache.config, list(cache.specs().values()))))
 
 
 @pages.get(STYLE_PATH)

@@ -19,7 +19,8 @@ from typing import Any
 
 from feedsvc.config import Config
 from feedsvc.errors import StoreUnavailable
-from feedsvc.feeds.catalog import FeedTree, feed_specs, render_fingerprint
+from feedsvc.feeds.catalog import feed_specs, render_fingerprint
+from feedsvc.feeds.tree import FeedTree
 from feedsvc.model import FeedSpec, Page, etag_of
 from feedsvc.store import DB_NAME, Publications, Store, StoreFault, generation_file
 from feedsvc.urls import feed_base
