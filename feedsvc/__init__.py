@@ -42,6 +42,7 @@ Stage packages in the order the data flows; each imports the floor and the stage
     render.documents   RSS 2.0 / Atom 1.0 / JSON Feed 1.1 / OPML bytes
     render.pages       the index, feed and article pages from the templates
     render.site        one rendering path (store -> Page) for the server and the export
+    render.filtered    a feed under RSSHub's URL filters, served live
   images: the image proxy
     images.fetch       one guarded upstream image fetch
     images.proxy       the proxy's disk cache

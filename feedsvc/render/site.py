@@ -8,7 +8,7 @@ exported file are the same bytes with the same Last-Modified.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Protocol
@@ -16,19 +16,19 @@ from typing import Protocol
 from lxml import etree
 
 from feedsvc.config import Config
-from feedsvc.feeds import filters
 from feedsvc.feeds.catalog import is_full, items, listed_items, select, select_document
 from feedsvc.feeds.tree import Tree
 from feedsvc.model import EPOCH, FORMAT_TYPES, HTML, Article, Document, FeedSpec, Page, Selection
 from feedsvc.render.documents import feed_updated, pace_of, render_feed, render_opml, render_spliced, with_stylesheet
 from feedsvc.render.entries import entry_bytes
-from feedsvc.render.pages import render_article, render_feed_html, render_index
+from feedsvc.render.pages import render_article, render_feed_html, render_index, render_items
 from feedsvc.store import Store
 from feedsvc.urls import XSL_PATH, absolute, document_path, root_relative
 
 LATEST_ON_INDEX = 30
 ARCHIVE_MAX_AGE = 7 * 86400  # a full archive page changes only when one of its articles is edited
 ALL = FeedSpec("all", ("all",), "", "", LATEST_ON_INDEX)
+ITEM = "item"  # a feed page's item, kept with the feed entries (``feed_html``)
 
 
 @cache
@@ -106,34 +106,6 @@ def feed_page(index: Store, config: Config, doc: Document, fmt: str, selection: 
                 _link_header(config, doc, fmt))
 
 
-FILTER_WINDOW = 1000  # the newest items of a feed a filtered view looks through
-FILTER_CHUNK = 100  # loaded at a time: a query that finds its items early loads no more
-
-
-def filtered_page(index: Store, config: Config, spec: FeedSpec, fmt: str, wanted: filters.Filters, limit: int,
-                  now: datetime) -> Page:
-    """A feed's view under URL filters: the newest ``limit`` of its ``FILTER_WINDOW`` newest
-    items that the filters keep, shown as they ask. Rendered whole (no stored entries: brief
-    and opencc change them), with its query in its self link and no archive or hub links."""
-    since = now.replace(microsecond=0) - timedelta(seconds=wanted.newer_than or 0)
-    cutoff = since.isoformat() if wanted.newer_than is not None else ""  # the index's dates: UTC, ISO 8601
-    paths = [path for path, _, published in index.history(spec.query, FILTER_WINDOW) if published >= cutoff]
-    chosen: list[Article] = []
-    for start in range(0, len(paths), FILTER_CHUNK):
-        chunk = paths[start:start + FILTER_CHUNK]
-        found = index.articles_by_path(chunk)
-        chosen += [filters.transform(wanted, a) for p in chunk if (a := found.get(p)) and filters.keep(wanted, a, now)]
-        if len(chosen) >= limit:
-            break
-    chosen = chosen[:limit]
-    doc = Document(spec, query=f"{wanted.query}&limit={limit}" if limit != spec.limit else wanted.query)
-    body = render_feed(config, doc, chosen, fmt)
-    if fmt in ("rss", "atom"):
-        body = with_stylesheet(body, stylesheet_href(config))
-    return Page(body, FORMAT_TYPES[fmt] + "; charset=utf-8", feed_updated(chosen),
-                pace_of(config, [a.updated for a in chosen]).max_age)
-
-
 def _spliced(index: Store, config: Config, doc: Document, fmt: str, selection: Selection,
              entries: EntryStore, xsl: str | None) -> tuple[bytes, list[datetime]]:
     found: dict[str, tuple[datetime, bytes] | None] = {path: None for path in selection.paths}
@@ -171,11 +143,24 @@ def opml_page(index: Store, config: Config, specs: list[FeedSpec]) -> Page:
     return Page(render_opml(config, specs), "text/x-opml; charset=utf-8", index.newest_update())
 
 
-def feed_html(index: Store, config: Config, doc: Document, tree: Tree, selection: Selection | None = None) -> Page:
-    """A feed document's page for people: the same items as the document, in a page."""
-    articles = listed_items(index, selection or select_document(index, doc, config))
-    tree.prefetch(path for article in articles for path in article.categories)
-    return Page(render_feed_html(config, doc, articles, tree), HTML, feed_updated(articles))
+def feed_html(index: Store, config: Config, doc: Document, tree: Tree, selection: Selection | None = None,
+              entries: EntryStore | None = None) -> Page:
+    """A feed document's page for people: the same items as the document, in a page. Each
+    item is rendered once per article and kept in ``entries`` beside its feed entries: an
+    article is listed in a page per category level, tag and archive."""
+    paths = (selection or select_document(index, doc, config)).paths
+    found = index.articles_by_path(paths, bodies=False)
+    listed = [path for path in paths if path in found]  # none for an article gone since
+    blocks = {path: html for path, (_, html) in entries.get_many(ITEM, listed).items()} if entries else {}
+    missing = [path for path in listed if path not in blocks]
+    tree.prefetch(names for path in missing for names in found[path].categories)
+    for path, html in zip(missing, render_items(config, [found[path] for path in missing], tree), strict=True):
+        blocks[path] = html
+        if entries:
+            entries.put(path, found[path].updated, {ITEM: html})
+    articles = [found[path] for path in listed]
+    return Page(render_feed_html(config, doc, articles, tree, [blocks[path] for path in listed]), HTML,
+                feed_updated(articles))
 
 
 def article_page(config: Config, article: Article, tree: Tree) -> Page:

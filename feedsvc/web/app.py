@@ -30,6 +30,7 @@ from feedsvc.ops.health import corruption_mark, health_report, now_utc
 from feedsvc.ops.supervisor import follow_supervisor
 from feedsvc.render import pages as templates
 from feedsvc.render import site
+from feedsvc.render.filtered import filtered_page
 from feedsvc.render.pages import style as pages_style
 from feedsvc.store import DB_NAME, Store, StoreFault, is_corrupt
 from feedsvc.urls import (
@@ -106,7 +107,7 @@ def _filtered(spec: FeedSpec, fmt: str, wanted: Filters, limit: int, path: str, 
     now = datetime.now(UTC)
     minute = f"&t={int(now.timestamp()) // 60}" if wanted.newer_than is not None else ""
     cache = _cache()
-    return cache.view(page_key(path, f"{wanted.query}&limit={limit}{minute}"), lambda index: site.filtered_page(
+    return cache.view(page_key(path, f"{wanted.query}&limit={limit}{minute}"), lambda index: filtered_page(
         index, cache.config, spec, fmt, wanted, limit, now), vary)
 
 
@@ -141,8 +142,8 @@ def serve_page(spec: FeedSpec | None, page: int | None = 0) -> Response:
     doc = None if spec is None or page is None else document(spec, cache.config, page)
     if doc is None:
         abort(404, "no such feed")
-    return to_response(cache.get(page_key(page_path(doc)), lambda index: site.feed_html(index, cache.config, doc,
-                                                                                          cache.tree())))
+    return to_response(cache.get(page_key(page_path(doc)), lambda index: site.feed_html(
+        index, cache.config, doc, cache.tree(), entries=site.StoredEntries(index, cache.fingerprint))))
 
 
 def _redirect_by_name(specs: dict[str, FeedSpec], kind: str, stem: str, fmt: str) -> WerkzeugResponse | None:
