@@ -32,9 +32,27 @@ def _by_name(tags: Iterable[FeedSpec], count: int) -> list[FeedSpec]:
     return sorted(largest, key=lambda s: s.names[0])
 
 
+ITEMS_KEPT = 20_000  # feed page items remembered (about a kilobyte each)
+
+
 class Tree(ABC):
+    """A tree is made for one state of the index (an export, a generation in a web worker), so
+    what the renderer works out from it can be kept with it."""
+
     feeds: list[FeedSpec]  # all and the channels
     page_urls: dict[tuple[str, ...], str]  # the renderer's, for each page it made
+    items: dict[str, bytes]  # each article's item in a feed page, by file path (see ``keep_items``)
+
+    def keep_items(self, rendered: dict[str, bytes]) -> None:
+        """Remember these items; the oldest go past ``ITEMS_KEPT`` (an article is in a page per
+        level of its categories, per tag and per archive page: each is rendered once, most of
+        the time). Web workers share a tree between threads: a racing eviction is let go."""
+        self.items.update(rendered)
+        while len(self.items) > ITEMS_KEPT:
+            try:
+                del self.items[next(iter(self.items))]
+            except (KeyError, RuntimeError, StopIteration):
+                break
 
     @abstractmethod
     def category(self, names: tuple[str, ...]) -> FeedSpec | None:
@@ -78,7 +96,7 @@ class FeedTree(Tree):
         self.by_slugs = {s.slugs: s for s in specs if s.kind == "category"}
         self.tags = {s.names[0]: s for s in specs if s.kind == "tag"}
         self.children: dict[tuple[str, ...], list[FeedSpec]] = {}
-        self.page_urls = {}
+        self.page_urls, self.items = {}, {}
         for spec in specs:
             if spec.kind == "category":
                 self.children.setdefault(spec.slugs[:-1], []).append(spec)
@@ -112,7 +130,7 @@ class StoredTree(Tree):
 
     def __init__(self, index: Store, config: Config, feeds: list[FeedSpec]) -> None:
         index.refresh_term_stats()
-        self.index, self.feeds, self.page_urls = index, feeds, {}
+        self.index, self.feeds, self.page_urls, self.items = index, feeds, {}, {}
         self.site_title, self.limit = config.site.title, config.feeds.limit
         self.kinds = {kind for kind, on in (("category", config.feeds.categories), ("tag", config.feeds.tags)) if on}
         self.specs: dict[int, FeedSpec] = {}  # by term id

@@ -81,7 +81,7 @@ def _feeds(w: Writer, index: Store, config: Config, specs: list[FeedSpec], base:
     while batch := list(islice(stale, DOCUMENTS_PER_COMMIT)):
         with index.transaction():  # the entries rendered for these documents, stored in one transaction
             for relpath, signature, doc, fmt, sel in batch:
-                page = site.feed_html(index, config, doc, tree, sel, entries) if fmt == PAGE else \
+                page = site.feed_html(index, config, doc, tree, sel) if fmt == PAGE else \
                     site.feed_page(index, config, doc, fmt, sel, entries)
                 w.put(relpath, signature, page.body, FAST_GZIP_LEVEL if doc.is_archive else GZIP_LEVEL)
 

@@ -28,7 +28,6 @@ from feedsvc.urls import XSL_PATH, absolute, document_path, root_relative
 LATEST_ON_INDEX = 30
 ARCHIVE_MAX_AGE = 7 * 86400  # a full archive page changes only when one of its articles is edited
 ALL = FeedSpec("all", ("all",), "", "", LATEST_ON_INDEX)
-ITEM = "item"  # a feed page's item, kept with the feed entries (``feed_html``)
 
 
 @cache
@@ -143,24 +142,21 @@ def opml_page(index: Store, config: Config, specs: list[FeedSpec]) -> Page:
     return Page(render_opml(config, specs), "text/x-opml; charset=utf-8", index.newest_update())
 
 
-def feed_html(index: Store, config: Config, doc: Document, tree: Tree, selection: Selection | None = None,
-              entries: EntryStore | None = None) -> Page:
+def feed_html(index: Store, config: Config, doc: Document, tree: Tree, selection: Selection | None = None) -> Page:
     """A feed document's page for people: the same items as the document, in a page. Each
-    item is rendered once per article and kept in ``entries`` beside its feed entries: an
-    article is listed in a page per category level, tag and archive."""
+    item is rendered once per article and kept with the tree (``Tree.items``): an article is
+    listed in a page per category level, tag and archive page."""
     paths = (selection or select_document(index, doc, config)).paths
     found = index.articles_by_path(paths, bodies=False)
     listed = [path for path in paths if path in found]  # none for an article gone since
-    blocks = {path: html for path, (_, html) in entries.get_many(ITEM, listed).items()} if entries else {}
-    missing = [path for path in listed if path not in blocks]
+    known = {path: item for path in listed if (item := tree.items.get(path)) is not None}
+    missing = [path for path in listed if path not in known]
     tree.prefetch(names for path in missing for names in found[path].categories)
-    for path, html in zip(missing, render_items(config, [found[path] for path in missing], tree), strict=True):
-        blocks[path] = html
-        if entries:
-            entries.put(path, found[path].updated, {ITEM: html})
+    rendered = dict(zip(missing, render_items(config, [found[path] for path in missing], tree), strict=True))
+    tree.keep_items(rendered)
     articles = [found[path] for path in listed]
-    return Page(render_feed_html(config, doc, articles, tree, [blocks[path] for path in listed]), HTML,
-                feed_updated(articles))
+    blocks = [known.get(path) or rendered[path] for path in listed]
+    return Page(render_feed_html(config, doc, articles, tree, blocks), HTML, feed_updated(articles))
 
 
 def article_page(config: Config, article: Article, tree: Tree) -> Page:
