@@ -89,13 +89,19 @@ def style_href(config: Config) -> str:
     return f"{root_relative(config.site.url, STYLE_PATH)}?v={_style_version()}"
 
 
-def _helpers(config: Config) -> dict[str, object]:
-    site = config.site
+def _local_time(config: Config) -> Callable[[datetime], str]:
+    """A date as pages show it, in ``site.timezone``."""
+    zone = config.site.tz
 
     def local(when: datetime) -> str:
-        return "" if when == EPOCH else when.astimezone(site.tz).strftime("%Y-%m-%d %H:%M")
+        return "" if when == EPOCH else when.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
-    return {"site": site, "local": local, "style_href": style_href(config), "formats": config.feeds.formats,
+    return local
+
+
+def _helpers(config: Config) -> dict[str, object]:
+    site = config.site
+    return {"site": site, "local": _local_time(config), "style_href": style_href(config), "formats": config.feeds.formats,
             "labels": FORMAT_LABELS,
             "types": FORMAT_TYPES, "home": absolute(site.url, INDEX_PATH),
             "feed_url": lambda spec, fmt: absolute(site.url, feed_path(spec, fmt)),
@@ -152,33 +158,48 @@ def _term_links(config: Config, tree: Tree) -> dict[str, Callable[..., str]]:
     def tag_url(tag: str) -> str:
         return url_of("tag", (tag,), tree.tag(tag))
 
-    def terms_of(article: Article) -> Markup:
-        """`` · A › B · #tag``: an item's categories, each level linked to its page, and tags.
-        Written here, not in the template: a feed page has a hundred items, and a tree's feed
-        pages are most of what an edit re-renders."""
-        parts = []
-        for path in article.categories:
-            crumbs = []
-            for depth, name in enumerate(path, 1):
-                url = category_url(path[:depth])
-                crumbs.append(f'<a href="{escape(url)}">{escape(name)}</a>' if url else escape(name))
-            parts.append(" › ".join(crumbs))
-        for tag in article.tags:
-            url = tag_url(tag)
-            parts.append(f'<a href="{escape(url)}">#{escape(tag)}</a>' if url else f"#{escape(tag)}")
-        return Markup("".join(f" · {part}" for part in parts))
-
-    return {"page_url": page_url, "category_url": category_url, "tag_url": tag_url, "terms_of": terms_of}
+    return {"page_url": page_url, "category_url": category_url, "tag_url": tag_url}
 
 
 def render_items(config: Config, articles: list[Article], tree: Tree) -> list[bytes]:
     """Each article as a feed page lists it: its ``<li>``, the same in every page that lists
-    it (an article's categories and tags all have pages while it is published)."""
-    site_url, local = config.site.url, _helpers(config)["local"]
-    template = environment().get_template("item.html")
+    it (an article's categories and tags all have pages while it is published). Written here,
+    not in a template: a template call per item cost more than the item, and a tree's feed
+    pages are most of what an edit renders."""
+    site_url, local = config.site.url, _local_time(config)
     links = _term_links(config, tree)
-    return [template.render(**links, local=local, link=lambda a: item_link(site_url, a), article=article).encode("utf-8")
-            for article in articles]
+    return [_item(article, item_link(site_url, article), local(article.published), _terms_of(article, links))
+            .encode("utf-8") for article in articles]
+
+
+def _item(article: Article, link: str, when: str, terms: str) -> str:
+    lines = ["  <li>"]
+    if article.image:
+        lines.append(f'    <img class="thumb" src="{escape(article.image)}" alt="" loading="lazy"'
+                     ' referrerpolicy="no-referrer" width="96" height="72">')
+    lines.append(f'    <a class="title" href="{escape(link)}">{escape(article.title)}</a>')
+    author = f" · {escape(article.author)}" if article.author else ""
+    lines.append(f'    <p class="muted"><time datetime="{escape(article.published.isoformat())}">{escape(when)}</time>'
+                 f"{author}{terms}</p>")
+    if article.summary:
+        lines.append(f"    <p>{escape(article.summary)}</p>")
+    return "\n".join([*lines, "  </li>", ""])
+
+
+def _terms_of(article: Article, links: dict[str, Callable[..., str]]) -> str:
+    """`` · A › B · #tag``: an item's categories, each level linked to its page, and tags."""
+    category_url, tag_url = links["category_url"], links["tag_url"]
+    parts = []
+    for path in article.categories:
+        crumbs = []
+        for depth, name in enumerate(path, 1):
+            url = category_url(path[:depth])
+            crumbs.append(f'<a href="{escape(url)}">{escape(name)}</a>' if url else escape(name))
+        parts.append(" › ".join(crumbs))
+    for tag in article.tags:
+        url = tag_url(tag)
+        parts.append(f'<a href="{escape(url)}">#{escape(tag)}</a>' if url else f"#{escape(tag)}")
+    return "".join(f" · {part}" for part in parts)
 
 
 def render_feed_html(config: Config, doc: Document, items: list[Article], tree: Tree, blocks: list[bytes]) -> bytes:
