@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,10 +91,11 @@ def source(corpus: Path) -> Path:
 
 
 def each_step_against_a_cold_build(tmp_path: Path, source: Path, steps: list[Callable[[Path, int], None]],
+                                   sections: dict[str, Any] = SECTIONS,
                                    ) -> Iterator[tuple[Callable[[Path, int], None], dict[str, bytes], dict[str, bytes]]]:
     """Build once; then, for each step, make its change, scan, export, and check that the export
     is byte for byte what a cold build of the same files gives. Yields (step, tree before, tree after)."""
-    config = make_config(source, tmp_path / "state", **SECTIONS)
+    config = make_config(source, tmp_path / "state", **sections)
     out = tmp_path / "site"
     index = Store.open(config.state_dir)
     try:
@@ -118,6 +120,15 @@ def test_each_change_exports_what_a_cold_build_of_the_same_files_does(tmp_path: 
     for step, before, after in each_step_against_a_cold_build(tmp_path, source, STEPS):
         changed = {p for p in after if before.get(p) != after[p]} | (before.keys() - after.keys())
         assert changed, step.__name__
+
+
+@pytest.mark.parametrize("off", ["categories", "tags"])
+def test_with_category_or_tag_feeds_off_each_change_still_exports_what_a_cold_build_does(
+        tmp_path: Path, source: Path, off: str) -> None:
+    """No feed, page or link for what is switched off, after an edit as after a cold build."""
+    sections = {**SECTIONS, "feeds": {**SECTIONS["feeds"], off: False}}
+    for _, _, after in each_step_against_a_cold_build(tmp_path, source, STEPS[:4], sections):
+        assert not any(p.startswith(off) for p in after)
 
 
 def test_entries_stored_for_another_config_are_rendered_again(tmp_path: Path, source: Path) -> None:
