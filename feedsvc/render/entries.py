@@ -158,6 +158,12 @@ def _json_list(values: Iterable[str]) -> str:
     return "[\n        " + ",\n        ".join(values) + "\n      ]"
 
 
+def xml_content(config: Config, article: Article) -> bytes:
+    """The article's content as both its RSS item and its Atom entry hold it, byte for byte
+    (an index keeps it once for the two: see ``site.StoredEntries``)."""
+    return xml_text(_full_content(config, article)).encode()
+
+
 def entry_bytes(config: Config, article: Article, fmt: str) -> bytes:
     """The article's entry as it is inside any feed of format ``fmt``."""
     if fmt == "rss":
