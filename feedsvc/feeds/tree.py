@@ -13,6 +13,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from datetime import datetime
 
+from markupsafe import Markup
+
 from feedsvc.config import Config
 from feedsvc.feeds.catalog import category_spec, natural, tag_spec
 from feedsvc.model import FeedSpec, TermRow
@@ -41,9 +43,9 @@ class Tree(ABC):
 
     feeds: list[FeedSpec]  # all and the channels
     page_urls: dict[tuple[str, ...], str]  # the renderer's, for each page it made
-    items: dict[str, bytes]  # each article's item in a feed page, by file path (see ``keep_items``)
+    items: dict[str, Markup]  # each article's item in a feed page, by file path (see ``keep_items``)
 
-    def keep_items(self, rendered: dict[str, bytes]) -> None:
+    def keep_items(self, rendered: dict[str, Markup]) -> None:
         """Remember these items; the oldest go past ``ITEMS_KEPT`` (an article is in a page per
         level of its categories, per tag and per archive page: each is rendered once, most of
         the time). Web workers share a tree between threads: a racing eviction is let go."""
@@ -170,7 +172,8 @@ class StoredTree(Tree):
     def _named(self, kind: str, parent: FeedSpec | None, name: str) -> FeedSpec | None:
         key = (kind, (parent.term or 0) if parent else 0, name)
         if key not in self.named:
-            row = self.index.live_term(*key) if kind in self.kinds else None
+            rows = self.index.live_terms_named(kind, [key[1:]]) if kind in self.kinds else []
+            row = rows[0] if rows else None
             self.named[key] = self._spec(row, parent) if row else None
         return self.named[key]
 

@@ -161,15 +161,15 @@ def _term_links(config: Config, tree: Tree) -> dict[str, Callable[..., str]]:
     return {"page_url": page_url, "category_url": category_url, "tag_url": tag_url}
 
 
-def render_items(config: Config, articles: list[Article], tree: Tree) -> list[bytes]:
+def render_items(config: Config, articles: list[Article], tree: Tree) -> list[Markup]:
     """Each article as a feed page lists it: its ``<li>``, the same in every page that lists
     it (an article's categories and tags all have pages while it is published). Written here,
     not in a template: a template call per item cost more than the item, and a tree's feed
     pages are most of what an edit renders."""
     site_url, local = config.site.url, _local_time(config)
     links = _term_links(config, tree)
-    return [_item(article, item_link(site_url, article), local(article.published), _terms_of(article, links))
-            .encode("utf-8") for article in articles]
+    return [Markup(_item(article, item_link(site_url, article), local(article.published), _terms_of(article, links)))
+            for article in articles]
 
 
 def _item(article: Article, link: str, when: str, terms: str) -> str:
@@ -202,21 +202,19 @@ def _terms_of(article: Article, links: dict[str, Callable[..., str]]) -> str:
     return "".join(f" · {part}" for part in parts)
 
 
-def render_feed_html(config: Config, doc: Document, items: list[Article], tree: Tree, blocks: list[bytes]) -> bytes:
+def render_feed_html(config: Config, doc: Document, items: list[Article], tree: Tree, blocks: list[Markup]) -> bytes:
     """A feed document as a page for people: where it sits, how to subscribe, its items
     (``blocks``: each one's ``<li>``, from ``render_items``)."""
     spec = doc.spec
-    links = _term_links(config, tree)
-    page_url = links["page_url"]
+    page_url = _term_links(config, tree)["page_url"]
     older = Document(spec, doc.pages if not doc.is_archive else doc.page - 1, doc.pages)
     newer = Document(spec, doc.page + 1 if doc.page < doc.pages else 0, doc.pages)
     title = " › ".join(spec.names) if spec.kind == "category" else (f"#{spec.names[0]}" if spec.kind == "tag" else spec.title)
     html = environment().get_template("feed.html").render(
-        **_helpers(config), spec=spec, doc=doc, items=[Markup(b.decode("utf-8")) for b in blocks], page_title=title,
-        here=page_url(doc),
+        **_helpers(config), spec=spec, doc=doc, items=blocks, page_title=title, here=page_url(doc),
         description=spec.description or f"Articles of {title}, as RSS, Atom and JSON feeds", crumbs=[
             (above.names[-1], page_url(above)) for above in tree.above(spec)],
         children=[] if doc.is_archive else tree.below(spec),  # an archive page never changes once full
-        **links, og_image=next((a.image for a in items if a.image), ""),
+        page_url=page_url, og_image=next((a.image for a in items if a.image), ""),
         older=page_url(older) if older.page >= 1 else "", newer=page_url(newer) if doc.is_archive else "")
     return html.encode("utf-8")

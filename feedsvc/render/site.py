@@ -85,7 +85,7 @@ class StoredEntries:
 
     def get_many(self, fmt: str, paths: Sequence[str]) -> dict[str, tuple[datetime, bytes]]:
         found = self.index.entries(paths, fmt, self.fingerprint)
-        marked = [path for path, (_, body) in found.items() if fmt in SHARED_FORMATS and SHARED_MARK in body]
+        marked = [path for path, (_, body) in found.items() if SHARED_MARK in body] if fmt in SHARED_FORMATS else []
         if marked:
             shared = self.index.entries(marked, SHARED, self.fingerprint)
             for path in marked:

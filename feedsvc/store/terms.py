@@ -106,11 +106,6 @@ class Terms(ArticleTable):
         return [row for chunk, marks in _chunks(sorted(set(ids)))
                 for row in self.db.execute(f"{self._LIVE} WHERE t.id IN ({marks})", chunk)]
 
-    def live_term(self, kind: str, parent: int, name: str) -> TermRow | None:
-        row: TermRow | None = self.db.execute(f"{self._LIVE} WHERE t.kind = ? AND t.parent = ? AND t.name = ?",
-                                              (kind, parent, name)).fetchone()
-        return row
-
     def live_terms_named(self, kind: str, keys: Sequence[tuple[int, str]]) -> list[TermRow]:
         """The terms at these (parent, name) that hold a live article, in one query per few hundred."""
         found: list[TermRow] = []
