@@ -167,9 +167,9 @@ def render_items(config: Config, articles: list[Article], tree: Tree) -> list[Ma
     not in a template: a template call per item cost more than the item, and a tree's feed
     pages are most of what an edit renders."""
     site_url, local = config.site.url, _local_time(config)
-    links = _term_links(config, tree)
-    return [Markup(_item(article, item_link(site_url, article), local(article.published), _terms_of(article, links)))
-            for article in articles]
+    links, made = _term_links(config, tree), dict[object, str]()
+    return [Markup(_item(article, item_link(site_url, article), local(article.published),
+                         _terms_of(article, links, made))) for article in articles]
 
 
 def _item(article: Article, link: str, when: str, terms: str) -> str:
@@ -186,20 +186,28 @@ def _item(article: Article, link: str, when: str, terms: str) -> str:
     return "\n".join([*lines, "  </li>", ""])
 
 
-def _terms_of(article: Article, links: dict[str, Callable[..., str]]) -> str:
-    """`` · A › B · #tag``: an item's categories, each level linked to its page, and tags."""
-    category_url, tag_url = links["category_url"], links["tag_url"]
+def _terms_of(article: Article, links: dict[str, Callable[..., str]], made: dict[object, str]) -> str:
+    """`` · A › B · #tag``: an item's categories, each level linked to its page, and tags.
+    ``made``: the links made so far, by path or tag (the items of a page share most of theirs)."""
     parts = []
     for path in article.categories:
-        crumbs = []
-        for depth, name in enumerate(path, 1):
-            url = category_url(path[:depth])
-            crumbs.append(f'<a href="{escape(url)}">{escape(name)}</a>' if url else escape(name))
-        parts.append(" › ".join(crumbs))
+        if (part := made.get(path)) is None:
+            part = made[path] = _crumbs(path, links["category_url"])
+        parts.append(part)
     for tag in article.tags:
-        url = tag_url(tag)
-        parts.append(f'<a href="{escape(url)}">#{escape(tag)}</a>' if url else f"#{escape(tag)}")
+        if (part := made.get(tag)) is None:
+            url = links["tag_url"](tag)
+            part = made[tag] = f'<a href="{escape(url)}">#{escape(tag)}</a>' if url else f"#{escape(tag)}"
+        parts.append(part)
     return "".join(f" · {part}" for part in parts)
+
+
+def _crumbs(path: tuple[str, ...], category_url: Callable[[tuple[str, ...]], str]) -> str:
+    crumbs = []
+    for depth, name in enumerate(path, 1):
+        url = category_url(path[:depth])
+        crumbs.append(f'<a href="{escape(url)}">{escape(name)}</a>' if url else escape(name))
+    return " › ".join(crumbs)
 
 
 def render_feed_html(config: Config, doc: Document, items: list[Article], tree: Tree, blocks: list[Markup]) -> bytes:
