@@ -68,19 +68,21 @@ def _thumbnail(pad: str, article: Article) -> list[str]:
     return [pad, f'<media:thumbnail url="{xml_attr(article.image)}"/>'] if article.image else []
 
 
-def rss_item(config: Config, article: Article) -> str:
+def rss_item(config: Config, article: Article, content_xml: str | None = None) -> str:
+    """``content_xml``: what stands where the content goes (see ``entry_bytes``)."""
     site_url = config.site.url
     guid = entry_id(site_url, article, "rss")
     pad = "\n      "
     # the summary is plain text; readers take RSS descriptions as HTML, so it goes escaped
     summary = html.escape(article.summary, quote=False) if article.summary else ""
     content = _full_content(config, article)
+    content_xml = xml_text(content) if content_xml is None else content_xml
     parts = ["    <item>", pad, "<title>", xml_text(article.title), "</title>",
              pad, "<link>", xml_text(item_link(site_url, article)), "</link>"]
     if summary or content:  # feedgen: the description is the summary, else the content
-        parts += [pad, "<description>", xml_text(summary or content), "</description>"]
+        parts += [pad, "<description>", xml_text(summary) if summary else content_xml, "</description>"]
     if summary and content:
-        parts += [pad, "<content:encoded>", xml_text(content), "</content:encoded>"]
+        parts += [pad, "<content:encoded>", content_xml, "</content:encoded>"]
     parts += [pad, '<guid isPermaLink="true">', xml_text(guid), "</guid>"]
     parts += [f'{pad}<category domain="{scheme}">{xml_text(name)}</category>' for name, scheme in _terms(config, article)]
     if article.image:
@@ -93,7 +95,7 @@ def rss_item(config: Config, article: Article) -> str:
     return "".join(parts)
 
 
-def atom_entry(config: Config, article: Article) -> str:
+def atom_entry(config: Config, article: Article, content_xml: str | None = None) -> str:
     site_url = config.site.url
     pad = "\n    "
     content = _full_content(config, article)
@@ -103,7 +105,8 @@ def atom_entry(config: Config, article: Article) -> str:
     if article.author:
         parts += [pad, "<author>", pad, "  <name>", xml_text(article.author), "</name>", pad, "</author>"]
     if content:
-        parts += [pad, f'<content type="{_CONTENT_TYPE}">', xml_text(content), "</content>"]
+        parts += [pad, f'<content type="{_CONTENT_TYPE}">', xml_text(content) if content_xml is None else content_xml,
+                  "</content>"]
     parts += [pad, f'<link href="{xml_attr(item_link(site_url, article))}"/>']  # feedgen writes no rel
     if article.summary:
         summary = html.escape(article.summary, quote=False)
@@ -158,16 +161,18 @@ def _json_list(values: Iterable[str]) -> str:
     return "[\n        " + ",\n        ".join(values) + "\n      ]"
 
 
-def xml_content(config: Config, article: Article) -> bytes:
-    """The article's content as both its RSS item and its Atom entry hold it, byte for byte
-    (an index keeps it once for the two: see ``site.StoredEntries``)."""
-    return xml_text(_full_content(config, article)).encode()
+def xml_content(config: Config, article: Article) -> str:
+    """The article's content as both its RSS item and its Atom entry hold it, character for
+    character (an index keeps it once for the two: see ``site.StoredEntries``)."""
+    return xml_text(_full_content(config, article))
 
 
-def entry_bytes(config: Config, article: Article, fmt: str) -> bytes:
-    """The article's entry as it is inside any feed of format ``fmt``."""
+def entry_bytes(config: Config, article: Article, fmt: str, content_xml: str | None = None) -> bytes:
+    """The article's entry as it is inside any feed of format ``fmt``. ``content_xml``: in an
+    RSS item or Atom entry, what goes where the content does: ``xml_content``, already made,
+    or a mark that stands in for it (a JSON item holds its content otherwise, and as it is)."""
     if fmt == "rss":
-        return rss_item(config, article).encode()
+        return rss_item(config, article, content_xml).encode()
     if fmt == "atom":
-        return atom_entry(config, article).encode()
+        return atom_entry(config, article, content_xml).encode()
     return json_entry(config, article).encode()

@@ -59,14 +59,13 @@ class EntryStore(Protocol):
 
     def get_many(self, fmt: str, paths: Sequence[str]) -> dict[str, tuple[datetime, bytes]]: ...
 
-    # the formats to render an article in when its entry in ``fmt`` is missing
-    def formats(self, fmt: str) -> tuple[str, ...]: ...
-
-    def put(self, path: str, updated: datetime, rendered: dict[str, bytes], shared: bytes = b"") -> None: ...
+    # the entry in ``fmt`` of an article whose entry is missing, rendered (and kept, if kept)
+    def render(self, config: Config, path: str, article: Article, fmt: str) -> bytes: ...
 
 
 SHARED = "xml-content"  # the stored row of what an article's RSS and Atom entries hold alike
-SHARED_MARK = b"<feedsvc:content/>"  # where it goes back: never in an entry (its text escapes every "<")
+SHARED_MARK = "<feedsvc:content/>"  # where it goes back: never in an entry (its text escapes every "<")
+_MARK = SHARED_MARK.encode()
 SHARED_FORMATS = ("rss", "atom")
 SHARED_MIN = 256  # shorter content is left in both entries
 
@@ -88,13 +87,13 @@ class StoredEntries:
 
     def get_many(self, fmt: str, paths: Sequence[str]) -> dict[str, tuple[datetime, bytes]]:
         found = self.index.entries(paths, fmt, self.fingerprint)
-        marked = [path for path, (_, body) in found.items() if SHARED_MARK in body] if fmt in SHARED_FORMATS else []
+        marked = [path for path, (_, body) in found.items() if _MARK in body] if fmt in SHARED_FORMATS else []
         if marked:
             shared = self._shared(marked)
             for path in marked:
                 when, body = found.pop(path)
                 if path in shared:  # else the entry counts as missing: rendered again
-                    found[path] = when, body.replace(SHARED_MARK, shared[path][1], 1)
+                    found[path] = when, body.replace(_MARK, shared[path][1], 1)
         return found
 
     def _shared(self, marked: list[str]) -> dict[str, tuple[datetime, bytes]]:
@@ -102,18 +101,22 @@ class StoredEntries:
             self._last_shared = marked, self.index.entries(marked, SHARED, self.fingerprint)
         return self._last_shared[1]
 
-    def formats(self, fmt: str) -> tuple[str, ...]:
-        return self.keep if fmt in self.keep else (fmt,)
-
-    def put(self, path: str, updated: datetime, rendered: dict[str, bytes], shared: bytes = b"") -> None:
-        """Keep these entries; ``shared``: what the RSS and Atom ones hold alike, kept once."""
-        if not self.keep:
-            return
-        self._last_shared = [], {}  # what was read may be what this replaces
-        if len(shared) >= SHARED_MIN and sum(shared in rendered.get(f, b"") for f in SHARED_FORMATS) == 2:
-            rendered = {fmt: body.replace(shared, SHARED_MARK, 1) if fmt in SHARED_FORMATS else body
-                        for fmt, body in rendered.items()} | {SHARED: shared}
-        self.index.store_entries(path, self.fingerprint, updated, rendered)
+    def render(self, config: Config, path: str, article: Article, fmt: str) -> bytes:
+        """The article's entry in ``fmt``. With ``keep``, it is rendered in every format kept and
+        stored: the export writes it in each. Its content is escaped once, and the RSS and Atom
+        entries to store are written with the mark where it goes (not searched for after)."""
+        formats = self.keep if fmt in self.keep else (fmt,)
+        content = xml_content(config, article) if set(formats) & set(SHARED_FORMATS) else ""
+        shared = content.encode()
+        marked = len(shared) >= SHARED_MIN and all(f in formats for f in SHARED_FORMATS)
+        stand_in = SHARED_MARK if marked else content
+        rendered = {f: entry_bytes(config, article, f, stand_in) for f in formats}
+        if self.keep:
+            self._last_shared = [], {}  # what was read may be what this replaces
+            self.index.store_entries(path, self.fingerprint, article.updated,
+                                     rendered | {SHARED: shared} if marked else rendered)
+        body = rendered[fmt]
+        return body.replace(_MARK, shared, 1) if marked and fmt in SHARED_FORMATS else body
 
 
 def feed_page(index: Store, config: Config, doc: Document, fmt: str, selection: Selection | None = None,
@@ -141,11 +144,8 @@ def _spliced(index: Store, config: Config, doc: Document, fmt: str, selection: S
     found: dict[str, tuple[datetime, bytes] | None] = {path: None for path in selection.paths}
     found.update(entries.get_many(fmt, selection.paths))
     missing = [path for path, entry in found.items() if entry is None]
-    formats = entries.formats(fmt)
     for path, article in index.articles_by_path(missing).items():
-        rendered = {f: entry_bytes(config, article, f) for f in formats}
-        entries.put(path, article.updated, rendered, xml_content(config, article))
-        found[path] = article.updated, rendered[fmt]
+        found[path] = article.updated, entries.render(config, path, article, fmt)
     ordered = [entry for path in selection.paths if (entry := found[path])]  # none for an article gone since
     dates = [when for when, _ in ordered]
     return render_spliced(config, doc, dates, [rendered for _, rendered in ordered], fmt, xsl), dates
