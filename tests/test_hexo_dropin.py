@@ -284,8 +284,8 @@ def test_newsboat_reads_the_real_blogs_feeds(tmp_path: Path, fmt: str) -> None:
     from .conftest import DATA, build_once
 
     newsboat = require("newsboat")
-    feeds = []
-    for name in ORACLES:  # a feedsvc per blog, as each blogger would run it
+    feeds, blogs = [], [*ORACLES, "shangyun-blog"]
+    for name in blogs:  # a feedsvc per blog, as each blogger would run it
         source = {"path": str(DATA / "hexo" / name / "source" / "_posts"), "hexo": str(DATA / "hexo" / name / "_config.yml")}
         build_once(parse_config({"sources": [source], "state_dir": str(tmp_path / name / "state"), "feeds": {"limit": 100},
                                  "site": {"url": f"https://{name}.example.com", "timezone": "Asia/Shanghai"}}),
@@ -299,8 +299,8 @@ def test_newsboat_reads_the_real_blogs_feeds(tmp_path: Path, fmt: str) -> None:
     import sqlite3
 
     with sqlite3.connect(tmp_path / "cache.db") as cache:  # newsboat stored every item of every blog
-        posts = sum(len(list((DATA / "hexo" / name / "source" / "_posts").rglob("*.md"))) for name in ORACLES)
-        assert cache.execute("SELECT COUNT(*) FROM rss_item").fetchone()[0] == posts == 100
+        posts = sum(len(list((DATA / "hexo" / name / "source" / "_posts").rglob("*.md"))) for name in blogs)
+        assert cache.execute("SELECT COUNT(*) FROM rss_item").fetchone()[0] == posts == 103
 
 
 def test_butterflys_own_docs_link_by_abbrlink_and_keep_the_text_of_their_tags(tmp_path: Path) -> None:
@@ -358,3 +358,26 @@ def test_a_blog_that_files_every_post_with_category_singular_gets_hexos_tree_and
     assert all(e.tags and "computer vision" in [t.term for t in e.tags] for e in found)
     said = warnings(tmp_path, source)
     assert "0 errors, 0 warnings" in said, said
+
+
+def test_a_blog_with_category_and_tag_maps_publishes_its_feeds_at_the_blogs_own_slugs(tmp_path: Path) -> None:
+    """shangyun-sx's blog maps its Chinese category and tags to slugs (``category_map``,
+    ``tag_map``), links posts by ``:abbrlink``, and leaves ``timezone`` empty: GitHub Actions
+    built it, in UTC. Each entry has the link, id and published date of its atom.xml, the feed
+    its title, author and icon, and each category and tag feed sits at the slug of the page
+    Hexo made for it (``categories/essay/``, ``tags/blog/``, ...)."""
+    from .conftest import DATA
+
+    root = DATA / "hexo" / "shangyun-blog"
+    source = {"path": str(root / "source" / "_posts"), "hexo": str(root / "_config.yml")}
+    out = build(tmp_path, source, site={"url": "https://feeds.example.com", "timezone": "UTC"})
+    ours, published = entries(out), feedparser.parse((root / "generated-atom.xml").read_bytes())
+    assert [(e.link, e.id, e.published_parsed) for e in ours] == \
+        [(e.link, e.id, e.published_parsed) for e in published.entries]
+    assert {unquote(e.link.removeprefix("https://shangyun-sx.github.io/")).strip("/") for e in ours} == \
+        set((root / "generated-post-paths.txt").read_text(encoding="utf-8").split())
+    feed = feedparser.parse((out / "feeds/all.atom").read_bytes()).feed
+    assert (feed.title, feed.author, feed.icon) == (published.feed.title, published.feed.author, published.feed.icon)
+    hexo_pages = set((root / "generated-term-paths.txt").read_text(encoding="utf-8").split())
+    assert {str(p.relative_to(out).with_suffix("")) for p in out.glob("*/*.atom") if p.parent.name != "feeds"} == hexo_pages
+    assert "0 errors, 0 warnings" in warnings(tmp_path, source, site="  url: https://feeds.example.com\n  timezone: UTC\n")
