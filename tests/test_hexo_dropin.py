@@ -224,6 +224,24 @@ def test_an_asset_that_does_not_exist_is_a_warning_and_names_with_spaces_work(tm
     assert said.count("no such file") == 2
 
 
+
+def test_an_image_named_from_the_posts_file_shows_the_asset_folders_file(tmp_path: Path) -> None:
+    """Typora and most Markdown editors write an asset's path from the post's file
+    (``my-post/diagram.png``); hexo-asset-image drops the folder's name, so the page shows the
+    file of the asset folder, and so does the feed. Named so, a file that is not there is still
+    a warning."""
+    source = blog(tmp_path, {
+        "my-post.md": "---\ntitle: Typora\ndate: 2020-01-01\n---\n![图](my-post/图%201.png)\n\n"
+                      "![](my-post/diagram.png)\n\n![](my-post/gone.png)\n",
+        "my-post/图 1.png": "png", "my-post/diagram.png": "png"})
+    html = entries(build(tmp_path, source))[0].content[0].value
+    assert 'src="https://blog.example/2020/01/01/my-post/%E5%9B%BE%201.png"' in html
+    assert 'src="https://blog.example/2020/01/01/my-post/diagram.png"' in html
+    said = warnings(tmp_path, source)
+    assert "my-post.md: warning: image 'my-post/gone.png': no such file in the post's asset folder" in said
+    assert said.count("no such file") == 1
+
+
 # real blogs whose repositories also hold the site Hexo generated (tests/data/hexo/README.md)
 ORACLES = ["mysote", "blog-hexo-0374wang", "amao-hexo-site", "adu-hexo-blog", "ailoveu-hexo-builder"]
 

@@ -21,6 +21,7 @@ from feedsvc.errors import ArticleError
 from feedsvc.hexo import Blog
 from feedsvc.model import Article, CategoryPath
 from feedsvc.parse import frontmatter, tagplugins
+from feedsvc.parse.assets import in_asset_folder, missing_images
 from feedsvc.parse.rewrite import ImageRewriter, collapse_spaces, plain_text, rewrite_html, truncate, xml_safe
 from feedsvc.urls import encode_url, web_url_problem
 
@@ -28,7 +29,6 @@ _HTML_START = re.compile(r"^\s*<(?:!--|[A-Za-z][\w-]*[\s/>])")
 _DOCUMENT = re.compile(r"^\s*<(?:!doctype\b|html[\s>])", re.IGNORECASE)  # a whole HTML document
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _LOOSE_DATE = re.compile(r"(\d{4})[/-](\d{1,2})[/-](\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
-_MD_IMAGE = re.compile(r"!\[[^\]\n]*\]\(\s*(<[^>\n]+>|[^)\s]+)")
 _MORE = re.compile(r"<!--\s*more\s*-->", re.IGNORECASE)
 # the mirror's dates, "Sun, 25 Apr 2021 08:06:43 GMT"; any other RFC 2822 form goes to email.utils
 _MONTHS = {name: number for number, name in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
@@ -320,10 +320,11 @@ def parse_article(raw: bytes, relpath: str, mtime: datetime, config: Config, blo
     categories = category_paths(_aliased(meta, "categories", "category"), warnings)
     permalink = _permalink(meta, warnings, blog, relpath, published.astimezone(tz), categories, article_id)
     link = _link(meta, config, warnings, permalink)
-    rewrite = ImageRewriter(config.images, config.site.url, link, blog.root_url if blog else _origin(link))
     asset = asset if blog is not None and blog.post_asset_folder else None
+    rewrite = ImageRewriter(config.images, config.site.url, link, blog.root_url if blog else _origin(link),
+                            in_asset_folder(asset, relpath) if asset else None)
     source, tag_warnings = tagplugins.render(parts.body, rewrite.resolve, asset)
-    warnings += tag_warnings + (_missing_images(parts.body, asset) if asset else [])
+    warnings += tag_warnings + (missing_images(parts.body, asset, relpath) if asset else [])
     rendered = body_html(source, relpath, markdown=blog is not None)
     body = rewrite_html(rendered, rewrite)
     warnings += body.problems
@@ -347,16 +348,6 @@ def parse_article(raw: bytes, relpath: str, mtime: datetime, config: Config, blo
         dated=dated,
         guid=_guid(blog, permalink),
     )
-
-
-def _missing_images(body: str, asset: Callable[[str], bool]) -> list[str]:
-    """Relative Markdown images (``![](diagram.png)``, in the post's asset folder) that name no file."""
-    found = []
-    for target in _MD_IMAGE.findall(tagplugins.outside_code(body)):
-        name = unquote(target.strip("<>"))
-        if not re.match(r"^([A-Za-z][A-Za-z0-9+.-]*:|/|#)", name) and not asset(name):
-            found.append(f"image {name[:80]!r}: no such file in the post's asset folder; the image is broken")
-    return found
 
 
 def _zone(blog: Blog | None, config: Config) -> tzinfo:

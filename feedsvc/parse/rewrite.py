@@ -9,6 +9,7 @@ sanitizing, so no regex ever decides what is safe. The sanitizer keeps no ``clas
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
@@ -126,9 +127,11 @@ class ImageRewriter:
     base_url: str = ""  # the site's public URL: proxied images are served from it
     page: str = ""  # the item's link: relative URLs resolve against it (a reader would use the feed's)
     root_url: str = ""  # where root-relative URLs (/img/x.png) point: the blog's origin and root
+    local: Callable[[str], str] | None = None  # a relative URL as the blog's page means it (see parse.articles)
 
     def resolve(self, url: str) -> str:
         """A URL of the article, absolute (when the article has a page to resolve it against)."""
+        url = self.local(url) if self.local is not None else url
         return absolute(url, self.page, self.root_url) if self.page or self.root_url else url.strip()
 
     def __call__(self, url: str) -> str:
