@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from urllib.parse import unquote
@@ -227,16 +228,18 @@ def test_an_asset_that_does_not_exist_is_a_warning_and_names_with_spaces_work(tm
 
 def test_an_image_named_from_the_posts_file_shows_the_asset_folders_file(tmp_path: Path) -> None:
     """Typora and most Markdown editors write an asset's path from the post's file
-    (``my-post/diagram.png``); hexo-asset-image drops the folder's name, so the page shows the
-    file of the asset folder, and so does the feed. Named so, a file that is not there is still
-    a warning."""
+    (``my-post/diagram.png``, or ``/my-post/...``), spaces and all; hexo-asset-image drops the folder's name, so the
+    page shows the file of the asset folder, and so does the feed (Hexo's Markdown renderer
+    takes a path with spaces, which CommonMark alone would leave as text). Named so, a file that
+    is not there is still a warning."""
     source = blog(tmp_path, {
         "my-post.md": "---\ntitle: Typora\ndate: 2020-01-01\n---\n![图](my-post/图%201.png)\n\n"
-                      "![](my-post/diagram.png)\n\n![](my-post/gone.png)\n",
-        "my-post/图 1.png": "png", "my-post/diagram.png": "png"})
+                      "![](/my-post/diagram.png)\n\n![](my-post/gone.png)\n\n![cmd](my-post/a b.png \"the cmd\")\n",
+        "my-post/图 1.png": "png", "my-post/diagram.png": "png", "my-post/a b.png": "png"})
     html = entries(build(tmp_path, source))[0].content[0].value
     assert 'src="https://blog.example/2020/01/01/my-post/%E5%9B%BE%201.png"' in html
     assert 'src="https://blog.example/2020/01/01/my-post/diagram.png"' in html
+    assert 'src="https://blog.example/2020/01/01/my-post/a%20b.png"' in html and "![" not in html
     said = warnings(tmp_path, source)
     assert "my-post.md: warning: image 'my-post/gone.png': no such file in the post's asset folder" in said
     assert said.count("no such file") == 1
@@ -399,3 +402,45 @@ def test_a_blog_with_category_and_tag_maps_publishes_its_feeds_at_the_blogs_own_
     hexo_pages = set((root / "generated-term-paths.txt").read_text(encoding="utf-8").split())
     assert {str(p.relative_to(out).with_suffix("")) for p in out.glob("*/*.atom") if p.parent.name != "feeds"} == hexo_pages
     assert "0 errors, 0 warnings" in warnings(tmp_path, source, site="  url: https://feeds.example.com\n  timezone: UTC\n")
+
+
+def test_a_blog_of_typora_posts_shows_each_image_where_hexo_put_it(tmp_path: Path) -> None:
+    """A verification engineer's blog of 178 posts written in Typora: images named from the
+    post's file (``post/x.png``, ``/post/x.png``, paths with spaces), shown by hexo-asset-image.
+    Its repository holds the generated site: each image of a post Hexo generated is at the URL
+    of a file Hexo generated, but one, whose file the source no longer has; that one and an
+    image of a later post whose file was never committed are the two images ``check`` reports.
+    The links, ids and dates of its atom.xml are ours too (its one undated post aside)."""
+    import shutil
+
+    from .conftest import DATA
+
+    root = tmp_path / "blog"
+    shutil.copytree(DATA / "hexo" / "verification-blog", root)
+    for name in (root / "asset-files.txt").read_text(encoding="utf-8").splitlines():  # empty files stand in
+        (root / "source" / "_posts" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "source" / "_posts" / name).touch()
+    source = {"path": str(root / "source" / "_posts"), "hexo": str(root / "_config.yml")}
+    out = build(tmp_path, source, site={"url": "https://feeds.example.com", "timezone": "Asia/Shanghai"},
+                feeds={"limit": 1000})
+    blog_url, ours = "http://192.154.218.26/", entries(out)
+    generated = set((root / "generated-post-paths.txt").read_text(encoding="utf-8").split("\n"))
+    files = set((root / "generated-images.txt").read_text(encoding="utf-8").split("\n"))
+    shown = [(post, unquote(src.removeprefix(blog_url))) for e in ours
+             if (post := unquote(e.link.removeprefix(blog_url)).strip("/")) in generated
+             for src in re.findall(r'<img[^>]*src="([^"]+)"', e.get("content", [{}])[0].get("value", ""))
+             if src.startswith(blog_url)]
+    elsewhere = [image for _, image in shown if image not in files]
+    gone = "通过套接字进行SV和其他语言进行交互"  # its asset folder is in the generated site, not in the source
+    assert len(shown) > 80 and elsewhere == [f"2019/05/08/{gone}/{gone}/src.png"]
+    # a path with spaces is an image too, as Hexo's Markdown renderer took it (3 in one post)
+    texts = [re.sub(r"<(pre|code)\b.*?</\1>", "", e.content[0].value, flags=re.S) for e in ours if "content" in e]
+    assert len(texts) > 170 and not [text for text in texts if "![" in text]
+    said = [line for line in warnings(tmp_path, source).splitlines() if "no such file" in line]
+    assert len(said) == 2 and any("'cocotb杂谈/48.png'" in line for line in said)
+    assert any(f"'{gone}/src.png'" in line for line in said)
+    published = feedparser.parse((root / "generated-atom.xml").read_bytes()).entries
+    by_link = {e.link: e for e in ours}
+    equal = [e for e in published
+             if (mine := by_link.get(e.link)) and (mine.id, mine.published_parsed) == (e.id, e.published_parsed)]
+    assert len(equal) == len(published) - 1 == 19  # the undated one: an .html post dated by the writer's disk

@@ -21,7 +21,7 @@ from feedsvc.errors import ArticleError
 from feedsvc.hexo import Blog
 from feedsvc.model import Article, CategoryPath
 from feedsvc.parse import frontmatter, tagplugins
-from feedsvc.parse.assets import in_asset_folder, missing_images
+from feedsvc.parse.assets import bracket_spaced_paths, in_asset_folder, missing_images
 from feedsvc.parse.rewrite import ImageRewriter, collapse_spaces, plain_text, rewrite_html, truncate, xml_safe
 from feedsvc.urls import encode_url, web_url_problem
 
@@ -323,8 +323,9 @@ def parse_article(raw: bytes, relpath: str, mtime: datetime, config: Config, blo
     asset = asset if blog is not None and blog.post_asset_folder else None
     rewrite = ImageRewriter(config.images, config.site.url, link, blog.root_url if blog else _origin(link),
                             in_asset_folder(asset, relpath) if asset else None)
-    source, tag_warnings = tagplugins.render(parts.body, rewrite.resolve, asset)
-    warnings += tag_warnings + (missing_images(parts.body, asset, relpath) if asset else [])
+    body_source = bracket_spaced_paths(parts.body) if blog is not None else parts.body
+    source, tag_warnings = tagplugins.render(body_source, rewrite.resolve, asset)
+    warnings += tag_warnings + (missing_images(body_source, asset, relpath) if asset else [])
     rendered = body_html(source, relpath, markdown=blog is not None)
     body = rewrite_html(rendered, rewrite)
     warnings += body.problems

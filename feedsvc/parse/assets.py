@@ -12,6 +12,24 @@ from feedsvc.parse import tagplugins
 
 MD_IMAGE = re.compile(r"!\[[^\]\n]*\]\(\s*(<[^>\n]+>|[^)\s]+)")
 NOT_RELATIVE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:|/|#)")  # a scheme, a root-relative path, a fragment
+_LINK = re.compile(r"(!?\[[^\]\n]*\])\(([^)\n]*)\)")
+_TITLE = re.compile(r"""\s+("[^"\n]*"|'[^'\n]*')$""")
+
+
+def bracket_spaced_paths(source: str) -> str:
+    """Markdown links and images whose path holds a space (``![](my post/a b.png)``, as Typora
+    writes them) in the form CommonMark reads as a link, between angle brackets: Hexo's
+    renderer (marked) took them as they are, and CommonMark would leave them as text."""
+    return tagplugins.sub_outside_code(_LINK, _bracketed, source) if "](" in source else source
+
+
+def _bracketed(link: re.Match[str]) -> str:
+    path = link.group(2).strip()
+    title = _TITLE.search(path)
+    path, title_text = (path[: title.start()], title.group(0)) if title else (path, "")
+    if path.startswith("<") or not re.search(r"\s", path):
+        return link.group(0)
+    return f"{link.group(1)}(<{path}>{title_text})"
 
 
 def missing_images(body: str, asset: Callable[[str], bool], relpath: str) -> list[str]:
@@ -36,14 +54,17 @@ def _asset_name(name: str, asset: Callable[[str], bool], relpath: str) -> str | 
 
 
 def in_asset_folder(asset: Callable[[str], bool], relpath: str) -> Callable[[str], str]:
-    """A relative URL of the post as its page resolves it: one that names a file of the asset
-    folder from the post's file (``my-post/diagram.png``) loses its first part (see ``_asset_name``)."""
+    """A URL of the post as its page resolves it: one that names a file of the asset folder from
+    the post's file (``my-post/diagram.png``), or from the root (``/my-post/diagram.png``), is
+    that file: hexo-asset-image drops the folder's name from both (see ``_asset_name``)."""
     folder = PurePosixPath(relpath).stem + "/"
 
     def local(url: str) -> str:
-        name = unquote(url.strip())
+        path = url.strip()
+        path = path[1:] if path.startswith("/") and not path.startswith("//") else path
+        name = unquote(path)
         if not name.startswith(folder) or NOT_RELATIVE.match(name):
             return url
-        return url.strip().split("/", 1)[1] if _asset_name(name, asset, relpath) not in (None, name) else url
+        return path.split("/", 1)[1] if _asset_name(name, asset, relpath) not in (None, name) else url
 
     return local

@@ -32,6 +32,15 @@ def outside_code(source: str) -> str:
     return _PROTECTED.sub("", source)
 
 
+def sub_outside_code(pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str], source: str) -> str:
+    """``pattern.sub(replace, source)``, leaving its code as it is."""
+    out, pos = [], 0
+    for code in _PROTECTED.finditer(source):
+        out += [pattern.sub(replace, source[pos : code.start()]), code.group(0)]
+        pos = code.end()
+    return "".join([*out, pattern.sub(replace, source[pos:])])
+
+
 def _args(text: str) -> list[str]:
     try:
         return shlex.split(text)
