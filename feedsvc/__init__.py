@@ -16,6 +16,7 @@ Stage packages in the order the data flows; each imports the floor and the stage
   parse: file bytes -> Article, pure
     parse.frontmatter  a file's text -> YAML header (strict, else lenient) and body
     parse.tagplugins   Hexo's {% tag %} plugins rendered, unknown ones reported
+    parse.assets       a Hexo post's asset folder: its files as the post names them, and those missing
     parse.rewrite      body HTML -> absolute, unwrapped image URLs, no lazy loading, sanitized
     parse.articles     file bytes -> Article (front matter, dates, ids, Markdown/HTML body)
   store: the SQLite index, the only code that speaks SQL
