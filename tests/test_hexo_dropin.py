@@ -305,10 +305,10 @@ def test_newsboat_reads_the_real_blogs_feeds(tmp_path: Path, fmt: str) -> None:
     from .conftest import DATA, build_once
 
     newsboat = require("newsboat")
-    feeds, blogs = [], [*ORACLES, "shangyun-blog"]
+    feeds, blogs = [], [*ORACLES, "shangyun-blog", "verification-blog"]
     for name in blogs:  # a feedsvc per blog, as each blogger would run it
         source = {"path": str(DATA / "hexo" / name / "source" / "_posts"), "hexo": str(DATA / "hexo" / name / "_config.yml")}
-        build_once(parse_config({"sources": [source], "state_dir": str(tmp_path / name / "state"), "feeds": {"limit": 100},
+        build_once(parse_config({"sources": [source], "state_dir": str(tmp_path / name / "state"), "feeds": {"limit": 1000},
                                  "site": {"url": f"https://{name}.example.com", "timezone": "Asia/Shanghai"}}),
                    tmp_path / name / "out")
         feeds.append(f"file://{tmp_path / name / 'out'}/feeds/all.{fmt}")
@@ -320,8 +320,9 @@ def test_newsboat_reads_the_real_blogs_feeds(tmp_path: Path, fmt: str) -> None:
     import sqlite3
 
     with sqlite3.connect(tmp_path / "cache.db") as cache:  # newsboat stored every item of every blog
-        posts = sum(len(list((DATA / "hexo" / name / "source" / "_posts").rglob("*.md"))) for name in blogs)
-        assert cache.execute("SELECT COUNT(*) FROM rss_item").fetchone()[0] == posts == 103
+        posts = sum(1 for name in blogs for post in (DATA / "hexo" / name / "source" / "_posts").rglob("*.*")
+                    if post.suffix in (".md", ".html"))
+        assert cache.execute("SELECT COUNT(*) FROM rss_item").fetchone()[0] == posts == 282
 
 
 def test_butterflys_own_docs_link_by_abbrlink_and_keep_the_text_of_their_tags(tmp_path: Path) -> None:
