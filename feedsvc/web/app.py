@@ -292,12 +292,17 @@ def create_app(config: Config) -> Flask:
     app.url_map.merge_slashes = False
     cache = Cache(config)
     app.extensions["feedsvc"] = cache
-    app.wsgi_app = FastPath(app.wsgi_app, cache, config.feeds.cache_seconds)  # type: ignore[method-assign]
+    # the fast path in front: the answers it gives are told to the counting and the polling
+    # report directly; the middleware sees the app's own
+    inner, observers = app.wsgi_app, []
     if config.clients:
-        app.wsgi_app = app.extensions["feedsvc.polls"] = RecordPolls(app.wsgi_app, config.state_dir)  # type: ignore[method-assign]
+        inner = app.extensions["feedsvc.polls"] = RecordPolls(inner, config.state_dir)
+        observers.append(inner.seen)
     if config.metrics:
-        app.wsgi_app = app.extensions["feedsvc.requests"] = metrics.CountRequests(app.wsgi_app)  # type: ignore[method-assign]
+        inner = app.extensions["feedsvc.requests"] = metrics.CountRequests(inner)
+        observers.append(inner.seen)
         app.add_url_rule(METRICS_PATH, "metrics", _metrics)
+    app.wsgi_app = FastPath(inner, cache, config.feeds.cache_seconds, tuple(observers))  # type: ignore[method-assign]
     for blueprint in (feeds, pages, health):
         app.register_blueprint(blueprint)
     if config.images.mode == "proxy":

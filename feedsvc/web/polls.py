@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from feedsvc.model import FORMAT_TYPES
-from feedsvc.ops.metrics import format_of
+from feedsvc.ops.metrics import labels_of
 from feedsvc.store.polls import MAX_CLIENTS, OTHER, ClientReport, PollLog, Tally
 
 log = logging.getLogger("feedsvc.web")
@@ -59,7 +59,7 @@ def poller_key(agent: str, address: str, path: str) -> str:
 
 def is_poll(environ: dict[str, Any]) -> bool:
     """A GET of a feed document (RSS, Atom, JSON), its archive pages included."""
-    return environ.get("REQUEST_METHOD") == "GET" and format_of(environ.get("PATH_INFO", "")) in FORMAT_TYPES
+    return environ.get("REQUEST_METHOD") == "GET" and labels_of(environ.get("PATH_INFO", ""))[1] in FORMAT_TYPES
 
 
 class RecordPolls:
@@ -83,6 +83,11 @@ class RecordPolls:
 
         return self.app(environ, recorded)
 
+    def seen(self, environ: dict[str, Any], status: str, headers: list[tuple[str, str]]) -> None:
+        """Record one answer if it is a poll; the fast path, in front of this middleware, calls it directly."""
+        if is_poll(environ):
+            self._record(environ, status)
+
     def _record(self, environ: dict[str, Any], status: str) -> None:
         agent = environ.get("HTTP_USER_AGENT", "")
         client = client_name(agent)
@@ -91,9 +96,10 @@ class RecordPolls:
         where = environ.get("HTTP_X_FORWARDED_FOR", "").split(",")[0].strip() or environ.get("REMOTE_ADDR", "")
         when = time.time()
         with self.lock:
-            if client not in self.tallies and len(self.tallies) >= MAX_CLIENTS:
-                client = OTHER
-            tally = self.tallies.setdefault(client, Tally())
+            if (tally := self.tallies.get(client)) is None:  # (not setdefault: a Tally made per request)
+                if len(self.tallies) >= MAX_CLIENTS:
+                    client = OTHER
+                tally = self.tallies.setdefault(client, Tally())
             tally.requests += 1
             tally.conditional += conditional
             tally.not_modified += status.startswith("304")
