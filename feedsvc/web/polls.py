@@ -15,6 +15,7 @@ import logging
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from feedsvc.store.polls import MAX_CLIENTS, OTHER, ClientReport, PollLog, Tally
 
 log = logging.getLogger("feedsvc.web")
 FLUSH_SECONDS = 5.0
+MAX_PENDING = 100_000  # polls noted between two flushes, at most (about 20 MB)
+Poll = tuple[str, str, str, str, bool, bool, float]  # agent, forwarded for, address, path, conditional, 304, time
 MAX_SIGHTINGS = 20_000
 MAX_NAME = 40
 # product tokens of a user agent ("Miniflux/2.0.50", "Tiny Tiny RSS/21.12"); the generic ones
@@ -63,12 +66,15 @@ def is_poll(environ: dict[str, Any]) -> bool:
 
 
 class RecordPolls:
+    """WSGI middleware around the app (the fast path, in front of it, calls ``seen``): each poll
+    of a feed is noted in a queue, as it comes; a thread makes the tallies of what is queued and
+    keeps them in the polling log every ``FLUSH_SECONDS``."""
+
     def __init__(self, app: Callable[..., Iterable[bytes]], state_dir: Path) -> None:
         self.app, self.state_dir = app, state_dir
-        self.lock = threading.Lock()  # the tallies
+        self.lock = threading.Lock()  # one flush at a time takes what is queued
         self.writing = threading.Lock()  # the polling log's connection: one transaction at a time
-        self.tallies: dict[str, Tally] = {}
-        self.sightings: list[tuple[str, str, str, str, float]] = []  # (agent, address, path, client, time)
+        self.pending: deque[Poll] = deque()
         self.polls: PollLog | None = None
         self.broken = False  # the log could not be written: said once, then polls are only counted in memory
         threading.Thread(target=self._flush_forever, name="feedsvc-polls", daemon=True).start()
@@ -89,28 +95,37 @@ class RecordPolls:
             self._record(environ, status)
 
     def _record(self, environ: dict[str, Any], status: str) -> None:
-        agent = environ.get("HTTP_USER_AGENT", "")
-        client = client_name(agent)
         conditional = "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ
-        # one poller: this client at this address (a proxy's first hop, when it names one), for this feed
-        where = environ.get("HTTP_X_FORWARDED_FOR", "").split(",")[0].strip() or environ.get("REMOTE_ADDR", "")
-        when = time.time()
-        with self.lock:
-            if (tally := self.tallies.get(client)) is None:  # (not setdefault: a Tally made per request)
-                if len(self.tallies) >= MAX_CLIENTS:
+        self.pending.append((environ.get("HTTP_USER_AGENT", ""), environ.get("HTTP_X_FORWARDED_FOR", ""),
+                             environ.get("REMOTE_ADDR", ""), environ.get("PATH_INFO", ""), conditional,
+                             status.startswith("304"), time.time()))
+        if len(self.pending) >= MAX_PENDING:  # the thread is late: tallied here rather than held
+            self.flush()
+
+    def _tallies(self, polls: list[Poll]) -> tuple[dict[str, Tally], list[tuple[str, str, str, str, float]]]:
+        """The tallies by client, and the sightings (agent, address, path, client, time) of these polls."""
+        tallies: dict[str, Tally] = {}
+        sightings: list[tuple[str, str, str, str, float]] = []
+        for agent, forwarded, remote, path, conditional, not_modified, when in polls:
+            client = client_name(agent)
+            if (tally := tallies.get(client)) is None:
+                if len(tallies) >= MAX_CLIENTS:
                     client = OTHER
-                tally = self.tallies.setdefault(client, Tally())
+                tally = tallies.setdefault(client, Tally())
             tally.requests += 1
             tally.conditional += conditional
-            tally.not_modified += status.startswith("304")
-            if len(self.sightings) < MAX_SIGHTINGS:
-                self.sightings.append((agent, where, environ.get("PATH_INFO", ""), client, when))
+            tally.not_modified += not_modified
+            if len(sightings) < MAX_SIGHTINGS:
+                # one poller: this client at this address (a proxy's first hop, when it names one), for this feed
+                sightings.append((agent, forwarded.split(",")[0].strip() or remote, path, client, when))
+        return tallies, sightings
 
     def flush(self) -> None:
         with self.lock:
-            tallies, sightings, self.tallies, self.sightings = self.tallies, self.sightings, {}, []
-        if not tallies or self.broken:
+            taken = [self.pending.popleft() for _ in range(len(self.pending))]
+        if not taken or self.broken:
             return
+        tallies, sightings = self._tallies(taken)
         try:
             with self.writing:
                 if self.polls is None:
