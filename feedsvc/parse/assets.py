@@ -34,22 +34,26 @@ def _bracketed(link: re.Match[str]) -> str:
 
 def missing_images(body: str, asset: Callable[[str], bool], relpath: str) -> list[str]:
     """Relative Markdown images (``![](diagram.png)``, in the post's asset folder) that name no file."""
-    found = []
+    found, folder = [], _folder_of(relpath)
     for target in MD_IMAGE.findall(tagplugins.outside_code(body)):
         name = unquote(target.strip("<>"))
-        if not NOT_RELATIVE.match(name) and _asset_name(name, asset, relpath) is None:
+        if not NOT_RELATIVE.match(name) and _asset_name(name, asset, folder) is None:
             found.append(f"image {name[:80]!r}: no such file in the post's asset folder; the image is broken")
     return found
 
 
-def _asset_name(name: str, asset: Callable[[str], bool], relpath: str) -> str | None:
+def _folder_of(relpath: str) -> str:
+    """The name of a post's asset folder as its links start with it: ``my-post/``."""
+    return PurePosixPath(relpath).stem + "/"
+
+
+def _asset_name(name: str, asset: Callable[[str], bool], folder: str) -> str | None:
     """A relative URL (decoded) as the file of the post's asset folder it names, or None. Hexo
     reads it from the folder (``diagram.png``); Typora and most Markdown editors write it from the
     post's file, so it starts with the folder's name (``my-post/diagram.png``), and the plugins
     such blogs use (hexo-asset-image) drop that first part: the page shows the folder's file."""
     if asset(name):
         return name
-    folder = PurePosixPath(relpath).stem + "/"
     return name[len(folder):] if name.startswith(folder) and asset(name[len(folder):]) else None
 
 
@@ -57,7 +61,7 @@ def in_asset_folder(asset: Callable[[str], bool], relpath: str) -> Callable[[str
     """A URL of the post as its page resolves it: one that names a file of the asset folder from
     the post's file (``my-post/diagram.png``), or from the root (``/my-post/diagram.png``), is
     that file: hexo-asset-image drops the folder's name from both (see ``_asset_name``)."""
-    folder = PurePosixPath(relpath).stem + "/"
+    folder = _folder_of(relpath)
 
     def local(url: str) -> str:
         path = url.strip()
@@ -65,6 +69,6 @@ def in_asset_folder(asset: Callable[[str], bool], relpath: str) -> Callable[[str
         name = unquote(path)
         if not name.startswith(folder) or NOT_RELATIVE.match(name):
             return url
-        return path.split("/", 1)[1] if _asset_name(name, asset, relpath) not in (None, name) else url
+        return path.split("/", 1)[1] if _asset_name(name, asset, folder) not in (None, name) else url
 
     return local

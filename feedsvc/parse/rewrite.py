@@ -127,7 +127,7 @@ class ImageRewriter:
     base_url: str = ""  # the site's public URL: proxied images are served from it
     page: str = ""  # the item's link: relative URLs resolve against it (a reader would use the feed's)
     root_url: str = ""  # where root-relative URLs (/img/x.png) point: the blog's origin and root
-    local: Callable[[str], str] | None = None  # a relative URL as the blog's page means it (see parse.articles)
+    local: Callable[[str], str] | None = None  # a relative URL as the blog's page means it (see parse.assets)
 
     def resolve(self, url: str) -> str:
         """A URL of the article, absolute (when the article has a page to resolve it against)."""

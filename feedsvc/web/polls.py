@@ -26,7 +26,8 @@ from feedsvc.store.polls import MAX_CLIENTS, OTHER, ClientReport, PollLog, Tally
 
 log = logging.getLogger("feedsvc.web")
 FLUSH_SECONDS = 5.0
-MAX_PENDING = 100_000  # polls noted between two flushes, at most (about 20 MB)
+MAX_PENDING = 50_000  # polls noted between two flushes, at most (at most 60 MB, a few MB for real readers)
+MAX_FIELD = 512  # characters of a user agent and a path kept for a poll
 Poll = tuple[str, str, str, str, bool, bool, float]  # agent, forwarded for, address, path, conditional, 304, time
 MAX_SIGHTINGS = 20_000
 MAX_NAME = 40
@@ -96,8 +97,9 @@ class RecordPolls:
 
     def _record(self, environ: dict[str, Any], status: str) -> None:
         conditional = "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ
-        self.pending.append((environ.get("HTTP_USER_AGENT", ""), environ.get("HTTP_X_FORWARDED_FOR", ""),
-                             environ.get("REMOTE_ADDR", ""), environ.get("PATH_INFO", ""), conditional,
+        # cut to a length that tells pollers apart: headers and paths are the client's to make long
+        self.pending.append((environ.get("HTTP_USER_AGENT", "")[:MAX_FIELD], environ.get("HTTP_X_FORWARDED_FOR", "")[:64],
+                             environ.get("REMOTE_ADDR", ""), environ.get("PATH_INFO", "")[:MAX_FIELD], conditional,
                              status.startswith("304"), time.time()))
         if len(self.pending) >= MAX_PENDING:  # the thread is late: tallied here rather than held
             self.flush()
