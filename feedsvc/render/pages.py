@@ -210,9 +210,9 @@ def _crumbs(path: tuple[str, ...], category_url: Callable[[tuple[str, ...]], str
     return " › ".join(crumbs)
 
 
-def render_feed_html(config: Config, doc: Document, items: list[Article], tree: Tree, blocks: list[Markup]) -> bytes:
+def render_feed_html(config: Config, doc: Document, og_image: str, tree: Tree, blocks: list[Markup]) -> bytes:
     """A feed document as a page for people: where it sits, how to subscribe, its items
-    (``blocks``: each one's ``<li>``, from ``render_items``)."""
+    (``blocks``: each one's ``<li>``, from ``render_items``; ``og_image``: the first of their images)."""
     spec = doc.spec
     page_url = _term_links(config, tree)["page_url"]
     older = Document(spec, doc.pages if not doc.is_archive else doc.page - 1, doc.pages)
@@ -223,6 +223,6 @@ def render_feed_html(config: Config, doc: Document, items: list[Article], tree: 
         description=spec.description or f"Articles of {title}, as RSS, Atom and JSON feeds", crumbs=[
             (above.names[-1], page_url(above)) for above in tree.above(spec)],
         children=[] if doc.is_archive else tree.below(spec),  # an archive page never changes once full
-        page_url=page_url, og_image=next((a.image for a in items if a.image), ""),
+        page_url=page_url, og_image=og_image,
         older=page_url(older) if older.page >= 1 else "", newer=page_url(newer) if doc.is_archive else "")
     return html.encode("utf-8")

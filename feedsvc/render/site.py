@@ -176,18 +176,21 @@ def opml_page(index: Store, config: Config, specs: list[FeedSpec]) -> Page:
 def feed_html(index: Store, config: Config, doc: Document, tree: Tree, selection: Selection | None = None) -> Page:
     """A feed document's page for people: the same items as the document, in a page. Each
     item is rendered once per article and kept with the tree (``Tree.items``): an article is
-    listed in a page per category level, tag and archive page."""
+    listed in a page per category level, tag and archive page. Of an article whose item is
+    kept, only its date and image are read."""
     paths = (selection or select_document(index, doc, config)).paths
-    found = index.articles_by_path(paths, bodies=False)
-    listed = [path for path in paths if path in found]  # none for an article gone since
-    known = {path: item for path in listed if (item := tree.items.get(path)) is not None}
-    missing = [path for path in listed if path not in known]
-    tree.prefetch(names for path in missing for names in found[path].categories)
-    rendered = dict(zip(missing, render_items(config, [found[path] for path in missing], tree), strict=True))
+    known = {path: item for path in paths if (item := tree.items.get(path)) is not None}
+    seen = index.dates_and_images(list(known))
+    found = index.articles_by_path([path for path in paths if path not in known], bodies=False)
+    tree.prefetch(names for article in found.values() for names in article.categories)
+    rendered = dict(zip(found, render_items(config, list(found.values()), tree), strict=True))
     tree.keep_items(rendered)
-    articles = [found[path] for path in listed]
+    seen |= {path: (article.updated, article.image) for path, article in found.items()}
+    listed = [path for path in paths if path in seen]  # none for an article gone since
     blocks = [known.get(path) or rendered[path] for path in listed]
-    return Page(render_feed_html(config, doc, articles, tree, blocks), HTML, feed_updated(articles))
+    og_image = next((image for path in listed if (image := seen[path][1])), "")
+    updated = max((seen[path][0] for path in listed), default=EPOCH)
+    return Page(render_feed_html(config, doc, og_image, tree, blocks), HTML, updated)
 
 
 def article_page(config: Config, article: Article, tree: Tree) -> Page:

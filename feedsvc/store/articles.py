@@ -203,6 +203,13 @@ class ArticleTable(State):
         rows = self._by_paths(f"SELECT path, {columns} FROM articles WHERE path IN ({{}})", paths)
         return {row[0]: _row_to_article(row[1:]) for row in rows}
 
+    def dates_and_images(self, paths: Sequence[str]) -> dict[str, tuple[datetime, str]]:
+        """Each of these articles' ``updated`` and image: what a feed page needs of an article
+        whose item it has already written (a whole row, but its body, took twice as long to
+        read and four times as long to make into an Article)."""
+        rows = self._by_paths("SELECT path, updated, image FROM articles WHERE path IN ({})", paths)
+        return {path: (datetime.fromisoformat(updated), image) for path, updated, image in rows}
+
     def article(self, article_id: str) -> Article | None:
         row = self.db.execute(f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE live = 1 AND id = ?",
                               (article_id,)).fetchone()
