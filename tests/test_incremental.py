@@ -161,6 +161,23 @@ def test_an_index_made_before_term_liveness_was_kept_serves_the_same_feeds(tmp_p
     assert tree(tmp_path / "site") == tree(tmp_path / "fresh")
 
 
+
+def test_an_index_that_kept_entries_a_row_per_format_serves_the_same_feeds(tmp_path: Path, source: Path) -> None:
+    """Upgrading over a state directory whose index kept each entry a row per format: those
+    rows are dropped, and the next build renders the entries again, giving what a fresh index gives."""
+    config = make_config(source, tmp_path / "state", **SECTIONS)
+    build_once(config, tmp_path / "site")
+    index = Store.open(config.state_dir)
+    with index.db:  # back to the earlier layout, holding an entry no feed should show
+        index.db.execute("DROP TABLE entries")
+        index.db.execute("CREATE TABLE entries (path TEXT NOT NULL, fmt TEXT NOT NULL, fingerprint TEXT NOT NULL,"
+                         " updated TEXT NOT NULL, rendered BLOB NOT NULL, UNIQUE (path, fmt))")
+        index.db.execute("INSERT INTO entries SELECT path, 'rss', '', '', x'00' FROM articles")
+    index.close()
+    shutil.rmtree(tmp_path / "site")
+    build_once(config, tmp_path / "site")
+    build_once(replace(config, state_dir=tmp_path / "fresh-state"), tmp_path / "fresh")
+    assert tree(tmp_path / "site") == tree(tmp_path / "fresh")
 # -- a long history: the archive pages older than every change are kept without a look -------
 
 OLD = "历史/旧闻"

@@ -63,7 +63,7 @@ class EntryStore(Protocol):
     def render(self, config: Config, path: str, article: Article, fmt: str) -> bytes: ...
 
 
-SHARED = "xml-content"  # the stored row of what an article's RSS and Atom entries hold alike
+SHARED = "xml-content"  # the stored part of what an article's RSS and Atom entries hold alike
 SHARED_MARK = "<feedsvc:content/>"  # where it goes back: never in an entry (its text escapes every "<")
 _MARK = SHARED_MARK.encode()
 SHARED_FORMATS = ("rss", "atom")
@@ -77,34 +77,38 @@ class StoredEntries:
     for one of them is rendered in all at once, since the export writes it in every format.
 
     An article's RSS and Atom entries hold its content alike (most of their bytes): it is kept
-    once, in its own row, and each entry keeps a mark where it goes (a sixth off a 10k index)."""
+    once, beside them, and each entry keeps a mark where it goes (a sixth off a 10k index)."""
 
     def __init__(self, index: Store, fingerprint: str, keep: tuple[str, ...] = ()) -> None:
         self.index, self.fingerprint, self.keep = index, fingerprint, keep
-        # the shared contents last read: a document's RSS and its Atom are made one after the
-        # other, from the same articles (read once, not twice: a tenth of a cold export's reads)
-        self._last_shared: tuple[list[str], dict[str, tuple[datetime, bytes]]] = ([], {})
+        # the entries of the document last asked for, every format: a document's formats are
+        # made one after the other from the same articles, which are read once for all of them
+        self._held: dict[str, tuple[datetime, dict[str, bytes]]] = {}
 
     def get_many(self, fmt: str, paths: Sequence[str]) -> dict[str, tuple[datetime, bytes]]:
-        found = self.index.entries(paths, fmt, self.fingerprint)
-        marked = [path for path, (_, body) in found.items() if _MARK in body] if fmt in SHARED_FORMATS else []
-        if marked:
-            shared = self._shared(marked)
-            for path in marked:
-                when, body = found.pop(path)
-                if path in shared:  # else the entry counts as missing: rendered again
-                    found[path] = when, body.replace(_MARK, shared[path][1], 1)
+        found = {}
+        for path, (when, parts) in self._hold(paths).items():
+            if (body := parts.get(fmt)) is not None and fmt in SHARED_FORMATS and _MARK in body:
+                body = body.replace(_MARK, parts[SHARED], 1) if SHARED in parts else None
+            if body is not None:  # else the entry counts as missing: rendered again
+                found[path] = when, body
         return found
 
-    def _shared(self, marked: list[str]) -> dict[str, tuple[datetime, bytes]]:
-        if marked != self._last_shared[0]:
-            self._last_shared = marked, self.index.entries(marked, SHARED, self.fingerprint)
-        return self._last_shared[1]
+    def _hold(self, paths: Sequence[str]) -> dict[str, tuple[datetime, dict[str, bytes]]]:
+        """These articles' entries: those held already, and the rest read. Only this
+        document's are held from then on."""
+        held = self._held
+        if missing := [path for path in paths if path not in held]:
+            held = {path: held[path] for path in paths if path in held}
+            held.update(self.index.entries(missing, self.fingerprint))
+            self._held = held
+        return {path: held[path] for path in paths if path in held}
 
     def render(self, config: Config, path: str, article: Article, fmt: str) -> bytes:
         """The article's entry in ``fmt``. With ``keep``, it is rendered in every format kept and
-        stored: the export writes it in each. Its content is escaped once, and the RSS and Atom
-        entries to store are written with the mark where it goes (not searched for after)."""
+        stored (and held): the export writes it in each. Its content is escaped once, and the
+        RSS and Atom entries to store are written with the mark where it goes (not searched for
+        after)."""
         formats = self.keep if fmt in self.keep else (fmt,)
         content = xml_content(config, article) if set(formats) & set(SHARED_FORMATS) else ""
         shared = content.encode()
@@ -112,9 +116,9 @@ class StoredEntries:
         stand_in = SHARED_MARK if marked else content
         rendered = {f: entry_bytes(config, article, f, stand_in) for f in formats}
         if self.keep:
-            self._last_shared = [], {}  # what was read may be what this replaces
-            self.index.store_entries(path, self.fingerprint, article.updated,
-                                     rendered | {SHARED: shared} if marked else rendered)
+            stored = rendered | {SHARED: shared} if marked else rendered
+            self.index.store_entries(path, self.fingerprint, article.updated, stored)
+            self._held[path] = article.updated, stored
         body = rendered[fmt]
         return body.replace(_MARK, shared, 1) if marked and fmt in SHARED_FORMATS else body
 

@@ -73,6 +73,15 @@ def _content(stored: str | bytes) -> str:
     return stored if isinstance(stored, str) else _codec().decompress(stored).decode("utf-8", "surrogatepass")
 
 
+def _split(parts: str, joined: bytes) -> dict[str, bytes]:
+    """Stored entries by format, from their ``parts`` (``"rss 812,atom 790"``) and their bytes."""
+    found, start = {}, 0
+    for part in parts.split(","):
+        fmt, _, size = part.partition(" ")
+        found[fmt] = joined[start:(start := start + int(size))]
+    return found
+
+
 class ArticleTable(State):
     def stored(self, path: str) -> Stored | None:
         """The article a file holds now, as far as a scan asks: its id, digest and date."""
@@ -106,18 +115,20 @@ class ArticleTable(State):
                             " VALUES (?, ?, ?, ?, ?)", [(term, path, values[4], article.id, live) for term in terms])
 
     def store_entries(self, path: str, fingerprint: str, updated: datetime, rendered: dict[str, bytes]) -> None:
-        """The article's entries, by format, as rendered for ``fingerprint``, kept compressed."""
-        pack = _codec().compress
-        self.db.executemany("INSERT OR REPLACE INTO entries (path, fmt, fingerprint, updated, rendered)"
-                            " VALUES (?, ?, ?, ?, ?)", [(path, fmt, CODEC + fingerprint, updated.isoformat(), pack(body))
-                                                        for fmt, body in rendered.items()])
+        """The article's entries, by format, as rendered for ``fingerprint``: one row, compressed
+        together (its formats hold the same text, and a document reads them one after another)."""
+        parts = ",".join(f"{fmt} {len(body)}" for fmt, body in rendered.items())
+        self.db.execute("INSERT OR REPLACE INTO entries (path, fingerprint, updated, parts, rendered)"
+                        " VALUES (?, ?, ?, ?, ?)", (path, CODEC + fingerprint, updated.isoformat(), parts,
+                                                    _codec().compress(b"".join(rendered.values()))))
 
-    def entries(self, paths: Sequence[str], fmt: str, fingerprint: str) -> dict[str, tuple[datetime, bytes]]:
-        """The stored entries of these articles in ``fmt`` as rendered for ``fingerprint``."""
-        rows = self._by_paths("SELECT path, updated, rendered FROM entries WHERE fmt = ? AND fingerprint = ?"
-                              " AND path IN ({})", paths, fmt, CODEC + fingerprint)
+    def entries(self, paths: Sequence[str], fingerprint: str) -> dict[str, tuple[datetime, dict[str, bytes]]]:
+        """The stored entries of these articles, as rendered for ``fingerprint``, by format."""
+        rows = self._by_paths("SELECT path, updated, parts, rendered FROM entries WHERE fingerprint = ?"
+                              " AND path IN ({})", paths, CODEC + fingerprint)
         unpack = _codec().decompress
-        return {path: (datetime.fromisoformat(updated), unpack(rendered)) for path, updated, rendered in rows}
+        return {path: (datetime.fromisoformat(updated), _split(parts, unpack(rendered)))
+                for path, updated, parts, rendered in rows}
 
     def _by_paths(self, sql: str, paths: Sequence[str], *params: object) -> Iterator[tuple[Any, ...]]:
         """The rows of ``sql`` (its ``IN ({})`` takes the paths, ``params`` come before them),

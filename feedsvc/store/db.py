@@ -57,11 +57,12 @@ CREATE INDEX IF NOT EXISTS article_terms_by_path ON article_terms (path);
 -- each term's live articles and the newest one's date, as of the generation in meta "term_stats":
 -- counted again only for the terms changed since (counting them all read every article_terms row)
 CREATE TABLE IF NOT EXISTS term_stats (term INTEGER PRIMARY KEY, total INTEGER NOT NULL, newest TEXT NOT NULL);
--- each article's feed entry per format, as an export rendered it for a render fingerprint:
--- spliced into every feed that holds it, by later exports and by the web workers too
+-- each article's feed entries, as an export rendered them for a render fingerprint: every
+-- format in one compressed row (``parts``: each one's name and length, in order), spliced into
+-- every feed that holds the article, by later exports and by the web workers too
 CREATE TABLE IF NOT EXISTS entries (
-    path TEXT NOT NULL, fmt TEXT NOT NULL, fingerprint TEXT NOT NULL, updated TEXT NOT NULL, rendered BLOB NOT NULL,
-    UNIQUE (path, fmt)
+    path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, updated TEXT NOT NULL, parts TEXT NOT NULL,
+    rendered BLOB NOT NULL
 );
 -- what each generation changed (article ids; category nodes and tags whose feeds could show
 -- something else), so that an export after a few changes renders just what they touch
@@ -101,6 +102,13 @@ def set_aside(state_dir: Path) -> Path:
     for suffix in ("-wal", "-shm"):
         (state_dir / (DB_NAME + suffix)).unlink(missing_ok=True)
     return target
+
+
+def _drop_entries_by_format(db: sqlite3.Connection) -> None:
+    """An index made when entries were kept a row per format drops them (the next export
+    renders them again, an article's formats in one row)."""
+    if any(column[1] == "fmt" for column in db.execute("PRAGMA table_info(entries)")):
+        db.execute("DROP TABLE entries")
 
 
 def _add_term_liveness(db: sqlite3.Connection) -> None:
@@ -171,6 +179,7 @@ class Database:
             return cls(db, state_dir, readonly=True)
         state_dir.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(state_dir / DB_NAME, timeout=30, isolation_level=None, check_same_thread=False)
+        _drop_entries_by_format(db)
         db.executescript(SCHEMA)
         _add_term_liveness(db)
         _add_guid(db)
