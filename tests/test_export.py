@@ -204,6 +204,41 @@ def test_article_pages_written_by_a_second_process_are_the_same_files(
     index.close()
 
 
+def test_article_pages_shared_between_two_writers_are_each_written_once(tmp_path: Path, corpus: Path, out: Path) -> None:
+    """The two processes of a full export take the article pages a share at a time: whoever
+    takes a share writes its pages, and together they write each page once, as one process would."""
+    import multiprocessing
+
+    from feedsvc.feeds.catalog import feed_specs, render_fingerprint
+    from feedsvc.feeds.tree import FeedTree
+    from feedsvc.ingest.scan import scan
+    from feedsvc.ops import export as export_module
+    from feedsvc.ops.writer import Writer
+    from feedsvc.store import Store
+    from feedsvc.urls import article_export_dir
+
+    from .conftest import make_config
+
+    class FirstShares(export_module._Shares):  # the first writer stops after a third of the shares
+        def take(self) -> int | None:
+            return None if self.taken.value >= export_module.PAGE_SHARES // 3 else super().take()
+
+    config = make_config(corpus, tmp_path / "state", channels=CHANNELS, category_slugs={"新媒体": "xinmeiti"})
+    index = Store.open(config.state_dir)
+    scan(index, config, settle=0)
+    shared, base = tmp_path / "shared", render_fingerprint(config)
+    tree, taken = FeedTree(feed_specs(index, config)), multiprocessing.get_context("spawn").Value("i", 0)
+    writers = [Writer(shared, {}, lambda n: None), Writer(shared, {}, lambda n: None, background=False)]
+    for w, shares in zip(writers, (FirstShares(taken), export_module._Shares(taken)), strict=True):
+        export_module._shared_pages(w, index, config, base, tree, shares)
+        w.finish()
+    assert all(w.written for w in writers)
+    assert sum(w.written for w in writers) == index.count_live() == len(files(shared, ".html"))
+    pages = {p.relative_to(shared): p.read_bytes() for p in shared.rglob("*") if p.is_file()}
+    one_process = out / article_export_dir()
+    assert pages == {p.relative_to(out): p.read_bytes() for p in one_process.rglob("*") if p.is_file()}
+    index.close()
+
 def test_rebuild_leaves_unchanged_files_untouched_and_removes_what_is_gone(tmp_path: Path, corpus: Path) -> None:
     from feedsvc.ingest.scan import scan
     from feedsvc.ops.export import export

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
@@ -50,6 +51,7 @@ from feedsvc.urls import (
 )
 
 ARTICLE_BATCH = 200  # whole articles held in memory at once
+PAGE_SHARES = 64  # the article pages of a full export, in shares taken by the two processes writing them
 PAGES_APART = 500  # articles past which a second process writes their pages in a full export (it costs 0.5 s of CPU to start)
 DOCUMENTS_PER_COMMIT = 100  # the write-ahead log is folded back after each commit: one commit would grow it to gigabytes
 MANY_CHANGES = 100  # articles changed since the last export: past this, big buffers are kept (ctypes costs 20 ms)
@@ -155,15 +157,22 @@ def _page_row(base: str, article_id: str, content: str) -> tuple[str, str]:
 def _stale_article_pages(w: Writer, index: Store, base: str, changed_ids: set[str] | None) -> Stale:
     """The article pages to render. ``changed_ids``: the articles changed since the last
     export (None: look at every one); the other pages are kept as they are."""
+    return _stale_of(w, index.live_signatures(changed_ids), base, _present_pages(w))
+
+
+def _present_pages(w: Writer) -> set[str] | None:
+    """A trusted export knows which pages are there (None); else one listing, not a stat each."""
+    if w.trusted:
+        return None
+    try:
+        return {f"{article_export_dir()}/{name}" for name in os.listdir(w.out / article_export_dir())}
+    except FileNotFoundError:
+        return set()
+
+
+def _stale_of(w: Writer, rows: Iterable[tuple[str, str, str]], base: str, present: set[str] | None) -> Stale:
     stale: Stale = []
-    present = None  # a trusted export knows which pages are there; else one listing, not a stat each
-    if not w.trusted:
-        folder = article_export_dir()
-        try:
-            present = {f"{folder}/{name}" for name in os.listdir(w.out / folder)}
-        except FileNotFoundError:
-            present = set()
-    for path, article_id, content in index.live_signatures(changed_ids):
+    for path, article_id, content in rows:
         relpath, signature = _page_row(base, article_id, content)
         if not w.fresh(relpath, signature, present):
             stale.append((path, relpath, signature))
@@ -179,16 +188,53 @@ def _article_pages(w: Writer, index: Store, config: Config, stale: Stale, tree: 
             w.put(*batch[path], site.article_page(config, article, tree).body, FAST_GZIP_LEVEL)
 
 
+class _Shares:
+    """The article pages of a full export, in ``PAGE_SHARES`` shares (by path), each taken once
+    by whichever of the two processes writing them is free: the second process starts on them
+    at once, the first when its feeds are written. With feeds of summaries and no archive
+    pages, the feeds took a fifth of the pages' time, and the first process then sat idle."""
+
+    current: _Shares | None = None  # in the second process: set as it starts
+
+    def __init__(self, taken: Any) -> None:
+        self.taken = taken  # a multiprocessing Value: how many shares were taken
+
+    def take(self) -> int | None:
+        with self.taken.get_lock():
+            share: int = self.taken.value
+            if share >= PAGE_SHARES:
+                return None
+            self.taken.value = share + 1
+        return share
+
+
+def _keep_shares(taken: Any) -> None:
+    _Shares.current = _Shares(taken)
+
+
+def _shared_pages(w: Writer, index: Store, config: Config, base: str, tree: Tree, shares: _Shares) -> None:
+    """The article pages of each share this process takes, until none is left."""
+    if shares.taken.value >= PAGE_SHARES:
+        return  # the other process took them all: nothing to read
+    by_share: list[list[tuple[str, str, str]]] = [[] for _ in range(PAGE_SHARES)]
+    for row in index.live_signatures():
+        by_share[zlib.crc32(row[0].encode("utf-8", "surrogatepass")) % PAGE_SHARES].append(row)
+    present = _present_pages(w)
+    while (share := shares.take()) is not None:
+        _article_pages(w, index, config, _stale_of(w, by_share[share], base, present), tree)
+
+
 def _article_pages_apart(config: Config, out: Path, key: str, base: str, trusted: bool) -> tuple[int, int]:
-    """In a process of its own, while the first one writes the feeds: every article page
-    (alone, the export kept one core of two busy). It writes each page as it renders it: a
-    thread of its own for the writes, as the feeds have, took a fifth more CPU time here.
-    Returns how many were written and how many were already there."""
+    """In a process of its own, while the first one writes the feeds: the article pages, a
+    share at a time (alone, the export kept one core of two busy). It writes each page as it
+    renders it: a thread of its own for the writes, as the feeds have, took a fifth more CPU
+    time here. Returns how many it wrote and how many were already there."""
+    assert _Shares.current is not None
     index = Store.open(config.state_dir, readonly=True)
     w = Writer(out, index.export_manifest(key), lambda n: None, trusted, background=False)
     try:
         tree = FeedTree(feed_specs(index, config))  # made here: a tree is no light thing to send to a process
-        _article_pages(w, index, config, _stale_article_pages(w, index, base, None), tree)
+        _shared_pages(w, index, config, base, tree, _Shares.current)
     finally:
         w.finish()
         index.close()
@@ -204,10 +250,16 @@ def _article_manifest(index: Store, base: str) -> Iterator[tuple[str, str]]:
 
 
 @contextmanager
-def _apart(config: Config, out: Path, key: str, base: str, trusted: bool) -> Iterator[Future[tuple[int, int]]]:
-    """The article pages written by a second process while this block runs."""
-    with process_pool(1, "the process writing the article pages") as pool:
-        yield pool.submit(_article_pages_apart, config, out, key, base, trusted)
+def _apart(config: Config, out: Path, key: str, base: str,
+           trusted: bool) -> Iterator[tuple[Future[tuple[int, int]], _Shares]]:
+    """The article pages written by a second process while this block runs, and their shares
+    (this process takes what is left of them when its feeds are written)."""
+    import multiprocessing
+
+    taken = multiprocessing.get_context("spawn").Value("i", 0)
+    with process_pool(1, "the process writing the article pages", initializer=_keep_shares,
+                      initargs=(taken,)) as pool:
+        yield pool.submit(_article_pages_apart, config, out, key, base, trusted), _Shares(taken)
 
 
 def _folder_times(out: Path, folders: Iterable[str]) -> dict[str, int]:
@@ -266,7 +318,12 @@ def export(index: Store, config: Config, out: Path, tick: Callable[[int], object
             if pages is None:
                 _article_pages(w, index, config, _stale_article_pages(w, index, base, changed_ids), tree)
             else:
-                w.merge(*pages.result(), _article_manifest(index, base))
+                apart_done, shares = pages
+                _shared_pages(mine := Writer(out, w.old, tick, w.trusted, background=False), index, config, base,
+                              tree, shares)
+                mine.finish()
+                w.merge(mine.written, mine.unchanged, mine.new.items())
+                w.merge(*apart_done.result(), _article_manifest(index, base))
     finally:
         w.finish()
     removed = remove(out, w.old.keys() - w.new.keys(), w.new.keys())
