@@ -161,7 +161,6 @@ def test_an_index_made_before_term_liveness_was_kept_serves_the_same_feeds(tmp_p
     assert tree(tmp_path / "site") == tree(tmp_path / "fresh")
 
 
-
 def test_an_index_that_kept_entries_a_row_per_format_serves_the_same_feeds(tmp_path: Path, source: Path) -> None:
     """Upgrading over a state directory whose index kept each entry a row per format: those
     rows are dropped, and the next build renders the entries again, giving what a fresh index gives."""
@@ -178,6 +177,25 @@ def test_an_index_that_kept_entries_a_row_per_format_serves_the_same_feeds(tmp_p
     build_once(config, tmp_path / "site")
     build_once(replace(config, state_dir=tmp_path / "fresh-state"), tmp_path / "fresh")
     assert tree(tmp_path / "site") == tree(tmp_path / "fresh")
+
+
+def test_a_stored_entry_whose_parts_do_not_add_up_is_rendered_again(tmp_path: Path, source: Path) -> None:
+    """An entry row whose lengths do not match its bytes (a damaged row SQLite did not catch) is
+    never served cut short: it counts as missing, and the feeds are what a fresh index gives."""
+    config = make_config(source, tmp_path / "state", **SECTIONS)
+    build_once(config, tmp_path / "site")
+    index = Store.open(config.state_dir)
+    with index.db:
+        damaged = index.db.execute("UPDATE entries SET parts = 'rss 1,atom 1'").rowcount
+        index.db.execute("UPDATE entries SET parts = 'rss x' WHERE rowid = (SELECT min(rowid) FROM entries)")
+    index.close()
+    assert damaged
+    shutil.rmtree(tmp_path / "site")
+    build_once(config, tmp_path / "site")
+    build_once(replace(config, state_dir=tmp_path / "fresh-state"), tmp_path / "fresh")
+    assert tree(tmp_path / "site") == tree(tmp_path / "fresh")
+
+
 # -- a long history: the archive pages older than every change are kept without a look -------
 
 OLD = "历史/旧闻"

@@ -319,8 +319,8 @@ def export(index: Store, config: Config, out: Path, tick: Callable[[int], object
                 _article_pages(w, index, config, _stale_article_pages(w, index, base, changed_ids), tree)
             else:
                 apart_done, shares = pages
-                _shared_pages(mine := Writer(out, w.old, tick, w.trusted, background=False), index, config, base,
-                              tree, shares)
+                mine = Writer(out, w.old, tick, w.trusted, background=False)  # as the second process writes
+                _shared_pages(mine, index, config, base, tree, shares)
                 mine.finish()
                 w.merge(mine.written, mine.unchanged, mine.new.items())
                 w.merge(*apart_done.result(), _article_manifest(index, base))

@@ -74,12 +74,17 @@ def _content(stored: str | bytes) -> str:
 
 
 def _split(parts: str, joined: bytes) -> dict[str, bytes]:
-    """Stored entries by format, from their ``parts`` (``"rss 812,atom 790"``) and their bytes."""
+    """Stored entries by format, from their ``parts`` (``"rss 812,atom 790"``) and their bytes;
+    none when the lengths do not add up to the bytes (the row then counts as missing: rendered
+    again, never served cut short)."""
     found, start = {}, 0
-    for part in parts.split(","):
-        fmt, _, size = part.partition(" ")
-        found[fmt] = joined[start:(start := start + int(size))]
-    return found
+    try:
+        for part in parts.split(","):
+            fmt, _, size = part.partition(" ")
+            found[fmt] = joined[start:(start := start + int(size))]
+    except ValueError:
+        return {}
+    return found if start == len(joined) else {}
 
 
 class ArticleTable(State):
