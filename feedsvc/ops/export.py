@@ -213,12 +213,14 @@ def _keep_shares(taken: Any) -> None:
 
 
 def _shared_pages(w: Writer, index: Store, config: Config, base: str, tree: Tree, shares: _Shares) -> None:
-    """The article pages of each share this process takes, until none is left."""
-    if shares.taken.value >= PAGE_SHARES:
+    """The article pages of each share this process takes, until none is left. Only the
+    shares not taken yet are read (at 100,000 articles, all of them held 30 MB)."""
+    if (first := shares.taken.value) >= PAGE_SHARES:
         return  # the other process took them all: nothing to read
     by_share: list[list[tuple[str, str, str]]] = [[] for _ in range(PAGE_SHARES)]
     for row in index.live_signatures():
-        by_share[zlib.crc32(row[0].encode("utf-8", "surrogatepass")) % PAGE_SHARES].append(row)
+        if (number := zlib.crc32(row[0].encode("utf-8", "surrogatepass")) % PAGE_SHARES) >= first:
+            by_share[number].append(row)
     present = _present_pages(w)
     while (share := shares.take()) is not None:
         _article_pages(w, index, config, _stale_of(w, by_share[share], base, present), tree)
