@@ -264,6 +264,17 @@ def _apart(config: Config, out: Path, key: str, base: str,
         yield pool.submit(_article_pages_apart, config, out, key, base, trusted), _Shares(taken)
 
 
+def _with_pages_apart(w: Writer, index: Store, config: Config, base: str, tree: Tree,
+                      apart: tuple[Future[tuple[int, int]], _Shares]) -> None:
+    """The shares of article pages the second process left, then what it wrote, into ``w``."""
+    done, shares = apart
+    mine = Writer(w.out, w.old, w.tick, w.trusted, background=False)  # written as rendered, as the second process does
+    _shared_pages(mine, index, config, base, tree, shares)
+    mine.finish()
+    w.merge(mine.written, mine.unchanged, mine.new.items())
+    w.merge(*done.result(), _article_manifest(index, base))
+
+
 def _folder_times(out: Path, folders: Iterable[str]) -> dict[str, int]:
     """mtime of each folder of the export: it moves whenever a file in it is added, removed or
     replaced, so equal times mean every file written is still there as written."""
@@ -320,12 +331,7 @@ def export(index: Store, config: Config, out: Path, tick: Callable[[int], object
             if pages is None:
                 _article_pages(w, index, config, _stale_article_pages(w, index, base, changed_ids), tree)
             else:
-                apart_done, shares = pages
-                mine = Writer(out, w.old, tick, w.trusted, background=False)  # as the second process writes
-                _shared_pages(mine, index, config, base, tree, shares)
-                mine.finish()
-                w.merge(mine.written, mine.unchanged, mine.new.items())
-                w.merge(*apart_done.result(), _article_manifest(index, base))
+                _with_pages_apart(w, index, config, base, tree, pages)
     finally:
         w.finish()
     removed = remove(out, w.old.keys() - w.new.keys(), w.new.keys())
