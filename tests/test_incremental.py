@@ -145,55 +145,45 @@ def test_entries_stored_for_another_config_are_rendered_again(tmp_path: Path, so
     assert "Renamed mirror" in (tmp_path / "site" / "feeds/all.atom").read_text(encoding="utf-8")
 
 
-def test_an_index_made_before_term_liveness_was_kept_serves_the_same_feeds(tmp_path: Path, source: Path) -> None:
-    """Upgrading over an existing state directory: article_terms gains its ``live`` column,
-    filled from the articles, and every count and feed stays what a fresh index gives."""
+def assert_rebuilt_as_fresh(tmp_path: Path, source: Path, *statements: str) -> int:
+    """Build, run ``statements`` on the index (an earlier schema, a damaged row), build the site
+    again from nothing and check it is what a fresh index gives; returns the rows they changed."""
     config = make_config(source, tmp_path / "state", **SECTIONS)
     build_once(config, tmp_path / "site")
     index = Store.open(config.state_dir)
-    with index.db:  # back to the earlier schema
-        index.db.execute("DROP INDEX article_terms_live")
-        index.db.execute("ALTER TABLE article_terms DROP COLUMN live")
+    with index.db:
+        changed = sum(max(index.db.execute(statement).rowcount, 0) for statement in statements)
     index.close()
     shutil.rmtree(tmp_path / "site")
     build_once(config, tmp_path / "site")
     build_once(replace(config, state_dir=tmp_path / "fresh-state"), tmp_path / "fresh")
     assert tree(tmp_path / "site") == tree(tmp_path / "fresh")
+    return changed
+
+
+def test_an_index_made_before_term_liveness_was_kept_serves_the_same_feeds(tmp_path: Path, source: Path) -> None:
+    """Upgrading over an existing state directory: article_terms gains its ``live`` column,
+    filled from the articles, and every count and feed stays what a fresh index gives."""
+    assert_rebuilt_as_fresh(tmp_path, source, "DROP INDEX article_terms_live",
+                            "ALTER TABLE article_terms DROP COLUMN live")
 
 
 def test_an_index_that_kept_entries_a_row_per_format_serves_the_same_feeds(tmp_path: Path, source: Path) -> None:
     """Upgrading over a state directory whose index kept each entry a row per format: those
     rows are dropped, and the next build renders the entries again, giving what a fresh index gives."""
-    config = make_config(source, tmp_path / "state", **SECTIONS)
-    build_once(config, tmp_path / "site")
-    index = Store.open(config.state_dir)
-    with index.db:  # back to the earlier layout, holding an entry no feed should show
-        index.db.execute("DROP TABLE entries")
-        index.db.execute("CREATE TABLE entries (path TEXT NOT NULL, fmt TEXT NOT NULL, fingerprint TEXT NOT NULL,"
-                         " updated TEXT NOT NULL, rendered BLOB NOT NULL, UNIQUE (path, fmt))")
-        index.db.execute("INSERT INTO entries SELECT path, 'rss', '', '', x'00' FROM articles")
-    index.close()
-    shutil.rmtree(tmp_path / "site")
-    build_once(config, tmp_path / "site")
-    build_once(replace(config, state_dir=tmp_path / "fresh-state"), tmp_path / "fresh")
-    assert tree(tmp_path / "site") == tree(tmp_path / "fresh")
+    assert_rebuilt_as_fresh(  # the earlier layout, holding an entry no feed should show
+        tmp_path, source, "DROP TABLE entries",
+        "CREATE TABLE entries (path TEXT NOT NULL, fmt TEXT NOT NULL, fingerprint TEXT NOT NULL,"
+        " updated TEXT NOT NULL, rendered BLOB NOT NULL, UNIQUE (path, fmt))",
+        "INSERT INTO entries SELECT path, 'rss', '', '', x'00' FROM articles")
 
 
 def test_a_stored_entry_whose_parts_do_not_add_up_is_rendered_again(tmp_path: Path, source: Path) -> None:
     """An entry row whose lengths do not match its bytes (a damaged row SQLite did not catch) is
     never served cut short: it counts as missing, and the feeds are what a fresh index gives."""
-    config = make_config(source, tmp_path / "state", **SECTIONS)
-    build_once(config, tmp_path / "site")
-    index = Store.open(config.state_dir)
-    with index.db:
-        damaged = index.db.execute("UPDATE entries SET parts = 'rss 1,atom 1'").rowcount
-        index.db.execute("UPDATE entries SET parts = 'rss x' WHERE rowid = (SELECT min(rowid) FROM entries)")
-    index.close()
-    assert damaged
-    shutil.rmtree(tmp_path / "site")
-    build_once(config, tmp_path / "site")
-    build_once(replace(config, state_dir=tmp_path / "fresh-state"), tmp_path / "fresh")
-    assert tree(tmp_path / "site") == tree(tmp_path / "fresh")
+    assert assert_rebuilt_as_fresh(
+        tmp_path, source, "UPDATE entries SET parts = 'rss 1,atom 1'",
+        "UPDATE entries SET parts = 'rss x' WHERE rowid = (SELECT min(rowid) FROM entries)")
 
 
 # -- a long history: the archive pages older than every change are kept without a look -------
