@@ -7,14 +7,18 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import zstandard
 
 from feedsvc.ingest.scan import scan
 from feedsvc.ops.export import export
+from feedsvc.render.site import ITEM
 from feedsvc.store import Store
+from feedsvc.store.articles import CODEC, _split
 
 from .conftest import build_once, make_config
 
@@ -145,14 +149,16 @@ def test_entries_stored_for_another_config_are_rendered_again(tmp_path: Path, so
     assert "Renamed mirror" in (tmp_path / "site" / "feeds/all.atom").read_text(encoding="utf-8")
 
 
-def assert_rebuilt_as_fresh(tmp_path: Path, source: Path, *statements: str) -> int:
-    """Build, run ``statements`` on the index (an earlier schema, a damaged row), build the site
-    again from nothing and check it is what a fresh index gives; returns the rows they changed."""
+def assert_rebuilt_as_fresh(tmp_path: Path, source: Path, *alterations: str | Callable[[Store], int]) -> int:
+    """Build, alter the index (statements or functions: an earlier schema, a damaged row), build
+    the site again from nothing and check it is what a fresh index gives; returns the rows they
+    changed."""
     config = make_config(source, tmp_path / "state", **SECTIONS)
     build_once(config, tmp_path / "site")
     index = Store.open(config.state_dir)
     with index.db:
-        changed = sum(max(index.db.execute(statement).rowcount, 0) for statement in statements)
+        changed = sum(max(index.db.execute(alter).rowcount, 0) if isinstance(alter, str) else alter(index)
+                      for alter in alterations)
     index.close()
     shutil.rmtree(tmp_path / "site")
     build_once(config, tmp_path / "site")
@@ -184,6 +190,27 @@ def test_a_stored_entry_whose_parts_do_not_add_up_is_rendered_again(tmp_path: Pa
     assert assert_rebuilt_as_fresh(
         tmp_path, source, "UPDATE entries SET parts = 'rss 1,atom 1'",
         "UPDATE entries SET parts = 'rss x' WHERE rowid = (SELECT min(rowid) FROM entries)")
+
+
+def _entry_rows(index: Store) -> list[tuple[str, str, datetime, dict[str, bytes]]]:
+    rows = index.db.execute("SELECT path, fingerprint, updated, parts, rendered FROM entries").fetchall()
+    inflate = zstandard.ZstdDecompressor().decompress
+    return [(path, fingerprint.removeprefix(CODEC), datetime.fromisoformat(updated), _split(parts, inflate(rendered)))
+            for path, fingerprint, updated, parts, rendered in rows]
+
+
+def test_entries_stored_before_feed_pages_items_were_are_stored_again_with_them(tmp_path: Path,
+                                                                                 source: Path) -> None:
+    """An index whose entry rows hold no feed-page item (kept before items were): the next build
+    renders those entries again, items included, and gives what a fresh index gives."""
+    def drop_items(index: Store) -> int:
+        for path, fingerprint, updated, parts in (rows := _entry_rows(index)):
+            index.store_entries(path, fingerprint, updated, {fmt: part for fmt, part in parts.items() if fmt != ITEM})
+        return len(rows)
+
+    assert assert_rebuilt_as_fresh(tmp_path, source, drop_items)
+    rows = _entry_rows(Store.open(tmp_path / "state"))
+    assert rows and all(ITEM in parts for *_, parts in rows)
 
 
 # -- a long history: the archive pages older than every change are kept without a look -------

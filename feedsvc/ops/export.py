@@ -76,14 +76,14 @@ def _feeds(w: Writer, index: Store, config: Config, specs: list[FeedSpec], base:
     from feedsvc.render import site  # rendering (jinja2, lxml) is loaded only when something is written
 
     # each article is in several documents: its entries are rendered once and spliced in
-    entries = site.StoredEntries(index, base, keep=config.feeds.formats)
+    entries = site.StoredEntries(index, base, keep=config.feeds.formats, tree=tree)
     stale = _stale_documents(w, index, config, specs, base, since, tree)
     # taken a batch at a time, so that only one feed's selections are held (all of them at once
     # were tens of megabytes at 100,000 articles: every feed's article paths)
     while batch := list(islice(stale, DOCUMENTS_PER_COMMIT)):
         with index.transaction():  # the entries rendered for these documents, stored in one transaction
             for relpath, signature, doc, fmt, sel in batch:
-                page = site.feed_html(index, config, doc, tree, sel) if fmt == PAGE else \
+                page = site.feed_html(index, config, doc, tree, sel, entries) if fmt == PAGE else \
                     site.feed_page(index, config, doc, fmt, sel, entries)
                 w.put(relpath, signature, page.body, FAST_GZIP_LEVEL if doc.is_archive else GZIP_LEVEL)
 

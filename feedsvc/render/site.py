@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from lxml import etree
+from markupsafe import Markup
 
 from feedsvc.config import Config
 from feedsvc.feeds.catalog import is_full, items, listed_items, select, select_document
@@ -59,8 +60,8 @@ class EntryStore(Protocol):
 
     def get_many(self, fmt: str, paths: Sequence[str]) -> dict[str, tuple[datetime, bytes]]: ...
 
-    # the entry in ``fmt`` of an article whose entry is missing, rendered (and kept, if kept)
-    def render(self, config: Config, path: str, article: Article, fmt: str) -> bytes: ...
+    # the entries in ``fmt`` of articles whose entries are missing, rendered (and kept, if kept)
+    def render_many(self, config: Config, articles: dict[str, Article], fmt: str) -> dict[str, bytes]: ...
 
 
 SHARED = "xml-content"  # the stored part of what an article's RSS and Atom entries hold alike
@@ -68,6 +69,7 @@ SHARED_MARK = "<feedsvc:content/>"  # where it goes back: never in an entry (its
 _MARK = SHARED_MARK.encode()
 SHARED_FORMATS = ("rss", "atom")
 SHARED_MIN = 256  # shorter content is left in both entries
+ITEM = "item"  # an article's <li> in a feed's page for people (``render_items``), kept beside its entries
 
 
 class StoredEntries:
@@ -77,10 +79,15 @@ class StoredEntries:
     for one of them is rendered in all at once, since the export writes it in every format.
 
     An article's RSS and Atom entries hold its content alike (most of their bytes): it is kept
-    once, beside them, and each entry keeps a mark where it goes (a sixth off a 10k index)."""
+    once, beside them, and each entry keeps a mark where it goes (a sixth off a 10k index).
 
-    def __init__(self, index: Store, fingerprint: str, keep: tuple[str, ...] = ()) -> None:
-        self.index, self.fingerprint, self.keep = index, fingerprint, keep
+    With a ``tree``, the article's item in a feed's page is kept too (``ITEM``): a page lists
+    the same articles as its feed, whose entries were just read, so an edit's pages render no
+    item but the edited article's (they were two fifths of an edit's export at 8,000 nodes).
+    A row kept before items were counts as missing, and is rendered again once."""
+
+    def __init__(self, index: Store, fingerprint: str, keep: tuple[str, ...] = (), tree: Tree | None = None) -> None:
+        self.index, self.fingerprint, self.keep, self.tree = index, fingerprint, keep, tree
         # the entries of the document last asked for, every format: a document's formats are
         # made one after the other from the same articles, which are read once for all of them
         self._held: dict[str, tuple[datetime, dict[str, bytes]]] = {}
@@ -100,15 +107,24 @@ class StoredEntries:
         held = self._held
         if missing := [path for path in paths if path not in held]:
             held = {path: held[path] for path in paths if path in held}
-            held.update(self.index.entries(missing, self.fingerprint))
+            found = self.index.entries(missing, self.fingerprint)
+            held.update(found if self.tree is None else {path: row for path, row in found.items() if ITEM in row[1]})
             self._held = held
         return {path: held[path] for path in paths if path in held}
 
-    def render(self, config: Config, path: str, article: Article, fmt: str) -> bytes:
+    def render_many(self, config: Config, articles: dict[str, Article], fmt: str) -> dict[str, bytes]:
+        """These articles' entries in ``fmt`` (see ``render``); their items too, with a tree."""
+        items: dict[str, str] = {}
+        if self.keep and self.tree is not None:
+            self.tree.prefetch(names for article in articles.values() for names in article.categories)
+            items = dict(zip(articles, render_items(config, list(articles.values()), self.tree), strict=True))
+        return {path: self.render(config, path, article, fmt, items.get(path)) for path, article in articles.items()}
+
+    def render(self, config: Config, path: str, article: Article, fmt: str, item: str | None = None) -> bytes:
         """The article's entry in ``fmt``. With ``keep``, it is rendered in every format kept and
-        stored (and held): the export writes it in each. Its content is escaped once, and the
-        RSS and Atom entries to store are written with the mark where it goes (not searched for
-        after)."""
+        stored (and held), with its ``item`` if given: the export writes it in each. Its content
+        is escaped once, and the RSS and Atom entries to store are written with the mark where it
+        goes (not searched for after)."""
         formats = self.keep if fmt in self.keep else (fmt,)
         content = xml_content(config, article) if set(formats) & set(SHARED_FORMATS) else ""
         shared = content.encode()
@@ -117,6 +133,7 @@ class StoredEntries:
         rendered = {f: entry_bytes(config, article, f, stand_in) for f in formats}
         if self.keep:
             stored = rendered | {SHARED: shared} if marked else rendered
+            stored |= {ITEM: item.encode()} if item is not None else {}
             self.index.store_entries(path, self.fingerprint, article.updated, stored)
             self._held[path] = article.updated, stored
         body = rendered[fmt]
@@ -148,8 +165,9 @@ def _spliced(index: Store, config: Config, doc: Document, fmt: str, selection: S
     found: dict[str, tuple[datetime, bytes] | None] = {path: None for path in selection.paths}
     found.update(entries.get_many(fmt, selection.paths))
     missing = [path for path, entry in found.items() if entry is None]
-    for path, article in index.articles_by_path(missing).items():
-        found[path] = article.updated, entries.render(config, path, article, fmt)
+    articles = index.articles_by_path(missing)
+    for path, rendered in entries.render_many(config, articles, fmt).items():
+        found[path] = articles[path].updated, rendered
     ordered = [entry for path in selection.paths if (entry := found[path])]  # none for an article gone since
     dates = [when for when, _ in ordered]
     return render_spliced(config, doc, dates, [rendered for _, rendered in ordered], fmt, xsl), dates
@@ -177,13 +195,17 @@ def opml_page(index: Store, config: Config, specs: list[FeedSpec]) -> Page:
     return Page(render_opml(config, specs), "text/x-opml; charset=utf-8", index.newest_update())
 
 
-def feed_html(index: Store, config: Config, doc: Document, tree: Tree, selection: Selection | None = None) -> Page:
+def feed_html(index: Store, config: Config, doc: Document, tree: Tree, selection: Selection | None = None,
+              entries: EntryStore | None = None) -> Page:
     """A feed document's page for people: the same items as the document, in a page. Each
     item is rendered once per article and kept with the tree (``Tree.items``): an article is
-    listed in a page per category level, tag and archive page. Of an article whose item is
+    listed in a page per category level, tag and archive page. ``entries``: items stored
+    beside the articles' entries (``ITEM``) are taken from there. Of an article whose item is
     kept, only its date and image are read."""
     paths = (selection or select_document(index, doc, config)).paths
-    known = {path: item for path in paths if (item := tree.items.get(path)) is not None}
+    stored = entries.get_many(ITEM, paths) if entries is not None else {}
+    known = {path: Markup(item.decode()) for path, (_, item) in stored.items()}
+    known |= {path: item for path in paths if path not in known and (item := tree.items.get(path)) is not None}
     seen = index.dates_and_images(list(known))
     found = index.articles_by_path([path for path in paths if path not in known], bodies=False)
     tree.prefetch(names for article in found.values() for names in article.categories)

@@ -142,8 +142,8 @@ def serve_page(spec: FeedSpec | None, page: int | None = 0) -> Response:
     doc = None if spec is None or page is None else document(spec, cache.config, page)
     if doc is None:
         abort(404, "no such feed")
-    return to_response(cache.get(page_key(page_path(doc)), lambda index: site.feed_html(index, cache.config, doc,
-                                                                                          cache.tree())))
+    return to_response(cache.get(page_key(page_path(doc)), lambda index: site.feed_html(
+        index, cache.config, doc, cache.tree(), entries=site.StoredEntries(index, cache.fingerprint))))
 
 
 def _redirect_by_name(specs: dict[str, FeedSpec], kind: str, stem: str, fmt: str) -> WerkzeugResponse | None:
