@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import zstandard
 
+from feedsvc.feeds.catalog import render_fingerprint
 from feedsvc.ingest.scan import scan
 from feedsvc.ops.export import export
 from feedsvc.render.site import ITEM
 from feedsvc.store import Store
-from feedsvc.store.articles import CODEC, _split
 
 from .conftest import build_once, make_config
 
@@ -192,25 +191,23 @@ def test_a_stored_entry_whose_parts_do_not_add_up_is_rendered_again(tmp_path: Pa
         "UPDATE entries SET parts = 'rss x' WHERE rowid = (SELECT min(rowid) FROM entries)")
 
 
-def _entry_rows(index: Store) -> list[tuple[str, str, datetime, dict[str, bytes]]]:
-    rows = index.db.execute("SELECT path, fingerprint, updated, parts, rendered FROM entries").fetchall()
-    inflate = zstandard.ZstdDecompressor().decompress
-    return [(path, fingerprint.removeprefix(CODEC), datetime.fromisoformat(updated), _split(parts, inflate(rendered)))
-            for path, fingerprint, updated, parts, rendered in rows]
-
-
 def test_entries_stored_before_feed_pages_items_were_are_stored_again_with_them(tmp_path: Path,
                                                                                  source: Path) -> None:
     """An index whose entry rows hold no feed-page item (kept before items were): the next build
     renders those entries again, items included, and gives what a fresh index gives."""
+    fingerprint = render_fingerprint(make_config(source, tmp_path / "state", **SECTIONS))
+
+    def stored(index: Store) -> dict[str, tuple[datetime, dict[str, bytes]]]:
+        return index.entries([path for (path,) in index.db.execute("SELECT path FROM entries")], fingerprint)
+
     def drop_items(index: Store) -> int:
-        for path, fingerprint, updated, parts in (rows := _entry_rows(index)):
-            index.store_entries(path, fingerprint, updated, {fmt: part for fmt, part in parts.items() if fmt != ITEM})
+        for path, (updated, parts) in (rows := stored(index)).items():
+            index.store_entries(path, fingerprint, updated, {part: body for part, body in parts.items() if part != ITEM})
         return len(rows)
 
     assert assert_rebuilt_as_fresh(tmp_path, source, drop_items)
-    rows = _entry_rows(Store.open(tmp_path / "state"))
-    assert rows and all(ITEM in parts for *_, parts in rows)
+    rows = stored(Store.open(tmp_path / "state"))
+    assert rows and all(ITEM in parts for _, parts in rows.values())
 
 
 # -- a long history: the archive pages older than every change are kept without a look -------
