@@ -61,7 +61,8 @@ def app(environ, start_response):
 
 # as `feedsvc serve` runs granian (cli.serve, cli.web_threads for this config, which has no image
 # proxy): the comparison is of the apps, not the settings
-SERVE_THREADS = ["--blocking-threads", "4", "--backpressure", "1024", "--http1-header-read-timeout", "5000"]
+SERVE_THREADS = ["--blocking-threads", "4", "--backpressure", "1024", "--http1-header-read-timeout", "5000",
+                 "--workers-kill-timeout", "2"]
 
 
 def daemon(command: list[str], **kwargs) -> subprocess.Popen:

@@ -27,6 +27,11 @@ PUSH_WAIT = 60  # seconds `build` waits for the WebSub hubs to take its pings
 # work stays bounded by the blocking threads. A client gets 5 s to send its headers.
 BACKPRESSURE = 1024
 HEADER_READ_MS = 5000
+# granian waits for each worker to stop, by default for ever. A worker signalled while it was
+# still loading the app was seen to miss the stop and keep serving, granian waiting on it until
+# the supervisor's grace ran out (a stop of 15 s, exit 247); past this, granian kills it itself.
+# Feed requests take milliseconds, so a stop still lets those in flight finish.
+WORKER_STOP_SECONDS = 2
 
 config_option = click.option("--config", "config_file", metavar="FILE",
                              help="Config file (default: $FEEDSVC_CONFIG or config/feedsvc.yaml).")
@@ -226,7 +231,7 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
     command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--factory", "feedsvc.web.app:app_from_env",
                "--host", host, "--port", str(port), "--workers", str(workers), "--no-ws", "--log-level", "warning",
                "--blocking-threads", str(web_threads(config)), "--backpressure", str(BACKPRESSURE),
-               "--http1-header-read-timeout", str(HEADER_READ_MS)]
+               "--http1-header-read-timeout", str(HEADER_READ_MS), "--workers-kill-timeout", str(WORKER_STOP_SECONDS)]
     if access_log:
         command += ["--access-log", "--log-level", "info"]
     try:
