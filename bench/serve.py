@@ -30,6 +30,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from feedsvc.cli import granian_limits
+
 ROOT = Path(__file__).parent.parent
 FEED = "/feeds/all.rss"
 NGINX_CONF = """daemon off; worker_processes {workers}; pid {tmp}/nginx.pid; error_log {tmp}/nginx-error.log;
@@ -61,8 +63,7 @@ def app(environ, start_response):
 
 # as `feedsvc serve` runs granian (cli.serve, cli.web_threads for this config, which has no image
 # proxy): the comparison is of the apps, not the settings
-SERVE_THREADS = ["--blocking-threads", "4", "--backpressure", "1024", "--http1-header-read-timeout", "5000",
-                 "--workers-kill-timeout", "2"]
+SERVE_THREADS = granian_limits(4)
 
 
 def daemon(command: list[str], **kwargs) -> subprocess.Popen:

@@ -205,6 +205,13 @@ def web_threads(config: Config) -> int:
     return 4 + (UPSTREAM_THREADS if config.images.mode == "proxy" else 0)
 
 
+def granian_limits(threads: int) -> list[str]:
+    """The granian options ``serve`` runs its web server with, besides where it listens
+    (bench/serve.py runs its bare app with the same, so that it compares apps, not settings)."""
+    return ["--blocking-threads", str(threads), "--backpressure", str(BACKPRESSURE),
+            "--http1-header-read-timeout", str(HEADER_READ_MS), "--workers-kill-timeout", str(WORKER_STOP_SECONDS)]
+
+
 @main.command()
 @config_option
 @click.option("--host", help="Address to listen on (default: server.host, env FEEDSVC_HOST).")
@@ -230,8 +237,7 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
            supervisor.SUPERVISOR_PID: str(os.getpid())}
     command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--factory", "feedsvc.web.app:app_from_env",
                "--host", host, "--port", str(port), "--workers", str(workers), "--no-ws", "--log-level", "warning",
-               "--blocking-threads", str(web_threads(config)), "--backpressure", str(BACKPRESSURE),
-               "--http1-header-read-timeout", str(HEADER_READ_MS), "--workers-kill-timeout", str(WORKER_STOP_SECONDS)]
+               *granian_limits(web_threads(config))]
     if access_log:
         command += ["--access-log", "--log-level", "info"]
     try:
