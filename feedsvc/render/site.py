@@ -87,7 +87,9 @@ class StoredEntries:
     A row kept before items were counts as missing, and is rendered again once."""
 
     def __init__(self, index: Store, fingerprint: str, keep: tuple[str, ...] = (), tree: Tree | None = None) -> None:
-        self.index, self.fingerprint, self.keep, self.tree = index, fingerprint, keep, tree
+        self.index, self.fingerprint, self.keep = index, fingerprint, keep
+        # what items are rendered with when they are kept (each row kept then holds one); else None
+        self.item_tree = tree if keep else None
         # the entries of the document last asked for, every format: a document's formats are
         # made one after the other from the same articles, which are read once for all of them
         self._held: dict[str, tuple[datetime, dict[str, bytes]]] = {}
@@ -108,16 +110,16 @@ class StoredEntries:
         if missing := [path for path in paths if path not in held]:
             held = {path: held[path] for path in paths if path in held}
             found = self.index.entries(missing, self.fingerprint)
-            held.update(found if self.tree is None else {path: row for path, row in found.items() if ITEM in row[1]})
+            held.update({path: row for path, row in found.items() if ITEM in row[1]} if self.item_tree is not None else found)
             self._held = held
         return {path: held[path] for path in paths if path in held}
 
     def render_many(self, config: Config, articles: dict[str, Article], fmt: str) -> dict[str, bytes]:
         """These articles' entries in ``fmt`` (see ``render``); their items too, with a tree."""
         items: dict[str, str] = {}
-        if self.keep and self.tree is not None:
-            self.tree.prefetch(names for article in articles.values() for names in article.categories)
-            items = dict(zip(articles, render_items(config, list(articles.values()), self.tree), strict=True))
+        if (tree := self.item_tree) is not None:
+            tree.prefetch(names for article in articles.values() for names in article.categories)
+            items = dict(zip(articles, render_items(config, list(articles.values()), tree), strict=True))
         return {path: self.render(config, path, article, fmt, items.get(path)) for path, article in articles.items()}
 
     def render(self, config: Config, path: str, article: Article, fmt: str, item: str | None = None) -> bytes:
