@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feedsvc.config import Images
-from feedsvc.parse.rewrite import ImageRewriter, rewrite_html, unwrap, xml_safe
+from feedsvc.parse.rewrite import ImageRewriter, rewrite_html, truncate, unwrap, xml_safe
 
 PROXY = ("https://cors.zfour.workers.dev/?",)
 
@@ -82,6 +84,21 @@ def test_cdata_terminator_and_control_characters_are_neutralised() -> None:
 def test_text_of_the_body_for_summaries() -> None:
     result = rewrite_html("<p>One</p>\n<p>two <b>three</b></p><script>secret()</script>", ImageRewriter(Images()))
     assert result.text == "One two three"
+
+
+# text split across elements, with every kind of space a body has between and around words
+_pieces = st.lists(st.one_of(st.sampled_from(["<p>", "</p>", "<b>", "</b>", "<br>", "<!-- c -->", "<div>\n", "</div>"]),
+                             st.text(st.sampled_from("ab \n\t\u3000\xa0中"), max_size=12)), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_pieces, st.integers(0, 60))
+def test_a_summary_from_the_start_of_the_text_is_the_one_the_whole_text_gives(pieces: list[str], limit: int) -> None:
+    html = "".join(pieces)
+    whole = rewrite_html(html, ImageRewriter(Images())).text
+    start = rewrite_html(html, ImageRewriter(Images()), text_limit=limit).text
+    assert whole.startswith(start)
+    assert truncate(start, limit) == truncate(whole, limit)
 
 
 def test_embedded_videos_become_links() -> None:

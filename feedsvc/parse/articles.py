@@ -36,6 +36,7 @@ _MIRROR_DATE = re.compile(rf"(?:[A-Z][a-z][a-z], )?(\d{{1,2}}) ({'|'.join(_MONTH
                           re.ASCII)
 _MAX_NAMES = 200  # categories/tags: bounds Hexo's nested lists and YAML alias tricks
 _MAX_DEPTH = 10  # names in one category path
+TITLE_CHARS = 80  # a title made from the body's text when the article has none
 
 
 def path_id(relpath: str) -> str:
@@ -298,7 +299,7 @@ def _title(meta: dict[str, Any] | None, relpath: str, summary: str) -> str:
     if "title" not in meta or meta["title"] is None:
         raise ArticleError(relpath, "front matter has no title")
     title = collapse_spaces(_text(meta["title"]))
-    return title or truncate(summary, 80) or "(untitled)"
+    return title or truncate(summary, TITLE_CHARS) or "(untitled)"
 
 
 def parse_article(raw: bytes, relpath: str, mtime: datetime, config: Config, blog: Blog | None = None,
@@ -327,7 +328,7 @@ def parse_article(raw: bytes, relpath: str, mtime: datetime, config: Config, blo
     source, tag_warnings = tagplugins.render(body_source, rewrite.resolve, asset)
     warnings += tag_warnings + (missing_images(body_source, asset, relpath) if asset else [])
     rendered = body_html(source, relpath, markdown=blog is not None)
-    body = rewrite_html(rendered, rewrite)
+    body = rewrite_html(rendered, rewrite, max(config.feeds.summary_chars, TITLE_CHARS))
     warnings += body.problems
     summary = plain_text(_first(meta, "description", "excerpt")) or _excerpt(rendered) or body.text
     image = _first(meta, "headimg", "thumbnail", "cover", "image", "banner")

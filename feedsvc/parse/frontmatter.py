@@ -18,7 +18,7 @@ from feedsvc import yamlload
 _KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*)\s*:(?:\s+(.*))?$")
 _ITEM_LINE = re.compile(r"^\s*-\s*(.*)$")
 _DELIMITER = re.compile(r"^---[ \t]*$")
-_END = re.compile(r"^(---|\.\.\.)[ \t]*$")
+_END_LINE = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.MULTILINE)
 
 
 @dataclass
@@ -29,19 +29,20 @@ class Parts:
 
 
 def split(text: str) -> Parts:
-    """Front matter and body of normalised text (no BOM, LF line ends)."""
-    lines = text.split("\n")
+    """Front matter and body of normalised text (no BOM, LF line ends). The text is looked at
+    line by line only up to the header's end: the body (most of the file) is sliced off whole."""
     start = 0
-    while start < len(lines) and not lines[start].strip():
-        start += 1
-    if start == len(lines) or not _DELIMITER.match(lines[start]):
+    while (end := text.find("\n", start)) != -1 and not text[start:end].strip():
+        start = end + 1  # blank lines before the header
+    first = text[start:] if end == -1 else text[start:end]
+    if not first.strip() or not _DELIMITER.match(first):
         return Parts(None, text)
-    for end in range(start + 1, len(lines)):
-        if _END.match(lines[end]):
-            header = "\n".join(lines[start + 1 : end])
-            meta, warnings = parse_header(header)
-            return Parts(meta, "\n".join(lines[end + 1 :]), warnings)
-    return Parts(None, text, ["front matter has no closing '---'; the whole file is read as the body"])
+    header_start = len(text) if end == -1 else end + 1
+    closing = _END_LINE.search(text, header_start)
+    if closing is None:
+        return Parts(None, text, ["front matter has no closing '---'; the whole file is read as the body"])
+    meta, warnings = parse_header(text[header_start : max(closing.start() - 1, header_start)])
+    return Parts(meta, text[closing.end() + 1 :], warnings)
 
 
 def parse_header(header: str) -> tuple[dict[str, Any], list[str]]:
