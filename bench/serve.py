@@ -64,6 +64,7 @@ def app(environ, start_response):
 # as `feedsvc serve` runs granian (cli.serve, cli.web_threads for this config, which has no image
 # proxy): the comparison is of the apps, not the settings
 SERVE_THREADS = granian_limits(4)
+FEEDSVC = [sys.executable, "-m", "feedsvc"]
 
 
 def daemon(command: list[str], **kwargs) -> subprocess.Popen:
@@ -134,7 +135,7 @@ def measure(base: str, seconds: int, connections: int) -> dict[str, float]:
     }
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="feedsvc serving benchmark")
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
@@ -144,65 +145,43 @@ def main() -> None:
     for program in ("wrk", "nginx"):
         if not shutil.which(program) and not Path(f"/usr/sbin/{program}").exists():
             raise SystemExit(f"{program} is needed: apt-get install {program}")
-    with tempfile.TemporaryDirectory(prefix="feedsvc-serve-bench-") as tmp_name:
-        tmp = Path(tmp_name)
-        tmp.chmod(0o755)  # nginx workers run as an unprivileged user: they must read the export
-        feed_port, nginx_port, bare_port, same_port, quiet_port, page_port = (free_port() for _ in range(6))
-        config = tmp / "feedsvc.yaml"
-        config.write_text((ROOT / "config" / "feedsvc.yaml").read_text(encoding="utf-8")
-                          .replace("../tests/data", str(ROOT / "tests" / "data"))
-                          .replace("state_dir: ../.feedsvc", f"state_dir: {tmp / 'state'}"), encoding="utf-8")
-        feedsvc = [sys.executable, "-m", "feedsvc"]
-        subprocess.run([*feedsvc, "build", "--config", str(config), "--out", str(tmp / "site")], check=True,
-                       capture_output=True)
-        # the same service without /metrics and the polling report: what counting costs the fast path
-        quiet = tmp / "no-metrics.yaml"
-        quiet.write_text(config.read_text(encoding="utf-8").replace("metrics: true", "metrics: false")
-                         .replace("clients: true", "clients: false"), encoding="utf-8")
-        (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=nginx_port, root=tmp / "site",
-                                                          workers=args.workers), encoding="utf-8")
-        (tmp / "bare.py").write_text(BARE_APP, encoding="utf-8")
-        servers = [
-            daemon(["nginx", "-c", str(tmp / "nginx.conf")]),
-            bare_server(tmp, bare_port, args.workers, None),
-            daemon([*feedsvc, "serve", "--config", str(config), "--port", str(feed_port), "--workers", str(args.workers)]),
-            daemon([*feedsvc, "serve", "--config", str(quiet), "--port", str(quiet_port), "--workers", str(args.workers)]),
-        ]
-        try:
-            wait_up(f"http://127.0.0.1:{nginx_port}{FEED}")
-            wait_up(f"http://127.0.0.1:{feed_port}{FEED}")
-            wait_up(f"http://127.0.0.1:{bare_port}{FEED}")
-            wait_up(f"http://127.0.0.1:{quiet_port}{FEED}")
-            # the same response: feedsvc's status, headers (validators, caching, type) and bytes
-            servers.append(bare_server(tmp, same_port, args.workers, headers_of(f"http://127.0.0.1:{feed_port}{FEED}")))
-            wait_up(f"http://127.0.0.1:{same_port}{FEED}")
-            # an article page: feedsvc renders it from the index; the bare app answers its bytes
-            page = min((tmp / "site" / "articles").glob("*.html")).relative_to(tmp / "site").as_posix()
-            article = "/" + page.removesuffix(".html")
-            servers.append(bare_server(tmp, page_port, args.workers, headers_of(f"http://127.0.0.1:{feed_port}{article}"),
-                                       page))
-            wait_up(f"http://127.0.0.1:{page_port}{article}")
-            same = urllib.request.urlopen(f"http://127.0.0.1:{feed_port}{FEED}").read() == \
-                (tmp / "site" / FEED[1:]).read_bytes()
-            print(f"{FEED}: 20 items, {len((tmp / 'site' / FEED[1:]).read_bytes())} bytes; "
-                  f"feedsvc and nginx serve the same bytes: {same}")
-            print(f"wrk: {args.connections} connections, {args.seconds} s per run; "
-                  f"{args.workers} workers each; {os.cpu_count()} cores shared with wrk")
-            nginx = measure(f"http://127.0.0.1:{nginx_port}", args.seconds, args.connections)
-            ours = measure(f"http://127.0.0.1:{feed_port}", args.seconds, args.connections)
-            # the rates the budgets compare alternate, round after round: this machine's speed
-            # drifts over a minute by more than the budget's 10 %, so each ratio is of runs taken
-            # side by side (the bare app, feedsvc, the bare app with its headers, feedsvc's 304)
-            runs = [(bare_port, FEED, {}), (feed_port, FEED, {}), (same_port, FEED, {}),
-                    (feed_port, FEED, {"If-None-Match": etag_of(f"http://127.0.0.1:{feed_port}{FEED}")}),
-                    (quiet_port, FEED, {}), (page_port, article, {}), (feed_port, article, {})]
-            rounds = [[wrk(f"http://127.0.0.1:{port}{path}", args.seconds, args.connections, headers)
-                       for port, path, headers in runs] for _ in range(args.rounds)]
-        finally:
-            for server in servers:
-                server.send_signal(signal.SIGTERM)
-            for server in servers:
-                server.wait(timeout=30)
+    return args
+
+
+def _prepare(tmp: Path, nginx_port: int, workers: int) -> tuple[Path, Path]:
+    """The example's config and its export, the same config without metrics and the polling
+    report (what counting costs the fast path), nginx's config and the bare app."""
+    tmp.chmod(0o755)  # nginx workers run as an unprivileged user: they must read the export
+    config = tmp / "feedsvc.yaml"
+    config.write_text((ROOT / "config" / "feedsvc.yaml").read_text(encoding="utf-8")
+                      .replace("../tests/data", str(ROOT / "tests" / "data"))
+                      .replace("state_dir: ../.feedsvc", f"state_dir: {tmp / 'state'}"), encoding="utf-8")
+    subprocess.run([*FEEDSVC, "build", "--config", str(config), "--out", str(tmp / "site")], check=True,
+                   capture_output=True)
+    quiet = tmp / "no-metrics.yaml"
+    quiet.write_text(config.read_text(encoding="utf-8").replace("metrics: true", "metrics: false")
+                     .replace("clients: true", "clients: false"), encoding="utf-8")
+    (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=nginx_port, root=tmp / "site", workers=workers),
+                                    encoding="utf-8")
+    (tmp / "bare.py").write_text(BARE_APP, encoding="utf-8")
+    return config, quiet
+
+
+def _serve(config: Path, port: int, workers: int) -> subprocess.Popen:
+    return daemon([*FEEDSVC, "serve", "--config", str(config), "--port", str(port), "--workers", str(workers)])
+
+
+def _bare_like(tmp: Path, port: int, workers: int, feed_port: int, path: str, page: str | None = None
+               ) -> subprocess.Popen:
+    """The bare app answering feedsvc's status, headers (validators, caching, type) and bytes
+    for ``path``, once it is up."""
+    server = bare_server(tmp, port, workers, headers_of(f"http://127.0.0.1:{feed_port}{path}"), page or FEED[1:])
+    wait_up(f"http://127.0.0.1:{port}{path}")
+    return server
+
+
+def _report(args: argparse.Namespace, ours: dict[str, float], nginx: dict[str, float], rounds: list[list[float]],
+            article: str) -> None:
     print(f"{'':8} {'feedsvc req/s':>14} {'nginx req/s':>12} {'feedsvc/nginx':>14}")
     for kind in ("200", "304", "gzip"):
         print(f"{kind:8} {ours[kind]:14.0f} {nginx[kind]:12.0f} {ours[kind] / nginx[kind]:14.2f}")
@@ -222,6 +201,45 @@ def main() -> None:
           f" ({ours_200:.0f}"
           f" against {quiet_200:.0f} req/s: {(1 / ours_200 - 1 / quiet_200) * 1e6 * args.workers:+.1f} us per request"
           f" and worker)")
+
+
+def main() -> None:
+    args = _arguments()
+    with tempfile.TemporaryDirectory(prefix="feedsvc-serve-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        feed_port, nginx_port, bare_port, same_port, quiet_port, page_port = (free_port() for _ in range(6))
+        config, quiet = _prepare(tmp, nginx_port, args.workers)
+        servers = [daemon(["nginx", "-c", str(tmp / "nginx.conf")]), bare_server(tmp, bare_port, args.workers, None),
+                   _serve(config, feed_port, args.workers), _serve(quiet, quiet_port, args.workers)]
+        try:
+            for port in (nginx_port, feed_port, bare_port, quiet_port):
+                wait_up(f"http://127.0.0.1:{port}{FEED}")
+            servers.append(_bare_like(tmp, same_port, args.workers, feed_port, FEED))
+            # an article page: feedsvc renders it from the index; the bare app answers its bytes
+            page = min((tmp / "site" / "articles").glob("*.html")).relative_to(tmp / "site").as_posix()
+            article = "/" + page.removesuffix(".html")
+            servers.append(_bare_like(tmp, page_port, args.workers, feed_port, article, page))
+            exported = (tmp / "site" / FEED[1:]).read_bytes()
+            same = urllib.request.urlopen(f"http://127.0.0.1:{feed_port}{FEED}").read() == exported
+            print(f"{FEED}: 20 items, {len(exported)} bytes; feedsvc and nginx serve the same bytes: {same}")
+            print(f"wrk: {args.connections} connections, {args.seconds} s per run; "
+                  f"{args.workers} workers each; {os.cpu_count()} cores shared with wrk")
+            nginx = measure(f"http://127.0.0.1:{nginx_port}", args.seconds, args.connections)
+            ours = measure(f"http://127.0.0.1:{feed_port}", args.seconds, args.connections)
+            # the rates the budgets compare alternate, round after round: this machine's speed
+            # drifts over a minute by more than the budget's 10 %, so each ratio is of runs taken
+            # side by side (the bare app, feedsvc, the bare app with its headers, feedsvc's 304)
+            runs = [(bare_port, FEED, {}), (feed_port, FEED, {}), (same_port, FEED, {}),
+                    (feed_port, FEED, {"If-None-Match": etag_of(f"http://127.0.0.1:{feed_port}{FEED}")}),
+                    (quiet_port, FEED, {}), (page_port, article, {}), (feed_port, article, {})]
+            rounds = [[wrk(f"http://127.0.0.1:{port}{path}", args.seconds, args.connections, headers)
+                       for port, path, headers in runs] for _ in range(args.rounds)]
+        finally:
+            for server in servers:
+                server.send_signal(signal.SIGTERM)
+            for server in servers:
+                server.wait(timeout=30)
+    _report(args, ours, nginx, rounds, article)
 
 
 if __name__ == "__main__":
