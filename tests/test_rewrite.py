@@ -87,8 +87,9 @@ def test_text_of_the_body_for_summaries() -> None:
 
 
 # text split across elements, with every kind of space a body has between and around words
-_pieces = st.lists(st.one_of(st.sampled_from(["<p>", "</p>", "<b>", "</b>", "<br>", "<!-- c -->", "<div>\n", "</div>"]),
-                             st.text(st.sampled_from("ab \n\t\u3000\xa0中"), max_size=12)), max_size=40)
+_markup = ["<p>", "</p>", "<b>", "</b>", "<br>", "<!-- c -->", "<?pi x?>", "<div>\n", "</div>", "<script>s</script>"]
+_pieces = st.lists(st.one_of(st.sampled_from(_markup), st.text(st.sampled_from("ab \n\t\u3000\xa0中"), max_size=12)),
+                   max_size=40)
 
 
 @settings(max_examples=200, deadline=None)
