@@ -58,7 +58,9 @@ def decode(raw: bytes) -> tuple[str, list[str]]:
         except UnicodeDecodeError as e:
             text, warning = _decode_legacy(raw, f"first bad byte at offset {e.start}")
             warnings.append(warning)
-    return text.replace("\r\n", "\n").replace("\r", "\n"), warnings
+    if "\r" in text:  # one look, not two copies of every file that has none (most)
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text, warnings
 
 
 def _decode_legacy(raw: bytes, where: str) -> tuple[str, str]:
