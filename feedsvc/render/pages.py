@@ -66,6 +66,8 @@ def environment() -> Environment:
     return Environment(loader=PackageLoader("feedsvc.render"), autoescape=select_autoescape(default=True),
                        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                        bytecode_cache=_bytecode_cache(), auto_reload=False)
+
+
 FORMAT_LABELS = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
 
 
