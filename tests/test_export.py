@@ -239,6 +239,48 @@ def test_article_pages_shared_between_two_writers_are_each_written_once(tmp_path
     assert pages == {p.relative_to(out): p.read_bytes() for p in one_process.rglob("*") if p.is_file()}
     index.close()
 
+def test_feeds_shared_between_two_writers_are_each_written_once(tmp_path: Path, corpus: Path, out: Path) -> None:
+    """The two processes of a full export take the feeds one at a time, in one list: whoever
+    takes a feed writes all its documents. The second reads the index only: the entries it
+    renders are not kept, and the documents are the bytes one process writes all the same."""
+    import multiprocessing
+
+    from feedsvc.feeds.catalog import feed_specs, render_fingerprint
+    from feedsvc.feeds.tree import FeedTree
+    from feedsvc.ingest.scan import scan
+    from feedsvc.ops import export as export_module
+    from feedsvc.ops.writer import Writer
+    from feedsvc.store import Store
+
+    from .conftest import make_config
+
+    class FirstShares(export_module._Shares):  # the reading process takes the first third of the feeds, `all` with them
+        def take(self) -> int | None:
+            return None if self.taken.value >= self.limit // 3 else super().take()
+
+    config = make_config(corpus, tmp_path / "state", channels=CHANNELS, category_slugs={"新媒体": "xinmeiti"})
+    index = Store.open(config.state_dir)
+    scan(index, config, settle=0)
+    reader = Store.open(config.state_dir, readonly=True)
+    shared, base, specs = tmp_path / "shared", render_fingerprint(config), feed_specs(index, config)
+    taken = multiprocessing.get_context("spawn").Value("i", 0)
+    writers = [Writer(shared, {}, lambda n: None, background=False), Writer(shared, {}, lambda n: None)]
+    export_module._feeds(writers[0], reader, config, FirstShares(taken, len(specs)).taken_from(specs), base, None,
+                         FeedTree(specs), store=False)
+    live = [path for path, _, _ in index.live_signatures()]
+    assert index.entries(live, base) == {}  # nothing kept by the process that only reads
+    export_module._feeds(writers[1], index, config, export_module._Shares(taken, len(specs)).taken_from(specs), base,
+                         None, FeedTree(specs))
+    for w in writers:
+        w.finish()
+    assert all(w.written for w in writers) and not writers[0].new.keys() & writers[1].new.keys()
+    written = {p.relative_to(shared): p.read_bytes() for p in shared.rglob("*") if p.is_file()}
+    one_process = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()
+                   and p.relative_to(out).parts[0] in {"feeds", "categories", "tags"}}
+    assert written == one_process
+    reader.close()
+    index.close()
+
 def test_rebuild_leaves_unchanged_files_untouched_and_removes_what_is_gone(tmp_path: Path, corpus: Path) -> None:
     from feedsvc.ingest.scan import scan
     from feedsvc.ops.export import export

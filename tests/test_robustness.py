@@ -448,11 +448,11 @@ def test_a_page_process_that_dies_fails_the_build_with_a_message_instead_of_hang
     for n in range(3):
         post(articles, f"{n}.md")
     config = make_config(articles, tmp_path / "state", scan={"settle": 0})
-    monkeypatch.setattr(export_module, "PAGES_APART", 1)  # the article pages from a second process
-    monkeypatch.setattr(export_module, "_article_pages_apart", _die)
+    monkeypatch.setattr(export_module, "PAGES_APART", 1)  # article pages and feeds from a second process
+    monkeypatch.setattr(export_module, "_second_process", _die)
     error = _ends_within(120, lambda: cli_module._scan_and_export(config, tmp_path / "site"))
     assert isinstance(error, SystemExit) and error.code == 1
-    assert "the process writing the article pages died" in capsys.readouterr().err
+    assert "the process writing article pages and feeds died" in capsys.readouterr().err
 
 
 def test_a_scan_that_outlasts_its_interval_is_counted_and_told_at_info_never_warned(

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from feedsvc.config import Config
 from feedsvc.feeds.catalog import (
@@ -68,27 +68,29 @@ class ExportReport:
 PAGE = "html"  # a feed document's page for people, written beside its formats
 
 
-def _feeds(w: Writer, index: Store, config: Config, specs: list[FeedSpec], base: str, since: str | None,
-           tree: Tree) -> None:
+def _feeds(w: Writer, index: Store, config: Config, specs: Iterable[FeedSpec], base: str, since: str | None,
+           tree: Tree, store: bool = True) -> None:
     """Every document of these feeds, rendered where its signature moved. ``since``: the oldest
     date a change since the last export touched (None: unknown); the archive pages older than
-    it are kept without a look."""
+    it are kept without a look. ``store``: entries rendered here are stored for the next
+    documents and exports (the second process of a full export reads the index only)."""
     from feedsvc.render import site  # rendering (jinja2, lxml) is loaded only when something is written
 
     # each article is in several documents: its entries are rendered once and spliced in
-    entries = site.StoredEntries(index, base, keep=config.feeds.formats, tree=tree)
+    entries = site.StoredEntries(index, base, keep=config.feeds.formats if store else (), tree=tree)
     stale = _stale_documents(w, index, config, specs, base, since, tree)
     # taken a batch at a time, so that only one feed's selections are held (all of them at once
     # were tens of megabytes at 100,000 articles: every feed's article paths)
     while batch := list(islice(stale, DOCUMENTS_PER_COMMIT)):
-        with index.transaction():  # the entries rendered for these documents, stored in one transaction
+        # the entries rendered for these documents, stored in one transaction
+        with index.transaction() if store else nullcontext():
             for relpath, signature, doc, fmt, sel in batch:
                 page = site.feed_html(index, config, doc, tree, sel, entries) if fmt == PAGE else \
                     site.feed_page(index, config, doc, fmt, sel, entries)
                 w.put(relpath, signature, page.body, FAST_GZIP_LEVEL if doc.is_archive else GZIP_LEVEL)
 
 
-def _stale_documents(w: Writer, index: Store, config: Config, specs: list[FeedSpec], base: str,
+def _stale_documents(w: Writer, index: Store, config: Config, specs: Iterable[FeedSpec], base: str,
                      since: str | None, tree: Tree) -> Iterator[tuple[str, str, Document, str, Selection]]:
     """(file, signature, document, format, its articles) of each file to render; the others are
     kept, and entered in the writer's manifest as they are met."""
@@ -189,27 +191,48 @@ def _article_pages(w: Writer, index: Store, config: Config, stale: Stale, tree: 
 
 
 class _Shares:
-    """The article pages of a full export, in ``PAGE_SHARES`` shares (by path), each taken once
-    by whichever of the two processes writing them is free: the second process starts on them
-    at once, the first when its feeds are written. With feeds of summaries and no archive
-    pages, the feeds took a fifth of the pages' time, and the first process then sat idle."""
+    """Work of a full export in numbered shares, each taken once by whichever of its two
+    processes is free. The article pages come in ``PAGE_SHARES`` shares (by path): the second
+    process starts on them at once, the first when no feed is left to take. The feeds are a
+    share each, in the first process's order: it starts on them at once (``all`` first, whose
+    archive pages render and store every article's entries), the second when no page share is
+    left. With feeds of summaries and no archive pages, the feeds took a fifth of the pages'
+    time and the first process then sat idle; with the defaults, the second one did."""
 
-    current: _Shares | None = None  # in the second process: set as it starts
-
-    def __init__(self, taken: Any) -> None:
+    def __init__(self, taken: Any, limit: int = PAGE_SHARES) -> None:
         self.taken = taken  # a multiprocessing Value: how many shares were taken
+        self.limit = limit
 
     def take(self) -> int | None:
         with self.taken.get_lock():
             share: int = self.taken.value
-            if share >= PAGE_SHARES:
+            if share >= self.limit:
                 return None
             self.taken.value = share + 1
         return share
 
+    def taken_from(self, items: list[FeedSpec]) -> Iterator[FeedSpec]:
+        """The items of each share taken, as they are taken (one share per item)."""
+        while (share := self.take()) is not None:
+            yield items[share]
 
-def _keep_shares(taken: Any) -> None:
-    _Shares.current = _Shares(taken)
+
+class _Split(NamedTuple):
+    pages: _Shares
+    feeds: _Shares
+    feeds_key: str  # the feeds' list, as the first process has it: the second takes its shares only from the same list
+
+
+_split: _Split | None = None  # in the second process: set as it starts
+
+
+def _keep_split(pages_taken: Any, feeds_taken: Any, feeds: int, feeds_key: str) -> None:
+    global _split
+    _split = _Split(_Shares(pages_taken), _Shares(feeds_taken, feeds), feeds_key)
+
+
+def _feeds_key(specs: list[FeedSpec]) -> str:
+    return digest(*map(feed_base, specs))
 
 
 def _shared_pages(w: Writer, index: Store, config: Config, base: str, tree: Tree, shares: _Shares) -> None:
@@ -226,21 +249,30 @@ def _shared_pages(w: Writer, index: Store, config: Config, base: str, tree: Tree
         _article_pages(w, index, config, _stale_of(w, by_share[share], base, present), tree)
 
 
-def _article_pages_apart(config: Config, out: Path, key: str, base: str, trusted: bool) -> tuple[int, int]:
+Apart = tuple[int, int, list[tuple[str, str]]]  # what the second process wrote and found, and its feeds' manifest rows
+
+
+def _second_process(config: Config, out: Path, key: str, base: str, trusted: bool) -> Apart:
     """In a process of its own, while the first one writes the feeds: the article pages, a
-    share at a time (alone, the export kept one core of two busy). It writes each page as it
-    renders it: a thread of its own for the writes, as the feeds have, took a fifth more CPU
-    time here. Returns how many it wrote and how many were already there."""
-    assert _Shares.current is not None
+    share at a time (alone, the export kept one core of two busy), then the feeds the first
+    has not taken. It writes each file as it renders it: a thread of its own for the writes,
+    as the first process has, took a fifth more CPU time here. Its index is read-only: an
+    entry not stored yet is rendered here and not kept."""
+    assert _split is not None
     index = Store.open(config.state_dir, readonly=True)
-    w = Writer(out, index.export_manifest(key), lambda n: None, trusted, background=False)
+    manifest = index.export_manifest(key)
+    pages, feeds = (Writer(out, manifest, lambda n: None, trusted, background=False) for _ in range(2))
     try:
-        tree = FeedTree(feed_specs(index, config))  # made here: a tree is no light thing to send to a process
-        _shared_pages(w, index, config, base, tree, _Shares.current)
+        specs = feed_specs(index, config)
+        tree = FeedTree(specs)  # made here: a tree is no light thing to send to a process
+        _shared_pages(pages, index, config, base, tree, _split.pages)
+        if _feeds_key(specs) == _split.feeds_key:  # always, as nothing moves the index under an export
+            _feeds(feeds, index, config, _split.feeds.taken_from(specs), base, None, tree, store=False)
     finally:
-        w.finish()
+        pages.finish()
+        feeds.finish()
         index.close()
-    return w.written, w.unchanged
+    return pages.written + feeds.written, pages.unchanged + feeds.unchanged, list(feeds.new.items())
 
 
 def _article_manifest(index: Store, base: str) -> Iterator[tuple[str, str]]:
@@ -252,27 +284,30 @@ def _article_manifest(index: Store, base: str) -> Iterator[tuple[str, str]]:
 
 
 @contextmanager
-def _apart(config: Config, out: Path, key: str, base: str,
-           trusted: bool) -> Iterator[tuple[Future[tuple[int, int]], _Shares]]:
-    """The article pages written by a second process while this block runs, and their shares
-    (this process takes what is left of them when its feeds are written)."""
+def _apart(config: Config, out: Path, key: str, base: str, trusted: bool,
+           specs: list[FeedSpec]) -> Iterator[tuple[Future[Apart], _Split]]:
+    """A second process writing article pages and feeds while this block runs, and the
+    shares of both (this process takes feeds from the first, pages once no feed is left)."""
     import multiprocessing
 
-    taken = multiprocessing.get_context("spawn").Value("i", 0)
-    with process_pool(1, "the process writing the article pages", initializer=_keep_shares,
-                      initargs=(taken,)) as pool:
-        yield pool.submit(_article_pages_apart, config, out, key, base, trusted), _Shares(taken)
+    context = multiprocessing.get_context("spawn")
+    pages_taken, feeds_taken, key_of_feeds = context.Value("i", 0), context.Value("i", 0), _feeds_key(specs)
+    with process_pool(1, "the process writing article pages and feeds", initializer=_keep_split,
+                      initargs=(pages_taken, feeds_taken, len(specs), key_of_feeds)) as pool:
+        yield (pool.submit(_second_process, config, out, key, base, trusted),
+               _Split(_Shares(pages_taken), _Shares(feeds_taken, len(specs)), key_of_feeds))
 
 
 def _with_pages_apart(w: Writer, index: Store, config: Config, base: str, tree: Tree,
-                      apart: tuple[Future[tuple[int, int]], _Shares]) -> None:
+                      apart: tuple[Future[Apart], _Split]) -> None:
     """The shares of article pages the second process left, then what it wrote, into ``w``."""
-    done, shares = apart
+    done, split = apart
     mine = Writer(w.out, w.old, w.tick, w.trusted, background=False)  # written as rendered, as the second process does
-    _shared_pages(mine, index, config, base, tree, shares)
+    _shared_pages(mine, index, config, base, tree, split.pages)
     mine.finish()
     w.merge(mine.written, mine.unchanged, mine.new.items())
-    w.merge(*done.result(), _article_manifest(index, base))
+    written, unchanged, feed_rows = done.result()
+    w.merge(written, unchanged, chain(_article_manifest(index, base), feed_rows))
 
 
 def _folder_times(out: Path, folders: Iterable[str]) -> dict[str, int]:
@@ -325,13 +360,14 @@ def export(index: Store, config: Config, out: Path, tick: Callable[[int], object
         w = Writer(out, _touched_rows(index, config, key, looked_at, changes), tick, trusted=True)
     try:
         apart = changed_ids is None and (os.cpu_count() or 1) > 1 and index.count_live() >= PAGES_APART
-        with _apart(config, out, key, base, w.trusted) if apart else nullcontext() as pages:
-            _feeds(w, index, config, looked_at, base, changes.oldest if changes is not None else None, tree)
+        with _apart(config, out, key, base, w.trusted, looked_at) if apart else nullcontext() as second:
+            feeds = looked_at if second is None else second[1].feeds.taken_from(looked_at)
+            _feeds(w, index, config, feeds, base, changes.oldest if changes is not None else None, tree)
             _index_page(w, index, config, tree, base)
-            if pages is None:
+            if second is None:
                 _article_pages(w, index, config, _stale_article_pages(w, index, base, changed_ids), tree)
             else:
-                _with_pages_apart(w, index, config, base, tree, pages)
+                _with_pages_apart(w, index, config, base, tree, second)
     finally:
         w.finish()
     removed = remove(out, w.old.keys() - w.new.keys(), w.new.keys())
