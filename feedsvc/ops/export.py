@@ -217,6 +217,9 @@ class _Shares:
             yield items[share]
 
 
+Apart = tuple[int, int, list[tuple[str, str]]]  # what the second process wrote and found, and its feeds' manifest rows
+
+
 class _Split(NamedTuple):
     pages: _Shares
     feeds: _Shares
@@ -224,6 +227,11 @@ class _Split(NamedTuple):
 
 
 _split: _Split | None = None  # in the second process: set as it starts
+
+
+class _Second(NamedTuple):  # the second process, as the first sees it
+    done: Future[Apart]  # what it wrote and found, and its feeds' manifest rows
+    split: _Split
 
 
 def _keep_split(pages_taken: Any, feeds_taken: Any, feeds: int, feeds_key: str) -> None:
@@ -247,9 +255,6 @@ def _shared_pages(w: Writer, index: Store, config: Config, base: str, tree: Tree
     present = _present_pages(w)
     while (share := shares.take()) is not None:
         _article_pages(w, index, config, _stale_of(w, by_share[share], base, present), tree)
-
-
-Apart = tuple[int, int, list[tuple[str, str]]]  # what the second process wrote and found, and its feeds' manifest rows
 
 
 def _second_process(config: Config, out: Path, key: str, base: str, trusted: bool) -> Apart:
@@ -285,7 +290,7 @@ def _article_manifest(index: Store, base: str) -> Iterator[tuple[str, str]]:
 
 @contextmanager
 def _apart(config: Config, out: Path, key: str, base: str, trusted: bool,
-           specs: list[FeedSpec]) -> Iterator[tuple[Future[Apart], _Split]]:
+           specs: list[FeedSpec]) -> Iterator[_Second]:
     """A second process writing article pages and feeds while this block runs, and the
     shares of both (this process takes feeds from the first, pages once no feed is left)."""
     import multiprocessing
@@ -294,19 +299,17 @@ def _apart(config: Config, out: Path, key: str, base: str, trusted: bool,
     pages_taken, feeds_taken, key_of_feeds = context.Value("i", 0), context.Value("i", 0), _feeds_key(specs)
     with process_pool(1, "the process writing article pages and feeds", initializer=_keep_split,
                       initargs=(pages_taken, feeds_taken, len(specs), key_of_feeds)) as pool:
-        yield (pool.submit(_second_process, config, out, key, base, trusted),
-               _Split(_Shares(pages_taken), _Shares(feeds_taken, len(specs)), key_of_feeds))
+        yield _Second(pool.submit(_second_process, config, out, key, base, trusted),
+                      _Split(_Shares(pages_taken), _Shares(feeds_taken, len(specs)), key_of_feeds))
 
 
-def _with_pages_apart(w: Writer, index: Store, config: Config, base: str, tree: Tree,
-                      apart: tuple[Future[Apart], _Split]) -> None:
+def _with_pages_apart(w: Writer, index: Store, config: Config, base: str, tree: Tree, second: _Second) -> None:
     """The shares of article pages the second process left, then what it wrote, into ``w``."""
-    done, split = apart
     mine = Writer(w.out, w.old, w.tick, w.trusted, background=False)  # written as rendered, as the second process does
-    _shared_pages(mine, index, config, base, tree, split.pages)
+    _shared_pages(mine, index, config, base, tree, second.split.pages)
     mine.finish()
     w.merge(mine.written, mine.unchanged, mine.new.items())
-    written, unchanged, feed_rows = done.result()
+    written, unchanged, feed_rows = second.done.result()
     w.merge(written, unchanged, chain(_article_manifest(index, base), feed_rows))
 
 
@@ -361,7 +364,7 @@ def export(index: Store, config: Config, out: Path, tick: Callable[[int], object
     try:
         apart = changed_ids is None and (os.cpu_count() or 1) > 1 and index.count_live() >= PAGES_APART
         with _apart(config, out, key, base, w.trusted, looked_at) if apart else nullcontext() as second:
-            feeds = looked_at if second is None else second[1].feeds.taken_from(looked_at)
+            feeds = looked_at if second is None else second.split.feeds.taken_from(looked_at)
             _feeds(w, index, config, feeds, base, changes.oldest if changes is not None else None, tree)
             _index_page(w, index, config, tree, base)
             if second is None:
