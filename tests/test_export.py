@@ -178,10 +178,12 @@ def test_two_builds_of_the_same_input_are_byte_identical(built: Build, corpus: P
     assert first == second
 
 
+@pytest.mark.parametrize("feeds_apart", [False, True], ids=["feeds-as-they-come", "every-feed-from-the-second"])
 def test_article_pages_written_by_a_second_process_are_the_same_files(
-        tmp_path: Path, corpus: Path, out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, corpus: Path, out: Path, monkeypatch: pytest.MonkeyPatch, feeds_apart: bool) -> None:
     """A full export of many articles writes their pages from a second process, beside the
-    feeds; the site and the manifest the next export trusts are the same as from one process."""
+    feeds, and that process takes the feeds left once its pages are written; the site and the
+    manifest the next export trusts are the same as from one process."""
     from feedsvc.ingest.scan import scan
     from feedsvc.ops import export as export_module
     from feedsvc.store import Store
@@ -189,6 +191,8 @@ def test_article_pages_written_by_a_second_process_are_the_same_files(
     from .conftest import make_config
 
     monkeypatch.setattr(export_module, "PAGES_APART", 1)
+    if feeds_apart:  # this process takes no feed: the second (spawned, as it is) writes them all
+        monkeypatch.setattr(export_module._Shares, "taken_from", lambda self, items: iter(()))
     config = make_config(corpus, tmp_path / "apart-state", channels=CHANNELS, category_slugs={"新媒体": "xinmeiti"})
     apart = tmp_path / "apart"
     index = Store.open(config.state_dir)
