@@ -226,7 +226,8 @@ class _Split(NamedTuple):
     feeds_key: str  # the feeds' list, as the first process has it: the second takes its shares only from the same list
 
 
-_split: _Split | None = None  # in the second process: set as it starts
+class _InSecond:
+    split: _Split | None = None  # the shares, in the second process: set as it starts
 
 
 class _Second(NamedTuple):  # the second process, as the first sees it
@@ -235,8 +236,7 @@ class _Second(NamedTuple):  # the second process, as the first sees it
 
 
 def _keep_split(pages_taken: Any, feeds_taken: Any, feeds: int, feeds_key: str) -> None:
-    global _split
-    _split = _Split(_Shares(pages_taken), _Shares(feeds_taken, feeds), feeds_key)
+    _InSecond.split = _Split(_Shares(pages_taken), _Shares(feeds_taken, feeds), feeds_key)
 
 
 def _feeds_key(specs: list[FeedSpec]) -> str:
@@ -263,16 +263,17 @@ def _second_process(config: Config, out: Path, key: str, base: str, trusted: boo
     has not taken. It writes each file as it renders it: a thread of its own for the writes,
     as the first process has, took a fifth more CPU time here. Its index is read-only: an
     entry not stored yet is rendered here and not kept."""
-    assert _split is not None
+    split = _InSecond.split
+    assert split is not None
     index = Store.open(config.state_dir, readonly=True)
     manifest = index.export_manifest(key)
     pages, feeds = (Writer(out, manifest, lambda n: None, trusted, background=False) for _ in range(2))
     try:
         specs = feed_specs(index, config)
         tree = FeedTree(specs)  # made here: a tree is no light thing to send to a process
-        _shared_pages(pages, index, config, base, tree, _split.pages)
-        if _feeds_key(specs) == _split.feeds_key:  # always, as nothing moves the index under an export
-            _feeds(feeds, index, config, _split.feeds.taken_from(specs), base, None, tree, store=False)
+        _shared_pages(pages, index, config, base, tree, split.pages)
+        if _feeds_key(specs) == split.feeds_key:  # always, as nothing moves the index under an export
+            _feeds(feeds, index, config, split.feeds.taken_from(specs), base, None, tree, store=False)
     finally:
         pages.finish()
         feeds.finish()
