@@ -243,6 +243,7 @@ def test_article_pages_shared_between_two_writers_are_each_written_once(tmp_path
     assert pages == {p.relative_to(out): p.read_bytes() for p in one_process.rglob("*") if p.is_file()}
     index.close()
 
+
 def test_feeds_shared_between_two_writers_are_each_written_once(tmp_path: Path, corpus: Path, out: Path) -> None:
     """The two processes of a full export take the feeds one at a time, in one list: whoever
     takes a feed writes all its documents. The second reads the index only: the entries it
@@ -284,6 +285,7 @@ def test_feeds_shared_between_two_writers_are_each_written_once(tmp_path: Path, 
     assert written == one_process
     reader.close()
     index.close()
+
 
 def test_rebuild_leaves_unchanged_files_untouched_and_removes_what_is_gone(tmp_path: Path, corpus: Path) -> None:
     from feedsvc.ingest.scan import scan

@@ -231,12 +231,12 @@ class _InSecond:
 
 
 class _Second(NamedTuple):  # the second process, as the first sees it
-    done: Future[Apart]  # what it wrote and found, and its feeds' manifest rows
+    done: Future[Apart]
     split: _Split
 
 
-def _keep_split(pages_taken: Any, feeds_taken: Any, feeds: int, feeds_key: str) -> None:
-    _InSecond.split = _Split(_Shares(pages_taken), _Shares(feeds_taken, feeds), feeds_key)
+def _keep_split(split: _Split) -> None:
+    _InSecond.split = split
 
 
 def _feeds_key(specs: list[FeedSpec]) -> str:
@@ -297,11 +297,11 @@ def _apart(config: Config, out: Path, key: str, base: str, trusted: bool,
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
-    pages_taken, feeds_taken, key_of_feeds = context.Value("i", 0), context.Value("i", 0), _feeds_key(specs)
+    # sent as the process starts: its counters are shared memory, handed over only then
+    split = _Split(_Shares(context.Value("i", 0)), _Shares(context.Value("i", 0), len(specs)), _feeds_key(specs))
     with process_pool(1, "the process writing article pages and feeds", initializer=_keep_split,
-                      initargs=(pages_taken, feeds_taken, len(specs), key_of_feeds)) as pool:
-        yield _Second(pool.submit(_second_process, config, out, key, base, trusted),
-                      _Split(_Shares(pages_taken), _Shares(feeds_taken, len(specs)), key_of_feeds))
+                      initargs=(split,)) as pool:
+        yield _Second(pool.submit(_second_process, config, out, key, base, trusted), split)
 
 
 def _with_pages_apart(w: Writer, index: Store, config: Config, base: str, tree: Tree, second: _Second) -> None:
