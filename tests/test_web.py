@@ -171,6 +171,9 @@ def test_changes_show_after_the_next_scan_and_etag_follows_content(setup, corpus
 
 
 CHROME_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+# a reader that takes HTML too, at the lowest preference: it wants the feed
+READER_ACCEPT = ("application/rss+xml, application/rdf+xml;q=0.8, application/atom+xml;q=0.6, application/xml;q=0.4,"
+                 " text/xml;q=0.4, text/html;q=0.2")
 
 
 def test_browsers_get_a_readable_page_and_feed_readers_the_feed(setup) -> None:
@@ -179,14 +182,20 @@ def test_browsers_get_a_readable_page_and_feed_readers_the_feed(setup) -> None:
     assert browser.content_type == "text/html; charset=utf-8"
     assert "<h1>Test mirror</h1>" in browser.text and "https://feeds.example.com/feeds/all.atom" in browser.text
     assert browser.headers["Vary"] == "Accept, Accept-Encoding"
-    for accept in (None, "*/*", "application/atom+xml,application/rdf+xml,application/rss+xml,application/xml;q=0.9,"
-                   "text/xml;q=0.2,*/*;q=0.1"):
+    readers = (None, "*/*", "application/atom+xml,application/rdf+xml,application/rss+xml,application/xml;q=0.9,"
+               "text/xml;q=0.2,*/*;q=0.1", READER_ACCEPT)
+    for accept in readers:
         reader = client.get("/feeds/all.atom", headers={"Accept": accept} if accept else {})
         assert reader.content_type == "application/atom+xml; charset=utf-8", accept
     assert client.get("/feeds/all.json", headers={"Accept": CHROME_ACCEPT}).content_type.startswith("application/feed+json")
-    # the same answers once the feed is cached (served before Flask's routing)
-    assert client.get("/feeds/all.atom", headers={"Accept": CHROME_ACCEPT}).content_type.startswith("text/html")
-    assert client.get("/feeds/all.atom").content_type.startswith("application/atom+xml")
+    # the same answers once the feed is cached (served before Flask's routing), each Accept
+    # value told apart from the others as they alternate, a long one too
+    for _ in range(2):
+        assert client.get("/feeds/all.atom", headers={"Accept": CHROME_ACCEPT}).content_type.startswith("text/html")
+        assert client.get("/feeds/all.atom", headers={"Accept": READER_ACCEPT}).content_type.startswith("application/atom")
+        assert client.get("/feeds/all.atom").content_type.startswith("application/atom+xml")
+    long_browser = CHROME_ACCEPT + ", application/x-" + "y" * 600 + ";q=0.1"
+    assert client.get("/feeds/all.atom", headers={"Accept": long_browser}).content_type.startswith("text/html")
 
 
 def test_a_failing_scan_is_logged_and_the_last_good_feeds_stay(setup, monkeypatch: pytest.MonkeyPatch,
