@@ -8,7 +8,8 @@ any Python app on this server), once with two headers and once with feedsvc's ow
 Needs wrk and nginx (Debian packages; scripts/system-deps installs nginx, `apt-get install wrk`).
 Both servers listen on 127.0.0.1 only and are stopped at the end. Prints requests per second
 for a 20-item feed: full 200 responses, 304 responses (If-None-Match), gzip responses, and the
-responses to a feed reader's headers (gzip, and an Accept that takes HTML last).
+responses to a feed reader's headers (gzip, and an Accept that takes HTML last). Last, feedsvc's
+own microseconds an answer, its app called in this process (no server, no network).
 The budget: feedsvc's 200 rate at least 0.9x the bare app's (an article page's at least 0.6x the
 bare app answering that page's bytes and headers), its 304 rate at least 2x its 200 rate;
 both ratios are taken from rounds that alternate the runs they compare.
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from feedsvc.cli import granian_limits
@@ -143,6 +145,36 @@ def measure(base: str, seconds: int, connections: int) -> dict[str, float]:
     }
 
 
+def in_process(config: Path, cases: dict[str, tuple[str, dict[str, str]]], calls: int = 2000) -> None:
+    """feedsvc's own share of each answer: the app's WSGI callable called in this process,
+    without granian, wrk or the network, so the machine's noise moves it far less than the
+    rates (the least of five batches, in CPU time)."""
+    from werkzeug.test import EnvironBuilder
+
+    from feedsvc.config import load_config
+    from feedsvc.web.app import create_app
+
+    app = create_app(load_config(str(config))).wsgi_app
+    for name, (path, headers) in cases.items():
+        environ = EnvironBuilder(path=path, headers=list(headers.items()),
+                                 environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_environ()
+        status = _answer(app, environ)  # rendered and cached from here on
+        batches = []
+        for _ in range(5):
+            start = time.process_time()
+            for _ in range(calls):
+                _answer(app, environ)
+            batches.append((time.process_time() - start) / calls * 1e6)
+        print(f"in one process, {name} ({status}): {min(batches):.1f} us an answer")
+
+
+def _answer(app: Callable[..., Iterable[bytes]], environ: dict[str, object]) -> str:
+    """The status line of one answer, its body read."""
+    statuses: list[str] = []
+    b"".join(app(dict(environ), lambda status, headers: statuses.append(status)))
+    return statuses[0]
+
+
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="feedsvc serving benchmark")
     parser.add_argument("--seconds", type=int, default=5)
@@ -242,12 +274,15 @@ def main() -> None:
                     (quiet_port, FEED, {}), (page_port, article, {}), (feed_port, article, {})]
             rounds = [[wrk(f"http://127.0.0.1:{port}{path}", args.seconds, args.connections, headers)
                        for port, path, headers in runs] for _ in range(args.rounds)]
+            etag = etag_of(f"http://127.0.0.1:{feed_port}{FEED}")
         finally:
             for server in servers:
                 server.send_signal(signal.SIGTERM)
             for server in servers:
                 server.wait(timeout=30)
-    _report(args, ours, nginx, rounds, article)
+        _report(args, ours, nginx, rounds, article)
+        in_process(config, {"the feed, no headers": (FEED, {}), "the feed, a reader's headers": (FEED, READER),
+                            "the feed, 304": (FEED, {"If-None-Match": etag}), "an article page": (article, {})})
 
 
 if __name__ == "__main__":
