@@ -129,8 +129,9 @@ def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> fl
     return float(found.group(1))
 
 
-# what a feed reader sends with a poll: compression, and an Accept that takes HTML too, last
-READER = {"Accept-Encoding": "gzip, deflate, br", "User-Agent": "Miniflux/2.2.3 (https://miniflux.app)",
+# what a feed fetcher sends with a poll: compression, and the common Accept of feed fetchers,
+# which some end with HTML at the lowest preference
+READER = {"Accept-Encoding": "gzip, deflate, br", "User-Agent": "ExampleReader/1.0",
           "Accept": "application/rss+xml, application/rdf+xml;q=0.8, application/atom+xml;q=0.6, application/xml;q=0.4,"
                     " text/xml;q=0.4, text/html;q=0.2"}
 
