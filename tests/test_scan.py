@@ -156,29 +156,6 @@ def test_after_a_change_only_the_folders_whose_files_changed_are_compared(setup,
     assert sorted(titles(index)) == ["New", "Post a edited", "Post b edited"]
 
 
-@pytest.mark.parametrize("kept", [b"\x28\xb5\x2f\xfd damaged", b"", "a digest an earlier version kept"])
-def test_a_kept_walk_that_cannot_be_read_is_compared_in_full(setup, articles: Path, monkeypatch: pytest.MonkeyPatch,
-                                                             kept: bytes | str) -> None:
-    """The walk the index agrees with is kept in the index; bytes that are not that walk (a
-    damaged index, an index an earlier version wrote) make the scan compare every file: the edit
-    is seen, and the next scan is back to comparing only what differs."""
-    config, index = setup
-    for name in ("a", "b"):
-        post(articles, f"{name}/p.md", f"Post {name}")
-    scan(index, config, now=NOW)
-    with index.transaction():
-        index.db.execute("UPDATE meta SET value = ? WHERE key = 'walk_rows'", (kept,))
-    full: list[int] = []
-    original = Store.file_rows
-    monkeypatch.setattr(Store, "file_rows", lambda self: full.append(1) or original(self))
-    post(articles, "a/p.md", "Post a edited", mtime=NOW)
-    assert scan(index, config, now=NOW + 60).read == 1 and full == [1]
-    assert sorted(titles(index)) == ["Post a edited", "Post b"]
-    post(articles, "b/p.md", "Post b edited", mtime=NOW + 60)
-    assert scan(index, config, now=NOW + 120).read == 1 and full == [1]
-    assert sorted(titles(index)) == ["Post a edited", "Post b edited"]
-
-
 def test_a_fresh_file_waits_for_settle(setup, articles: Path) -> None:
     config, index = setup
     post(articles, "fresh.md", "Fresh", mtime=NOW - 1)

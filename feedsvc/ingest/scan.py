@@ -33,11 +33,10 @@ from feedsvc.errors import ArticleError
 from feedsvc.feeds.catalog import apply_configured_slugs, article_terms
 from feedsvc.ingest.blogs import asset_folder, date_undated
 from feedsvc.ingest.pools import process_pool, reuse_freed_memory
-from feedsvc.ingest.sources import Listing, OnDisk, folder_of, list_sources, read_beneath, stat_paths
+from feedsvc.ingest.sources import FileRow, Listing, OnDisk, list_sources, read_beneath, stat_paths
 from feedsvc.model import Article
 from feedsvc.slugs import auto_slug
 from feedsvc.store import Store
-from feedsvc.store.files import FileRow
 
 log = logging.getLogger("feedsvc.scan")
 PARALLEL_THRESHOLD = 64  # below this many files a process pool costs more than it saves
@@ -279,7 +278,7 @@ def _agrees(decided: Plan, missing_since: dict[str, float], vanished: int) -> bo
 
 
 class _Decision(NamedTuple):
-    walk: list[FileRow] | None  # the rows of a walk of every file, when this scan made one
+    walk: str | None  # the digest of a walk of every file, when this scan made one
     agreed: bool  # the index was left agreeing with that very walk: nothing to compare
     plan: Plan
     missing_since: dict[str, float]
@@ -288,16 +287,17 @@ class _Decision(NamedTuple):
 def _decide(index: Store, config: Config, listing: Listing, only: set[str] | None, now: float,
             settle: float) -> _Decision:
     """What to read, mark and forget: the listing compared with the files table."""
-    walk = listing.rows if only is None and not listing.problems else None
-    before = index.agreed_walk() if walk is not None else None
     # a walk of every file that is the very walk the index was left agreeing with: nothing to
     # compare (at 100,000 files, reading the index's rows and comparing took 0.4 s)
-    if walk is not None and walk == before:
+    walk = listing.digest() if only is None and not listing.problems else None
+    if walk is not None and walk == index.agreed_walk():
         return _Decision(walk, True, Plan(), {})
     missing_since: dict[str, float] = {}
     rows = listing.rows
-    if before is not None:  # the index held that walk's files: only the folders whose rows differ are compared
-        moved = {folder_of(path) for path, _, _ in set(rows).symmetric_difference(before)}
+    before = index.agreed_folders() if walk is not None else None
+    if before is not None:  # the index held that walk's files: only the folders that differ from it are compared
+        folders = listing.folder_digests
+        moved = {folder for folder in folders.keys() | before.keys() if folders.get(folder) != before.get(folder)}
         known, rows = index.file_rows_in(moved), listing.rows_in(moved)
     else:
         known, missing_since = index.file_rows()
@@ -333,7 +333,7 @@ def _carry_out(index: Store, config: Config, listing: Listing, decision: _Decisi
         apply_configured_slugs(index, config)  # slugs are given here, never in a web worker
         walk = decision.walk
         if walk is not None and not decision.agreed and _agrees(decided, decision.missing_since, vanished):
-            index.set_agreed_walk(walk)
+            index.set_agreed_walk(walk, listing.folder_digests)
         batches.commit()
     except BaseException:
         index.rollback()

@@ -8,15 +8,17 @@ anything), and the folder is reported as a problem.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
 import stat
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from functools import cached_property
+from typing import Any, NamedTuple
 
 from feedsvc.config import Source
-from feedsvc.store.files import FileRow  # a file whose row is the indexed one is not read
 
 
 class OnDisk(NamedTuple):  # a file the scan reads
@@ -26,6 +28,9 @@ class OnDisk(NamedTuple):  # a file the scan reads
     mtime_ns: int
     problem: str | None = None  # a file that cannot be taken as it is (its name is not UTF-8)
     source: int = 0  # which of the config's sources it is in
+
+
+FileRow = tuple[str, int, int]  # (path, size, mtime_ns): a file whose row is the indexed one is not read
 
 
 @dataclass
@@ -47,10 +52,32 @@ class Listing:
     def rows(self) -> list[FileRow]:
         return self.walked[0] if len(self.walked) == 1 else [row for rows in self.walked for row in rows]
 
+    def digest(self) -> str:
+        """The walk as one value: the same files with the same sizes and mtimes, listed in the
+        same order (a folder nobody wrote to lists in the same order), give the same digest."""
+        return hashlib.sha1("\n".join([*self.roots, *self.folder_digests.values()]).encode("utf-8", "surrogatepass")
+                            ).hexdigest()
+
+    @cached_property
+    def folder_digests(self) -> dict[str, str]:
+        """Each folder's rows as one value, by folder, in walk order: two walks differ only in
+        the folders whose values differ (a folder no file matches has none)."""
+        found: dict[str, Any] = {}
+        for rows, spans in zip(self.walked, self.spans, strict=True):
+            for start, end in spans:
+                paths, sizes, mtimes = zip(*rows[start:end], strict=True)
+                if (folder := _folder(paths[0])) not in found:
+                    found[folder] = hashlib.sha1()
+                # the numbers as machine words: formatting each row as text took twice as long
+                names = "\0".join(paths).encode("utf-8", "surrogatepass")
+                for part in (len(names).to_bytes(8, "little"), names, array("q", sizes), array("q", mtimes)):
+                    found[folder].update(part)
+        return {folder: value.hexdigest() for folder, value in found.items()}
+
     def rows_in(self, folders: set[str]) -> list[FileRow]:
         """The rows of the files directly in these folders."""
         return [row for rows, spans in zip(self.walked, self.spans, strict=True) for start, end in spans
-                if folder_of(rows[start][0]) in folders for row in rows[start:end]]
+                if _folder(rows[start][0]) in folders for row in rows[start:end]]
 
     def on_disk(self, paths: list[str]) -> list[OnDisk]:
         """These files (listed paths), as the scan reads them; a file under two sources
@@ -69,8 +96,7 @@ class Listing:
         return OnDisk(path, path[len(self.roots[number]):], size, mtime_ns, None, number)
 
 
-def folder_of(path: str) -> str:
-    """The folder a listed file is directly in."""
+def _folder(path: str) -> str:
     return path.rpartition("/")[0]
 
 

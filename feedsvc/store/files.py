@@ -4,15 +4,11 @@ when it went missing; what a scan compares a walk with."""
 from __future__ import annotations
 
 import json
-from array import array
 from collections.abc import Iterable, Sequence
 
 from feedsvc.model import Problem
-from feedsvc.store.articles import ArticleTable, _codec
+from feedsvc.store.articles import ArticleTable
 from feedsvc.store.db import _below
-
-FileRow = tuple[str, int, int]  # (path, size, mtime_ns), as a walk lists a file
-WALK_KEY = "walk_rows"  # the meta key of the walk the files table agrees with
 
 
 class FileTable(ArticleTable):
@@ -30,21 +26,6 @@ class FileTable(ArticleTable):
             rows += [row for row in self.db.execute("SELECT path, size, mtime_ns FROM files WHERE path > ? AND path < ?",
                                                     _below(prefix)) if "/" not in row[0][len(prefix):]]
         return rows
-
-    # -- the walk the files table agrees with (see scan) -------------------------
-    def agreed_walk(self) -> list[FileRow] | None:
-        """The walk the files table holds exactly, as a listing's rows (None: it agrees with no
-        walk, or what was kept cannot be read: the scan then compares every row)."""
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (WALK_KEY,)).fetchone()
-        return _unpacked(row[0]) if row is not None and isinstance(row[0], bytes) else None
-
-    def set_agreed_walk(self, rows: Sequence[FileRow]) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (WALK_KEY, _packed(rows)))
-
-    def drop_agreed_walk(self) -> None:
-        """The files table may differ from any walk so far (a scan is changing it). ("walk" and
-        "walk_folders": the digests an index from an earlier version kept instead.)"""
-        self.db.execute("DELETE FROM meta WHERE key IN (?, 'walk', 'walk_folders')", (WALK_KEY,))
 
     def file_digests(self, paths: Sequence[str]) -> dict[str, str]:
         """The digest of the bytes last read from each of these files (unknown ones are left out)."""
@@ -112,28 +93,3 @@ class FileTable(ArticleTable):
             " WHERE a.live = 0 AND a.draft = 0 ORDER BY a.path")
         found += [Problem(p, f"duplicate id {i!r}: {w} is newer and is published instead", True) for p, i, w in rows]
         return found
-
-
-# A walk is kept as its rows, not as digests of them: two walks then compare in one step, and
-# an edit's folders are the rows that differ (digesting 5,760 folders' rows took 20 ms a scan).
-def _packed(rows: Sequence[FileRow]) -> bytes:
-    """Rows as bytes, compressed: their count, the sizes and mtimes as machine words, the paths."""
-    paths, sizes, mtimes = zip(*rows, strict=True) if rows else ((), (), ())
-    return _codec().compress(b"".join((len(rows).to_bytes(8, "little"), array("q", sizes).tobytes(),
-                                       array("q", mtimes).tobytes(), "\0".join(paths).encode("utf-8", "surrogatepass"))))
-
-
-def _unpacked(packed: bytes) -> list[FileRow] | None:
-    """``_packed``'s rows, or None when the bytes are not what it wrote (a damaged index)."""
-    import zstandard  # loaded by _codec
-
-    try:
-        data = _codec().decompress(packed)
-        count = int.from_bytes(data[:8], "little")
-        sizes, mtimes, width = array("q"), array("q"), array("q").itemsize * count
-        sizes.frombytes(data[8:8 + width])
-        mtimes.frombytes(data[8 + width:8 + 2 * width])
-        paths = data[8 + 2 * width:].decode("utf-8", "surrogatepass").split("\0") if count else []
-    except (zstandard.ZstdError, ValueError):
-        return None
-    return list(zip(paths, sizes, mtimes, strict=True)) if len(paths) == len(sizes) == len(mtimes) == count else None

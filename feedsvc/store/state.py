@@ -1,5 +1,6 @@
-"""Typed state: what the store remembers besides files and articles (problems with the sources,
-the last scan and error, push and export state), each read and written here and nowhere else."""
+"""Typed state: what the store remembers besides files and articles (the walk the files table
+agrees with, problems with the sources, the last scan and error, push and export state), each
+read and written here and nowhere else."""
 
 from __future__ import annotations
 
@@ -35,6 +36,25 @@ class ScanFailure:
 
 
 class State(Database):
+    def agreed_walk(self) -> str:
+        return self.get_meta("walk")
+
+    def set_agreed_walk(self, digest: str, folders: dict[str, str]) -> None:
+        """The files table holds exactly this walk (``folders``: its ``folder_digests``)."""
+        self.set_meta("walk", digest)
+        self.set_meta("walk_folders", json.dumps(folders))
+
+    def drop_agreed_walk(self) -> None:
+        """The files table may differ from any walk so far (a scan is changing it)."""
+        self.delete_meta("walk")
+        self.delete_meta("walk_folders")
+
+    def agreed_folders(self) -> dict[str, str] | None:
+        """The folder digests of the walk the files table agrees with (None: it agrees with none,
+        or it was agreed before they were kept)."""
+        value = self.get_meta("walk_folders")
+        return json.loads(value) if value else None
+
     def source_problem_paths(self) -> set[str]:
         return {path for path, _ in json.loads(self.get_meta("source_problems", "[]"))}
 
