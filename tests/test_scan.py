@@ -156,6 +156,29 @@ def test_after_a_change_only_the_folders_whose_files_changed_are_compared(setup,
     assert sorted(titles(index)) == ["New", "Post a edited", "Post b edited"]
 
 
+@pytest.mark.parametrize("kept", ["{damaged", "[]", ""])
+def test_kept_folder_digests_that_cannot_be_read_make_the_scan_compare_every_file(
+        setup, articles: Path, monkeypatch: pytest.MonkeyPatch, kept: str) -> None:
+    """The digests of the walk the index agrees with are kept in the index; a value that is not
+    what was kept (a damaged index) makes the scan compare every file: the edit is seen, and
+    the next scan is back to comparing only the folders that differ."""
+    config, index = setup
+    for name in ("a", "b"):
+        post(articles, f"{name}/p.md", f"Post {name}")
+    scan(index, config, now=NOW)
+    with index.transaction():
+        index.set_meta("walk_folders", kept)
+    full: list[int] = []
+    original = Store.file_rows
+    monkeypatch.setattr(Store, "file_rows", lambda self: full.append(1) or original(self))
+    post(articles, "a/p.md", "Post a edited", mtime=NOW)
+    assert scan(index, config, now=NOW + 60).read == 1 and full == [1]
+    assert sorted(titles(index)) == ["Post a edited", "Post b"]
+    post(articles, "b/p.md", "Post b edited", mtime=NOW + 60)
+    assert scan(index, config, now=NOW + 120).read == 1 and full == [1]
+    assert sorted(titles(index)) == ["Post a edited", "Post b edited"]
+
+
 def test_a_fresh_file_waits_for_settle(setup, articles: Path) -> None:
     config, index = setup
     post(articles, "fresh.md", "Fresh", mtime=NOW - 1)

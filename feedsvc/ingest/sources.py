@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import marshal
 import os
 import re
 import stat
-from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -65,13 +65,15 @@ class Listing:
         found: dict[str, Any] = {}
         for rows, spans in zip(self.walked, self.spans, strict=True):
             for start, end in spans:
-                paths, sizes, mtimes = zip(*rows[start:end], strict=True)
-                if (folder := _folder(paths[0])) not in found:
-                    found[folder] = hashlib.sha1()
-                # the numbers as machine words: formatting each row as text took twice as long
-                names = "\0".join(paths).encode("utf-8", "surrogatepass")
-                for part in (len(names).to_bytes(8, "little"), names, array("q", sizes), array("q", mtimes)):
-                    found[folder].update(part)
+                # the rows as marshal's bytes, one C call a folder (most folders of a deep tree
+                # hold one or two files: zipping, joining and packing each folder's columns took
+                # two thirds more); version 2 writes every value in full, never as a reference
+                # to an earlier one, so equal rows give equal bytes
+                folder, listed = _folder(rows[start][0]), marshal.dumps(rows[start:end], 2)
+                if folder in found:
+                    found[folder].update(listed)
+                else:
+                    found[folder] = hashlib.sha1(listed)
         return {folder: value.hexdigest() for folder, value in found.items()}
 
     def rows_in(self, folders: set[str]) -> list[FileRow]:

@@ -51,9 +51,13 @@ class State(Database):
 
     def agreed_folders(self) -> dict[str, str] | None:
         """The folder digests of the walk the files table agrees with (None: it agrees with none,
-        or it was agreed before they were kept)."""
-        value = self.get_meta("walk_folders")
-        return json.loads(value) if value else None
+        it was agreed before they were kept, or what was kept cannot be read: the scan then
+        compares every row)."""
+        try:
+            found = json.loads(self.get_meta("walk_folders") or "null")
+        except ValueError:
+            return None
+        return found if isinstance(found, dict) else None
 
     def source_problem_paths(self) -> set[str]:
         return {path for path, _ in json.loads(self.get_meta("source_problems", "[]"))}
