@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # an empty feed's "updated": never "now"
 FORMAT_TYPES = {
@@ -23,8 +23,7 @@ FeedKind = Literal["all", "channel", "category", "tag"]
 CategoryPath = tuple[str, ...]  # names from the root down, as written: ("图片", "煎蛋", "首页")
 
 
-@dataclass(frozen=True)
-class Article:
+class Article(NamedTuple):
     id: str
     relpath: str
     title: str
@@ -66,8 +65,7 @@ class Term:
     newest: datetime
 
 
-@dataclass(frozen=True)
-class FeedQuery:
+class FeedQuery(NamedTuple):
     """Which live articles a feed shows: every condition given must hold.
 
     A category condition holds for an article filed at a matching node or anywhere below it;
@@ -84,8 +82,7 @@ class FeedQuery:
     match: str | None = None  # a regular expression searched in the title and summary
 
 
-@dataclass(frozen=True)
-class FeedSpec:
+class FeedSpec(NamedTuple):
     """One feed: what it is called, where it lives and what it selects."""
 
     kind: FeedKind
@@ -100,8 +97,7 @@ class FeedSpec:
     term: int | None = None  # the category node or tag it is the feed of
 
 
-@dataclass(frozen=True)
-class Document:
+class Document(NamedTuple):
     """One document of a feed: the feed itself (its newest ``limit`` items) or one of its RFC 5005
     archive pages, fixed-size blocks of everything older, numbered from the oldest (1) up."""
 
@@ -115,14 +111,12 @@ class Document:
         return self.page > 0
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):
     paths: tuple[str, ...]  # file paths of the articles, newest first
     signature: str  # changes exactly when an item is added, removed or edited
 
 
-@dataclass(frozen=True)
-class Page:
+class Page(NamedTuple):
     """Bytes as served and exported, with the time they last changed (from the articles)."""
 
     body: bytes
@@ -132,8 +126,7 @@ class Page:
     link: str = ""  # an HTTP Link header (WebSub: the hubs and the feed's self URL)
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     path: str
     message: str
     fatal: bool  # an error (the file is not, or no longer, published as it is) or a warning

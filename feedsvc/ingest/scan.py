@@ -24,7 +24,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -53,8 +53,7 @@ class Plan:
     forget: list[str] = field(default_factory=list)  # gone for longer than the grace period
 
 
-@dataclass(frozen=True)
-class ScanReport:
+class ScanReport(NamedTuple):
     seen: int
     read: int
     changed: int
@@ -97,8 +96,7 @@ def plan(on_disk: list[FileRow], known: list[FileRow], missing_since: dict[str, 
     return result
 
 
-@dataclass(frozen=True)
-class Parsed:
+class Parsed(NamedTuple):
     file: OnDisk
     digest: str | None
     article: Article | None = None
@@ -236,7 +234,7 @@ def _apply(index: Store, config: Config, parsed: Parsed, touched: set[str], slug
         return False
     if not article.dated and before is not None:  # an undated article keeps the date it was first seen with
         first = datetime.fromisoformat(before.published)
-        article = replace(article, published=first, updated=max(article.updated, first))
+        article = article._replace(published=first, updated=max(article.updated, first))
     index.store_article(f.path, article, f.mtime_ns, digest, article_terms(index, config, article, slugs), before)
     touched.add(article.id)
     if before is not None:
