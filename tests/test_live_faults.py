@@ -55,6 +55,68 @@ def test_a_stop_while_the_workers_start_ends_at_once(tmp_path: Path, corpus: Pat
     wait_for(lambda: not any(alive(pid) for pid in tree), timeout=10)
 
 
+# As granian does: the main process stops its worker itself, and exits 1 when the worker ended
+# before it was told to (granian logs that as an unexpected exit and counts it as a crash).
+GRANIAN_LIKE = """import pathlib, signal, subprocess, sys, time
+out = pathlib.Path(sys.argv[1])
+stop = []
+signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+(out / "worker").write_text(str(worker.pid))
+while not stop:
+    time.sleep(0.01)
+time.sleep(0.3)  # the moment granian's main process takes to reach its workers
+ended_first = worker.poll() is not None
+worker.terminate()
+worker.wait()
+(out / "ended-first").write_text(str(ended_first))
+sys.exit(1 if ended_first else 0)
+"""
+SUPERVISING = """import os, sys
+from feedsvc.ops import supervisor
+web = supervisor.start([sys.executable, sys.argv[1], sys.argv[2]], dict(os.environ))
+print(supervisor.supervise(web), flush=True)
+"""
+
+
+def _supervising(tmp_path: Path) -> tuple[subprocess.Popen[str], int]:
+    """The supervisor around a granian-like server, once it catches SIGTERM and the worker runs."""
+    (tmp_path / "server.py").write_text(GRANIAN_LIKE, encoding="utf-8")
+    process = subprocess.Popen([sys.executable, "-c", SUPERVISING, str(tmp_path / "server.py"), str(tmp_path)],
+                               stdout=subprocess.PIPE, text=True)
+
+    def catches_sigterm() -> bool:
+        caught = next(line for line in Path(f"/proc/{process.pid}/status").read_text().splitlines()
+                      if line.startswith("SigCgt:"))
+        return bool(int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+
+    wait_for(lambda: catches_sigterm() and (tmp_path / "worker").exists(), timeout=30, step=0.01)
+    return process, int((tmp_path / "worker").read_text())
+
+
+def test_a_stop_reaches_the_workers_through_granian_and_exits_0(tmp_path: Path) -> None:
+    """Signalled at once with granian, a worker could end before granian told it to: granian
+    then logged an unexpected exit and exited 1, and `serve` with it (once in a loaded run of
+    the suite). granian is told first, alone, and stops its workers itself."""
+    process, _ = _supervising(tmp_path)
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=30)
+    assert (tmp_path / "ended-first").read_text() == "False"
+    assert out.strip() == "0"
+
+
+def test_a_stop_sent_to_every_process_at_once_still_exits_0(tmp_path: Path) -> None:
+    """systemd signals each process of the service at once: a worker may end before granian
+    tells it to, and granian exits 1. The stop was asked for, and it stopped: exit 0."""
+    process, worker = _supervising(tmp_path)
+    server = next(pid for pid in children(process.pid) if pid != worker)
+    for pid in (worker, server, process.pid):  # the worker first, as a busy machine may deliver them
+        os.kill(pid, signal.SIGTERM)
+    out, _ = process.communicate(timeout=30)
+    assert (tmp_path / "ended-first").read_text() == "True"
+    assert out.strip() == "0"
+
+
 def test_a_second_serve_on_the_same_port_refuses_to_start(tmp_path: Path, corpus: Path) -> None:
     live = LiveServer(tmp_path, corpus).start()
     try:

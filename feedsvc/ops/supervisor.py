@@ -3,6 +3,7 @@ must be free, the server dies with the supervisor, and stop signals reach it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -72,14 +73,23 @@ def _stop_group(web: subprocess.Popen[bytes], grace: float = 5) -> None:
         time.sleep(0.1)
 
 
-def supervise(web: subprocess.Popen[bytes], grace: float = 15) -> int:
-    """Wait for the web server; on SIGTERM/SIGINT stop it and its workers, repeating the signal
-    until it takes and killing them after ``grace`` seconds.
+# granian's exit when a worker ended before granian told it to stop (it counts that as a crash)
+WORKER_ENDED_FIRST = 1
 
-    The workers are signalled too, not only granian's main process: a worker still starting
-    when the main process passes the signal on misses it (its handler is not installed yet),
-    and the main process then waits for it forever. Signalled again every half second, such a
-    worker stops as soon as it can hear it (a stop during start-up took the whole grace)."""
+
+def supervise(web: subprocess.Popen[bytes], grace: float = 15, group_after: float = 3) -> int:
+    """Wait for the web server; on SIGTERM/SIGINT stop it, and kill what is left after
+    ``grace`` seconds.
+
+    The stop goes to granian's main process alone, every half second until it ends: granian
+    stops each worker itself, and a worker that ends before granian told it to counts as a
+    crash (an error in the log, and exit 1, seen on a busy machine when every process got the
+    signal at once). From ``group_after`` seconds on (past granian's own 2 s for a worker that
+    does not stop), the workers are signalled too: a worker still starting when granian passed
+    the stop on misses it, and granian could wait for it until the grace ran out.
+
+    A stop that was asked for ends in 0 even when granian says a worker ended first: systemd
+    signals every process of the service at once."""
     stopping: list[float] = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(time.monotonic()))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(time.monotonic()))
@@ -87,10 +97,16 @@ def supervise(web: subprocess.Popen[bytes], grace: float = 15) -> int:
         try:
             code = web.wait(timeout=0.5)
             _stop_group(web)
-            return code
+            return 0 if stopping and code == WORKER_ENDED_FIRST else code
         except subprocess.TimeoutExpired:
-            if stopping:
-                _signal_group(web, signal.SIGKILL if time.monotonic() - stopping[0] > grace else signal.SIGTERM)
+            if not stopping:
+                continue
+            waited = time.monotonic() - stopping[0]
+            if waited <= group_after:
+                with contextlib.suppress(ProcessLookupError):
+                    web.send_signal(signal.SIGTERM)
+            else:
+                _signal_group(web, signal.SIGKILL if waited > grace else signal.SIGTERM)
 
 
 def _signal_group(web: subprocess.Popen[bytes], sent: signal.Signals) -> bool:
