@@ -4,6 +4,7 @@ cannot be read, a feed that does not render, an index that cannot be read)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -93,7 +94,7 @@ def health_report(index: Store, config: Config, feeds: int, render_failures: dic
     scanner, counts = scanner_status()
     if last is None:
         return {"status": "starting", "detail": "no scan has finished yet", **({"reasons": scanner} if scanner else {})}, 503
-    last_scan = last._asdict()
+    last_scan = dataclasses.asdict(last)
     problems = index.problems()
     unreadable = index.source_problem_paths()  # read once, not once per problem
     reasons = [f"{p.path}: {p.message}" for p in problems if p.path in unreadable]

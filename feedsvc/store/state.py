@@ -4,16 +4,19 @@ read and written here and nowhere else."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 from feedsvc.store.db import Database
 
 PUSH_KEY = "push:signatures"  # the meta key of the feeds' signatures WebSub hubs were last told of
 
 
-class LastScan(NamedTuple):
+@dataclass(frozen=True)
+class LastScan:
     """What the last finished scan did, as /healthz shows it."""
     finished: str  # ISO 8601, milliseconds
     seconds: float
@@ -25,7 +28,8 @@ class LastScan(NamedTuple):
     removed: int
 
 
-class ScanFailure(NamedTuple):
+@dataclass(frozen=True)
+class ScanFailure:
     """The last scan that failed, until one finishes."""
     at: str  # ISO 8601, seconds
     error: str  # the exception's type and message
@@ -80,12 +84,12 @@ class State(Database):
     def record_scan(self, scan: LastScan) -> None:
         """A scan finished: it is the last one, and the last failure is over."""
         self.set_meta("last_error", "")
-        self.set_meta("last_scan", json.dumps(scan._asdict()))
+        self.set_meta("last_scan", json.dumps(dataclasses.asdict(scan)))
 
     def scan_checked(self, finished: str) -> None:
         """The folders were looked at and nothing moved: as good as a scan that found nothing."""
         if (last := self.last_scan()) is not None:
-            self.set_meta("last_scan", json.dumps(last._replace(finished=finished)._asdict()))
+            self.set_meta("last_scan", json.dumps(dataclasses.asdict(dataclasses.replace(last, finished=finished))))
 
     def last_failure(self) -> ScanFailure | None:
         value = self.get_meta("last_error")
@@ -95,7 +99,7 @@ class State(Database):
             return None
 
     def record_failure(self, failure: ScanFailure) -> None:
-        self.set_meta("last_error", json.dumps(failure._asdict()))
+        self.set_meta("last_error", json.dumps(dataclasses.asdict(failure)))
 
     # -- what WebSub was last told (see ops.push) ----------------------------------
     def push_signatures(self) -> dict[str, str] | None:
