@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, NamedTuple
+from typing import Literal
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # an empty feed's "updated": never "now"
 FORMAT_TYPES = {
@@ -23,7 +23,8 @@ FeedKind = Literal["all", "channel", "category", "tag"]
 CategoryPath = tuple[str, ...]  # names from the root down, as written: ("图片", "煎蛋", "首页")
 
 
-class Article(NamedTuple):
+@dataclass(frozen=True)
+class Article:
     id: str
     relpath: str
     title: str
@@ -65,7 +66,8 @@ class Term:
     newest: datetime
 
 
-class FeedQuery(NamedTuple):
+@dataclass(frozen=True)
+class FeedQuery:
     """Which live articles a feed shows: every condition given must hold.
 
     A category condition holds for an article filed at a matching node or anywhere below it;
@@ -82,7 +84,8 @@ class FeedQuery(NamedTuple):
     match: str | None = None  # a regular expression searched in the title and summary
 
 
-class FeedSpec(NamedTuple):
+@dataclass(frozen=True)
+class FeedSpec:
     """One feed: what it is called, where it lives and what it selects."""
 
     kind: FeedKind
@@ -97,7 +100,8 @@ class FeedSpec(NamedTuple):
     term: int | None = None  # the category node or tag it is the feed of
 
 
-class Document(NamedTuple):
+@dataclass(frozen=True)
+class Document:
     """One document of a feed: the feed itself (its newest ``limit`` items) or one of its RFC 5005
     archive pages, fixed-size blocks of everything older, numbered from the oldest (1) up."""
 
@@ -111,12 +115,14 @@ class Document(NamedTuple):
         return self.page > 0
 
 
-class Selection(NamedTuple):
+@dataclass(frozen=True)
+class Selection:
     paths: tuple[str, ...]  # file paths of the articles, newest first
     signature: str  # changes exactly when an item is added, removed or edited
 
 
-class Page(NamedTuple):
+@dataclass(frozen=True)
+class Page:
     """Bytes as served and exported, with the time they last changed (from the articles)."""
 
     body: bytes
@@ -126,7 +132,8 @@ class Page(NamedTuple):
     link: str = ""  # an HTTP Link header (WebSub: the hubs and the feed's self URL)
 
 
-class Problem(NamedTuple):
+@dataclass(frozen=True)
+class Problem:
     path: str
     message: str
     fatal: bool  # an error (the file is not, or no longer, published as it is) or a warning

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -121,10 +121,10 @@ def transform(filters: Filters, article: Article) -> Article:
     """The item as the query wants it shown: in brief, and in the Chinese script asked for."""
     if filters.brief is not None:
         text = truncate(plain_text(article.content) or article.summary, filters.brief)
-        article = article._replace(summary=text, content=f"<p>{html.escape(text)}</p>")
+        article = replace(article, summary=text, content=f"<p>{html.escape(text)}</p>")
     if filters.opencc is not None:
         convert = _converter(filters.opencc)
-        article = article._replace(title=convert(article.title), summary=convert(article.summary),
+        article = replace(article, title=convert(article.title), summary=convert(article.summary),
                           content=convert(article.content))
     return article
 

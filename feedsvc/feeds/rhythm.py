@@ -14,14 +14,15 @@ dated items has no rhythm: the lower bound, and no ``sy:`` elements.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
 
 PERIODS = (("hourly", 3600), ("daily", 86400), ("weekly", 7 * 86400), ("monthly", 30 * 86400), ("yearly", 365 * 86400))
 POLLS_PER_GAP = 4
 
 
-class Rhythm(NamedTuple):
+@dataclass(frozen=True)
+class Rhythm:
     max_age: int  # seconds
     gap: float | None = None  # the median seconds between updates; None: too few items to tell
 

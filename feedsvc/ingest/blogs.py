@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import stat
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -101,4 +102,4 @@ def date_undated(raw: bytes, relpath: str, mtime: datetime, config: Config, fold
     article = parse_article(raw, relpath, added or mtime, config, blog, asset)
     source = "the commit that added it (git)" if added else "its file's time"
     note = f"no date in the front matter or the file name: dated {article.published.isoformat()} by {source}"
-    return article._replace(warnings=(*article.warnings, note))
+    return replace(article, warnings=(*article.warnings, note))

@@ -24,7 +24,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -53,7 +53,8 @@ class Plan:
     forget: list[str] = field(default_factory=list)  # gone for longer than the grace period
 
 
-class ScanReport(NamedTuple):
+@dataclass(frozen=True)
+class ScanReport:
     seen: int
     read: int
     changed: int
@@ -96,7 +97,8 @@ def plan(on_disk: list[FileRow], known: list[FileRow], missing_since: dict[str, 
     return result
 
 
-class Parsed(NamedTuple):
+@dataclass(frozen=True)
+class Parsed:
     file: OnDisk
     digest: str | None
     article: Article | None = None
@@ -234,7 +236,7 @@ def _apply(index: Store, config: Config, parsed: Parsed, touched: set[str], slug
         return False
     if not article.dated and before is not None:  # an undated article keeps the date it was first seen with
         first = datetime.fromisoformat(before.published)
-        article = article._replace(published=first, updated=max(article.updated, first))
+        article = replace(article, published=first, updated=max(article.updated, first))
     index.store_article(f.path, article, f.mtime_ns, digest, article_terms(index, config, article, slugs), before)
     touched.add(article.id)
     if before is not None:

@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -56,7 +57,8 @@ DOCUMENTS_PER_COMMIT = 100  # the write-ahead log is folded back after each comm
 MANY_CHANGES = 100  # articles changed since the last export: past this, big buffers are kept (ctypes costs 20 ms)
 
 
-class ExportReport(NamedTuple):
+@dataclass(frozen=True)
+class ExportReport:
     written: int
     unchanged: int
     removed: int

@@ -8,9 +8,10 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import TypeVar
 
 from feedsvc.config import Config
 from feedsvc.ingest.scan import ScanReport, scan
@@ -30,7 +31,8 @@ def no_progress(label: str) -> Iterator[Tick]:
     yield lambda n: None
 
 
-class Published(NamedTuple):
+@dataclass(frozen=True)
+class Published:
     report: ScanReport
     exported: ExportReport | None  # None: nothing was exported (serve renders on request)
     topics: list[str]  # the feed URLs whose bytes changed: what WebSub hubs are told

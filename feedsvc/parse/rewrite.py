@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import NamedTuple
+from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
 import nh3
@@ -135,7 +135,8 @@ def unwrap(url: str, prefixes: tuple[str, ...]) -> str:
     return url
 
 
-class ImageRewriter(NamedTuple):
+@dataclass(frozen=True)
+class ImageRewriter:
     """Turns an image URL found in an article into the one a feed reader should load."""
 
     images: Images
@@ -243,7 +244,8 @@ def _rewrite_tree(root: etree._Element, rewrite: ImageRewriter, problems: list[s
                 element.set(attr, rewrite.link(value))
 
 
-class Rewritten(NamedTuple):
+@dataclass(frozen=True)
+class Rewritten:
     html: str
     text: str  # plain text of the body, whitespace collapsed, its start only with a limit: the summary's raw material
     problems: tuple[str, ...] = ()  # parts left out, for the article's warnings
