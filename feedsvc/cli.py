@@ -261,7 +261,7 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
     web = supervisor.start(command, env)
     jobs = scheduler.start(config, status)
     click.echo(f"feedsvc: serving on http://{host}:{port}/ with {workers} workers", err=True)
-    code = supervisor.supervise(web)
+    code = supervisor.supervise(web, group_after=WORKER_STOP_SECONDS + 1)  # past granian's own wait for a worker
     jobs.shutdown(wait=True)
     shutil.rmtree(runtime, ignore_errors=True)
     sys.exit(0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code)
