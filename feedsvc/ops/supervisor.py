@@ -85,8 +85,9 @@ def supervise(web: subprocess.Popen[bytes], grace: float = 15, group_after: floa
     stops each worker itself, and a worker that ends before granian told it to counts as a
     crash (an error in the log, and exit 1, seen on a busy machine when every process got the
     signal at once). From ``group_after`` seconds on (``serve`` passes one past granian's own
-    wait for a worker that does not stop), the workers are signalled too: a worker still starting when granian passed
-    the stop on misses it, and granian could wait for it until the grace ran out.
+    wait for a worker that does not stop), the workers are signalled too: a worker still
+    starting when granian passed the stop on misses it, and granian could wait for it until
+    the grace ran out.
 
     A stop that was asked for ends in 0 even when granian says a worker ended first: systemd
     signals every process of the service at once."""
